@@ -1,0 +1,21 @@
+-- Every decision with everything needed to explain it later. Append-only (see the next migration).
+CREATE TABLE decisions (
+    id              TEXT PRIMARY KEY,
+    application_id  TEXT,
+    created_at      TIMESTAMPTZ NOT NULL DEFAULT now(),
+    api_key_id      BIGINT NOT NULL REFERENCES api_keys (id),
+    idempotency_key TEXT,
+    request_sha256  TEXT NOT NULL,
+    input           JSONB NOT NULL,
+    model_version   TEXT NOT NULL REFERENCES models (version),
+    policy_version  TEXT NOT NULL,
+    policy_sha256   TEXT NOT NULL,
+    probability     DOUBLE PRECISION NOT NULL CHECK (probability >= 0 AND probability <= 1),
+    score           INTEGER NOT NULL,
+    decision        TEXT NOT NULL CHECK (decision IN ('approve', 'review', 'decline')),
+    reasons         JSONB NOT NULL,
+    latency_us      BIGINT NOT NULL CHECK (latency_us >= 0),
+    UNIQUE (api_key_id, idempotency_key)
+);
+CREATE INDEX decisions_created_at ON decisions (created_at);
+CREATE INDEX decisions_application_id ON decisions (application_id);

@@ -1,0 +1,73 @@
+//! The `riskloop` command line: what each command takes. Only commands that work are listed.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::api_key::Role;
+use crate::commands;
+use crate::settings::Settings;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "riskloop",
+    version,
+    about = "Credit-risk decisioning: ingest, train, serve, learn."
+)]
+pub struct Cli {
+    /// Configuration file (TOML). RISKLOOP_* environment variables override it.
+    #[arg(long, global = true, env = "RISKLOOP_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create or update the database schema (safe to run again).
+    Migrate,
+    /// Manage API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a key and print it once; only its hash is stored.
+    Create(CreateKey),
+    /// List keys (never the keys themselves).
+    List,
+    /// Revoke a key by id or prefix; it stops working at once.
+    Revoke {
+        /// The key's numeric id or its `rk_…` prefix, as `keys list` shows them.
+        key: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct CreateKey {
+    /// A name saying who or what uses the key.
+    #[arg(long)]
+    pub name: String,
+    /// What the key may do.
+    #[arg(long, value_enum)]
+    pub role: Role,
+}
+
+impl Cli {
+    pub async fn run(self) -> anyhow::Result<()> {
+        let settings = Settings::load(self.config.as_deref())?;
+        let mut out = std::io::stdout().lock();
+        match self.command {
+            Command::Migrate => commands::migrate::run(&settings, &mut out).await,
+            Command::Keys(KeysCommand::Create(args)) => {
+                commands::keys::create(&settings, &args, &mut out).await
+            }
+            Command::Keys(KeysCommand::List) => commands::keys::list(&settings, &mut out).await,
+            Command::Keys(KeysCommand::Revoke { key }) => {
+                commands::keys::revoke(&settings, &key, &mut out).await
+            }
+        }
+    }
+}

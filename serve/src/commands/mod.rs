@@ -1,0 +1,15 @@
+//! One module per CLI command; each writes its human-readable result to the given output.
+
+pub mod keys; // keys create | list | revoke
+pub mod migrate; // migrate
+
+use crate::settings::Settings;
+use crate::store::Store;
+
+/// Opens the configured database and brings its schema up to date, so no command ever runs
+/// against a half-migrated database.
+async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
+    let store = Store::connect(&settings.database_url(), settings.database.max_connections).await?;
+    store.migrate().await?;
+    Ok(store)
+}

@@ -1,0 +1,280 @@
+//! The database layer: one logical schema on SQLite (embedded default) or PostgreSQL.
+//!
+//! Every query is written once, in SQL both engines accept (`$1` placeholders, `RETURNING`), and
+//! run on whichever pool is configured through [`on_pool!`]. Migrations live in
+//! `migrations/sqlite` and `migrations/postgres` and are embedded into the binary.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+mod audit;
+mod decisions;
+mod jobs;
+mod keys;
+mod models;
+mod outcomes;
+mod reviews;
+
+pub use audit::{AuditEntry, NewAuditEntry};
+pub use decisions::{Decision, DecisionKind, NewDecision, Reason};
+pub use jobs::{Job, JobStatus};
+pub use keys::{ApiKey, NewApiKey};
+pub use models::{Model, ModelEvent, ModelStage, NewModel};
+pub use outcomes::{NewOutcome, Outcome, OutcomeKind};
+pub use reviews::{NewReview, Review};
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("unsupported database URL `{0}`: use sqlite://FILE or postgres://USER@HOST/DB")]
+    UnsupportedUrl(String),
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot connect to {target}: {source}")]
+    Connect { target: String, source: sqlx::Error },
+    #[error("migrating {target} failed: {source}")]
+    Migrate {
+        target: String,
+        source: sqlx::migrate::MigrateError,
+    },
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("stored value is invalid: {0}")]
+    Corrupt(String),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+impl StoreError {
+    /// A uniqueness or constraint violation, i.e. the caller's fault rather than the database's.
+    pub(crate) fn from_write(err: sqlx::Error, what: impl FnOnce() -> String) -> Self {
+        match &err {
+            sqlx::Error::Database(db) if db.is_unique_violation() => Self::Conflict(what()),
+            _ => Self::Database(err),
+        }
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Which engine a [`Store`] talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Clone, Debug)]
+enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs the same expression against whichever pool the store holds; `$pool` is bound to it.
+macro_rules! on_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.pool {
+            $crate::store::Pool::Sqlite($pool) => $body,
+            $crate::store::Pool::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
+/// A handle on the database; cheap to clone (it is a connection pool).
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: Pool,
+    target: String,
+}
+
+impl Store {
+    /// Connects to `url`. A SQLite file (and its folder) is created on first use, in WAL mode with
+    /// `synchronous=FULL` so that a committed decision survives a power loss.
+    pub async fn connect(url: &SecretString, max_connections: u32) -> Result<Self> {
+        let url = url.expose_secret();
+        if url.starts_with("sqlite:") {
+            Self::connect_sqlite(url, max_connections).await
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Self::connect_postgres(url, max_connections).await
+        } else {
+            Err(StoreError::UnsupportedUrl(redact(url)))
+        }
+    }
+
+    async fn connect_sqlite(url: &str, max_connections: u32) -> Result<Self> {
+        let target = redact(url);
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|source| StoreError::Connect {
+                target: target.clone(),
+                source,
+            })?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        if let Some(dir) = options
+            .get_filename()
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir {
+                path: dir.display().to_string(),
+                source,
+            })?;
+        }
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max_connections)
+            .connect_with(options)
+            .await
+            .map_err(|source| StoreError::Connect {
+                target: target.clone(),
+                source,
+            })?;
+        Ok(Self {
+            pool: Pool::Sqlite(pool),
+            target,
+        })
+    }
+
+    async fn connect_postgres(url: &str, max_connections: u32) -> Result<Self> {
+        let target = redact(url);
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|source| StoreError::Connect {
+                target: target.clone(),
+                source,
+            })?
+            .options([("synchronous_commit", "on")]);
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .map_err(|source| StoreError::Connect {
+                target: target.clone(),
+                source,
+            })?;
+        Ok(Self {
+            pool: Pool::Postgres(pool),
+            target,
+        })
+    }
+
+    pub fn engine(&self) -> Engine {
+        match self.pool {
+            Pool::Sqlite(_) => Engine::Sqlite,
+            Pool::Postgres(_) => Engine::Postgres,
+        }
+    }
+
+    /// The database's address with any password removed, fit for logs and messages.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// Brings the schema up to date; returns how many migrations this call applied.
+    /// Running it again is harmless: applied migrations are recorded and checksummed.
+    pub async fn migrate(&self) -> Result<usize> {
+        let before = self.applied_migrations().await;
+        let result = match &self.pool {
+            Pool::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await,
+            Pool::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await,
+        };
+        result.map_err(|source| StoreError::Migrate {
+            target: self.target.clone(),
+            source,
+        })?;
+        Ok(self.applied_migrations().await.saturating_sub(before))
+    }
+
+    /// Number of migrations recorded as applied; zero on a database never migrated.
+    async fn applied_migrations(&self) -> usize {
+        const SQL: &str = "SELECT COUNT(*) FROM _sqlx_migrations WHERE success";
+        let count: Result<i64, sqlx::Error> =
+            on_pool!(self, pool => sqlx::query_scalar(SQL).fetch_one(pool).await);
+        count.map_or(0, |n| usize::try_from(n).unwrap_or(0))
+    }
+
+    /// The user tables of the schema, sorted: what `migrate` is expected to have created.
+    pub async fn tables(&self) -> Result<Vec<String>> {
+        let names: Vec<String> = match &self.pool {
+            Pool::Sqlite(pool) => {
+                sqlx::query_scalar(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' \
+                     AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_sqlx%' ORDER BY name",
+                )
+                .fetch_all(pool)
+                .await?
+            }
+            Pool::Postgres(pool) => {
+                sqlx::query_scalar(
+                    "SELECT table_name::text FROM information_schema.tables \
+                     WHERE table_schema = current_schema() AND table_name NOT LIKE '\\_sqlx%' \
+                     ORDER BY table_name",
+                )
+                .fetch_all(pool)
+                .await?
+            }
+        };
+        Ok(names)
+    }
+
+    pub async fn close(&self) {
+        on_pool!(self, pool => pool.close().await);
+    }
+
+    /// Runs raw SQL that is expected to change rows; for tests and operators' checks only.
+    #[doc(hidden)]
+    pub async fn execute_raw(&self, sql: &str) -> Result<u64> {
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        let done = on_pool!(self, pool => sqlx::raw_sql(sql).execute(pool).await?.rows_affected());
+        Ok(done)
+    }
+}
+
+/// Removes the password from a database URL.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn redact_hides_passwords_and_keeps_the_rest() {
+        assert_eq!(
+            redact("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(
+            redact("sqlite://riskloop-data/riskloop.db"),
+            "sqlite://riskloop-data/riskloop.db"
+        );
+    }
+}

@@ -1,0 +1,211 @@
+//! The model registry: registered bundles, which one is champion, and the history of both.
+
+use chrono::{DateTime, Utc};
+use sqlx::types::Json;
+
+use super::{Result, Store, StoreError, on_pool};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModelStage {
+    Registered,
+    Challenger,
+    Champion,
+    Retired,
+}
+
+impl ModelStage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Registered => "registered",
+            Self::Challenger => "challenger",
+            Self::Champion => "champion",
+            Self::Retired => "retired",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "registered" => Some(Self::Registered),
+            "challenger" => Some(Self::Challenger),
+            "champion" => Some(Self::Champion),
+            "retired" => Some(Self::Retired),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewModel {
+    pub version: String,
+    pub path: String,
+    pub manifest_sha256: String,
+    pub manifest: serde_json::Value,
+    pub parent_version: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Model {
+    pub record: NewModel,
+    pub stage: ModelStage,
+    pub registered_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    version: String,
+    path: String,
+    manifest_sha256: String,
+    manifest: Json<serde_json::Value>,
+    parent_version: Option<String>,
+    stage: String,
+    registered_at: DateTime<Utc>,
+}
+
+impl TryFrom<Row> for Model {
+    type Error = StoreError;
+    fn try_from(r: Row) -> Result<Self> {
+        let stage = ModelStage::parse(&r.stage).ok_or_else(|| {
+            StoreError::Corrupt(format!("model {}: stage {}", r.version, r.stage))
+        })?;
+        Ok(Self {
+            stage,
+            registered_at: r.registered_at,
+            record: NewModel {
+                version: r.version,
+                path: r.path,
+                manifest_sha256: r.manifest_sha256,
+                manifest: r.manifest.0,
+                parent_version: r.parent_version,
+            },
+        })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
+pub struct ModelEvent {
+    pub id: i64,
+    pub model_version: String,
+    pub event: String,
+    pub actor: String,
+    #[sqlx(json)]
+    pub detail: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+}
+
+macro_rules! columns {
+    () => {
+        "version, path, manifest_sha256, manifest, parent_version, stage, registered_at"
+    };
+}
+
+const EVENT_SQL: &str =
+    "INSERT INTO model_events (model_version, event, actor, detail) VALUES ($1, $2, $3, $4)";
+
+impl Store {
+    /// Registers a bundle and records the event, atomically.
+    pub async fn register_model(&self, model: &NewModel, actor: &str) -> Result<Model> {
+        const SQL: &str = concat!(
+            "INSERT INTO models (version, path, manifest_sha256, manifest, parent_version) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING ",
+            columns!()
+        );
+        let row: Result<Row, sqlx::Error> = on_pool!(self, pool => async {
+            let mut tx = pool.begin().await?;
+            let row: Row = sqlx::query_as(SQL)
+                .bind(&model.version)
+                .bind(&model.path)
+                .bind(&model.manifest_sha256)
+                .bind(Json(&model.manifest))
+                .bind(&model.parent_version)
+                .fetch_one(&mut *tx)
+                .await?;
+            sqlx::query(EVENT_SQL)
+                .bind(&model.version)
+                .bind("registered")
+                .bind(actor)
+                .bind(Json(serde_json::json!({ "path": model.path })))
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(row)
+        }.await);
+        row.map_err(|e| StoreError::from_write(e, || format!("model version {}", model.version)))?
+            .try_into()
+    }
+
+    pub async fn get_model(&self, version: &str) -> Result<Option<Model>> {
+        const SQL: &str = concat!("SELECT ", columns!(), " FROM models WHERE version = $1");
+        let row: Option<Row> =
+            on_pool!(self, pool => sqlx::query_as(SQL).bind(version).fetch_optional(pool).await)?;
+        row.map(Model::try_from).transpose()
+    }
+
+    /// All registered models, newest registration first.
+    pub async fn list_models(&self) -> Result<Vec<Model>> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            columns!(),
+            " FROM models ORDER BY registered_at DESC, version DESC"
+        );
+        let rows: Vec<Row> = on_pool!(self, pool => sqlx::query_as(SQL).fetch_all(pool).await)?;
+        rows.into_iter().map(Model::try_from).collect()
+    }
+
+    pub async fn champion(&self) -> Result<Option<Model>> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            columns!(),
+            " FROM models WHERE stage = 'champion'"
+        );
+        let row: Option<Row> =
+            on_pool!(self, pool => sqlx::query_as(SQL).fetch_optional(pool).await)?;
+        row.map(Model::try_from).transpose()
+    }
+
+    /// Makes `version` the champion and the previous champion a plain registered model, in one
+    /// transaction with both events. Returns the previous champion's version.
+    pub async fn promote_model(&self, version: &str, actor: &str) -> Result<Option<String>> {
+        const PREVIOUS: &str = "SELECT version FROM models WHERE stage = 'champion'";
+        const DEMOTE: &str = "UPDATE models SET stage = 'registered' WHERE version = $1";
+        const PROMOTE: &str =
+            "UPDATE models SET stage = 'champion' WHERE version = $1 AND stage <> 'retired'";
+        let outcome: Result<Result<Option<String>>, sqlx::Error> = on_pool!(self, pool => async {
+            let mut tx = pool.begin().await?;
+            let previous: Option<String> =
+                sqlx::query_scalar(PREVIOUS).fetch_optional(&mut *tx).await?;
+            if previous.as_deref() == Some(version) {
+                return Ok(Ok(previous));
+            }
+            if let Some(old) = &previous {
+                sqlx::query(DEMOTE).bind(old).execute(&mut *tx).await?;
+                sqlx::query(EVENT_SQL)
+                    .bind(old)
+                    .bind("demoted")
+                    .bind(actor)
+                    .bind(Json(serde_json::json!({ "replaced_by": version })))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            if sqlx::query(PROMOTE).bind(version).execute(&mut *tx).await?.rows_affected() != 1 {
+                return Ok(Err(StoreError::NotFound(format!("promotable model version {version}"))));
+            }
+            sqlx::query(EVENT_SQL)
+                .bind(version)
+                .bind("promoted")
+                .bind(actor)
+                .bind(Json(serde_json::json!({ "previous": previous })))
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(Ok(previous))
+        }.await);
+        outcome?
+    }
+
+    /// The registry history of one model, oldest first.
+    pub async fn model_events(&self, version: &str) -> Result<Vec<ModelEvent>> {
+        const SQL: &str = "SELECT id, model_version, event, actor, detail, created_at \
+             FROM model_events WHERE model_version = $1 ORDER BY id";
+        Ok(on_pool!(self, pool => sqlx::query_as(SQL).bind(version).fetch_all(pool).await)?)
+    }
+}

@@ -1,0 +1,197 @@
+//! The `riskloop` binary as a user runs it: migrate and keys, on SQLite and PostgreSQL.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use riskloop_serve::api_key::hash_key;
+use riskloop_serve::store::Store;
+use secrecy::SecretString;
+
+use crate::helpers::TestDb;
+
+fn riskloop(dir: &Path, database_url: Option<&str>, args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_riskloop"));
+    cmd.current_dir(dir)
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .env_remove("RISKLOOP_DATABASE_URL");
+    if let Some(url) = database_url {
+        cmd.env("DATABASE_URL", url);
+    }
+    cmd.output().expect("run riskloop")
+}
+
+fn stdout_of(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "riskloop failed: {}\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        String::from_utf8_lossy(&output.stdout)
+    );
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+#[test]
+fn migrate_with_no_configuration_creates_the_embedded_sqlite_file_and_repeats_harmlessly() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = stdout_of(&riskloop(dir.path(), None, &["migrate"]));
+    assert!(first.contains("10 migration(s) applied"), "{first}");
+    assert!(dir.path().join("riskloop-data/riskloop.db").is_file());
+    let second = stdout_of(&riskloop(dir.path(), None, &["migrate"]));
+    assert!(second.contains("0 migration(s) applied"), "{second}");
+    assert!(second.contains("8 tables"), "{second}");
+}
+
+#[tokio::test]
+async fn migrate_creates_the_schema_on_an_empty_postgres_database_and_repeats_harmlessly() {
+    let Some(db) = TestDb::postgres_unmigrated().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let first = stdout_of(&riskloop(dir.path(), Some(&db.url), &["migrate"]));
+    assert!(first.contains("10 migration(s) applied"), "{first}");
+    let second = stdout_of(&riskloop(dir.path(), Some(&db.url), &["migrate"]));
+    assert!(second.contains("0 migration(s) applied"), "{second}");
+    assert_eq!(db.store.tables().await.unwrap().len(), 8);
+    db.finish().await;
+}
+
+#[tokio::test]
+async fn keys_are_shown_once_stored_as_hashes_and_revoked_at_once_on_sqlite() {
+    let db = TestDb::sqlite().await;
+    key_lifecycle(&db.url).await;
+    db.finish().await;
+}
+
+#[tokio::test]
+async fn keys_are_shown_once_stored_as_hashes_and_revoked_at_once_on_postgres() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    key_lifecycle(&db.url).await;
+    db.finish().await;
+}
+
+async fn key_lifecycle(url: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let created = stdout_of(&riskloop(
+        dir.path(),
+        Some(url),
+        &[
+            "keys",
+            "create",
+            "--name",
+            "core banking",
+            "--role",
+            "integration",
+        ],
+    ));
+    let key = created
+        .split_whitespace()
+        .find(|w| w.starts_with("rk_") && w.len() > 20)
+        .unwrap_or_else(|| panic!("no key printed: {created}"))
+        .to_owned();
+    let prefix = &key[..11];
+
+    let listed = stdout_of(&riskloop(dir.path(), Some(url), &["keys", "list"]));
+    assert!(
+        listed.contains("core banking") && listed.contains(prefix) && listed.contains("active"),
+        "{listed}"
+    );
+    assert!(!listed.contains(&key), "list must never show a key");
+
+    let store = Store::connect(&SecretString::from(url.to_owned()), 1)
+        .await
+        .unwrap();
+    let active = store
+        .active_api_key_by_hash(&hash_key(&key))
+        .await
+        .unwrap()
+        .expect("key works");
+    assert_eq!(active.prefix, prefix);
+    let secret_part = &key[12..];
+    let leaked = store
+        .execute_raw(&format!(
+            "UPDATE api_keys SET name = name WHERE key_hash LIKE '%{secret_part}%'"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(leaked, 0, "the key's secret must not be stored");
+
+    let revoked = stdout_of(&riskloop(
+        dir.path(),
+        Some(url),
+        &["keys", "revoke", prefix],
+    ));
+    assert!(revoked.contains("Revoked"), "{revoked}");
+    assert!(
+        store
+            .active_api_key_by_hash(&hash_key(&key))
+            .await
+            .unwrap()
+            .is_none(),
+        "revoked at once"
+    );
+    let again = stdout_of(&riskloop(
+        dir.path(),
+        Some(url),
+        &["keys", "revoke", &active.id.to_string()],
+    ));
+    assert!(again.contains("already revoked"), "{again}");
+    let actions: Vec<String> = store
+        .recent_audit(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(actions, ["key.revoke", "key.create"]);
+    store.close().await;
+}
+
+#[test]
+fn revoking_an_unknown_key_fails_with_a_message_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = riskloop(dir.path(), None, &["keys", "revoke", "rk_deadbeef"]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("rk_deadbeef") && stderr.contains("not found"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("backtrace"), "{stderr}");
+}
+
+#[test]
+fn an_unsupported_database_url_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = riskloop(dir.path(), Some("mysql://root@localhost/x"), &["migrate"]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("unsupported database URL"), "{stderr}");
+}
+
+#[test]
+fn an_invalid_role_is_refused_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = riskloop(
+        dir.path(),
+        None,
+        &["keys", "create", "--name", "x", "--role", "root"],
+    );
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("root"));
+    assert!(!dir.path().join("riskloop-data").exists());
+}
+
+#[test]
+fn a_config_file_selects_the_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("riskloop.toml"), "data_dir = \"state\"\n").unwrap();
+    stdout_of(&riskloop(
+        dir.path(),
+        None,
+        &["--config", "riskloop.toml", "migrate"],
+    ));
+    assert!(dir.path().join("state/riskloop.db").is_file());
+}

@@ -1,0 +1,562 @@
+//! The store suite: every test runs on SQLite, and on PostgreSQL when its URL is set.
+
+use chrono::{TimeZone, Utc};
+use riskloop_serve::api_key::{GeneratedKey, Role};
+use riskloop_serve::store::{
+    DecisionKind, JobStatus, ModelStage, NewApiKey, NewAuditEntry, NewDecision, NewModel,
+    NewOutcome, NewReview, OutcomeKind, Reason, Store, StoreError,
+};
+
+/// Generates `sqlite::<name>` and `postgres::<name>` tests from one async fn taking `&Store`.
+macro_rules! on_both_engines {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let db = crate::helpers::TestDb::sqlite().await;
+                    super::$name(&db.store).await;
+                    db.finish().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let Some(db) = crate::helpers::TestDb::postgres().await else { return };
+                    super::$name(&db.store).await;
+                    db.finish().await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_engines!(
+    migrate_creates_every_table_and_is_harmless_to_repeat,
+    a_decision_round_trips_with_its_input_reasons_and_versions,
+    the_database_refuses_to_update_a_decision,
+    the_database_refuses_to_delete_a_decision,
+    reviews_outcomes_model_events_and_audit_entries_are_append_only,
+    an_idempotency_key_is_unique_per_api_key_and_a_failed_batch_writes_nothing,
+    api_keys_are_found_by_hash_until_revoked,
+    outcomes_attach_to_existing_decisions_only,
+    reviews_are_new_rows_that_approve_or_decline,
+    promoting_a_model_swaps_the_champion_and_records_both_events,
+    a_job_is_claimed_once_and_finishes_with_its_result,
+    audit_entries_are_listed_newest_first,
+);
+
+const TABLES: [&str; 8] = [
+    "api_keys",
+    "audit_log",
+    "decisions",
+    "jobs",
+    "model_events",
+    "models",
+    "outcomes",
+    "reviews",
+];
+
+async fn create_key(store: &Store, name: &str, role: Role) -> (i64, GeneratedKey) {
+    let generated = GeneratedKey::generate().unwrap();
+    let key = store
+        .insert_api_key(&NewApiKey {
+            name,
+            role,
+            prefix: &generated.prefix,
+            key_hash: &generated.hash,
+        })
+        .await
+        .unwrap();
+    (key.id, generated)
+}
+
+async fn register(store: &Store, version: &str) {
+    store
+        .register_model(
+            &NewModel {
+                version: version.into(),
+                path: format!("models/{version}"),
+                manifest_sha256: "ab".repeat(32),
+                manifest: serde_json::json!({ "version": version, "metrics": { "auc": 0.78 } }),
+                parent_version: None,
+            },
+            "test",
+        )
+        .await
+        .unwrap();
+}
+
+/// A stored API key and a registered model, which every decision references.
+async fn seed(store: &Store) -> i64 {
+    register(store, "m1").await;
+    create_key(store, "bank", Role::Integration).await.0
+}
+
+fn decision(api_key_id: i64, idempotency_key: Option<&str>) -> NewDecision {
+    NewDecision {
+        id: NewDecision::new_id(),
+        application_id: Some("app-42".into()),
+        api_key_id,
+        idempotency_key: idempotency_key.map(str::to_owned),
+        request_sha256: "cd".repeat(32),
+        input: serde_json::json!({ "income": 60000.5, "purpose": "car (new)", "age": 31 }),
+        model_version: "m1".into(),
+        policy_version: "p1".into(),
+        policy_sha256: "ef".repeat(32),
+        probability: 0.123_456_789,
+        score: 612,
+        decision: DecisionKind::Review,
+        reasons: vec![
+            Reason {
+                feature: "duration".into(),
+                contribution: 0.41,
+                description: "Loan term".into(),
+            },
+            Reason {
+                feature: "savings".into(),
+                contribution: 0.2,
+                description: "Savings".into(),
+            },
+        ],
+        latency_us: 850,
+    }
+}
+
+async fn migrate_creates_every_table_and_is_harmless_to_repeat(store: &Store) {
+    assert_eq!(store.tables().await.unwrap(), TABLES);
+    assert_eq!(
+        store.migrate().await.unwrap(),
+        0,
+        "a second migrate applies nothing"
+    );
+    assert_eq!(store.tables().await.unwrap(), TABLES);
+}
+
+async fn a_decision_round_trips_with_its_input_reasons_and_versions(store: &Store) {
+    let key = seed(store).await;
+    let d = decision(key, None);
+    let before = Utc::now() - chrono::Duration::seconds(5);
+    let created = store
+        .insert_decisions(std::slice::from_ref(&d))
+        .await
+        .unwrap();
+    assert_eq!(created.len(), 1);
+    let stored = store
+        .get_decision(&d.id)
+        .await
+        .unwrap()
+        .expect("stored decision");
+    assert_eq!(stored.record, d);
+    assert_eq!(stored.created_at, created[0]);
+    assert!(stored.created_at > before && stored.created_at <= Utc::now());
+    assert!(store.get_decision("no-such-id").await.unwrap().is_none());
+    assert_eq!(store.count_decisions().await.unwrap(), 1);
+}
+
+async fn the_database_refuses_to_update_a_decision(store: &Store) {
+    let key = seed(store).await;
+    let d = decision(key, None);
+    store
+        .insert_decisions(std::slice::from_ref(&d))
+        .await
+        .unwrap();
+    let err = store
+        .execute_raw(&format!(
+            "UPDATE decisions SET score = 999, decision = 'approve' WHERE id = '{}'",
+            d.id
+        ))
+        .await
+        .expect_err("UPDATE of a decision must fail");
+    assert!(err.to_string().contains("append-only"), "{err}");
+    assert_eq!(store.get_decision(&d.id).await.unwrap().unwrap().record, d);
+}
+
+async fn the_database_refuses_to_delete_a_decision(store: &Store) {
+    let key = seed(store).await;
+    let d = decision(key, None);
+    store
+        .insert_decisions(std::slice::from_ref(&d))
+        .await
+        .unwrap();
+    for sql in [
+        format!("DELETE FROM decisions WHERE id = '{}'", d.id),
+        "DELETE FROM decisions".into(),
+    ] {
+        let err = store
+            .execute_raw(&sql)
+            .await
+            .expect_err("DELETE of a decision must fail");
+        assert!(err.to_string().contains("append-only"), "{sql}: {err}");
+    }
+    if store.engine() == riskloop_serve::store::Engine::Postgres {
+        let err = store
+            .execute_raw("TRUNCATE decisions CASCADE")
+            .await
+            .expect_err("TRUNCATE must fail");
+        assert!(err.to_string().contains("append-only"), "{err}");
+    }
+    assert_eq!(store.count_decisions().await.unwrap(), 1);
+}
+
+async fn reviews_outcomes_model_events_and_audit_entries_are_append_only(store: &Store) {
+    let key = seed(store).await;
+    let d = decision(key, None);
+    store
+        .insert_decisions(std::slice::from_ref(&d))
+        .await
+        .unwrap();
+    store
+        .insert_review(&NewReview {
+            decision_id: &d.id,
+            api_key_id: key,
+            decision: DecisionKind::Approve,
+            note: "ok",
+        })
+        .await
+        .unwrap();
+    store
+        .insert_outcomes(&[NewOutcome {
+            decision_id: d.id.clone(),
+            outcome: OutcomeKind::Repaid,
+            observed_at: Utc::now(),
+            api_key_id: Some(key),
+        }])
+        .await
+        .unwrap();
+    store
+        .audit(&NewAuditEntry {
+            actor: "cli",
+            action: "test",
+            target: "x",
+            detail: serde_json::json!({}),
+        })
+        .await
+        .unwrap();
+    for (table, column) in [
+        ("reviews", "note"),
+        ("outcomes", "outcome"),
+        ("model_events", "actor"),
+        ("audit_log", "actor"),
+    ] {
+        let update = format!("UPDATE {table} SET {column} = 'changed'");
+        let err = store.execute_raw(&update).await.expect_err(&update);
+        assert!(err.to_string().contains("append-only"), "{update}: {err}");
+        let delete = format!("DELETE FROM {table}");
+        let err = store.execute_raw(&delete).await.expect_err(&delete);
+        assert!(err.to_string().contains("append-only"), "{delete}: {err}");
+    }
+    assert_eq!(store.reviews_of(&d.id).await.unwrap()[0].note, "ok");
+}
+
+async fn an_idempotency_key_is_unique_per_api_key_and_a_failed_batch_writes_nothing(store: &Store) {
+    let key = seed(store).await;
+    let (other_key, _) = create_key(store, "other bank", Role::Integration).await;
+    let first = decision(key, Some("retry-1"));
+    store
+        .insert_decisions(std::slice::from_ref(&first))
+        .await
+        .unwrap();
+    // The same idempotency key under another API key is a different request.
+    store
+        .insert_decisions(&[decision(other_key, Some("retry-1"))])
+        .await
+        .unwrap();
+    // Requests without a key never collide.
+    store
+        .insert_decisions(&[decision(key, None), decision(key, None)])
+        .await
+        .unwrap();
+
+    let fresh = decision(key, Some("retry-2"));
+    let err = store
+        .insert_decisions(&[fresh.clone(), decision(key, Some("retry-1"))])
+        .await
+        .expect_err("a reused idempotency key must be refused");
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert!(
+        store.get_decision(&fresh.id).await.unwrap().is_none(),
+        "the batch is atomic"
+    );
+    assert_eq!(store.count_decisions().await.unwrap(), 4);
+
+    let found = store
+        .decision_by_idempotency_key(key, "retry-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.record.id, first.id);
+    assert!(
+        store
+            .decision_by_idempotency_key(key, "retry-2")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let recent = store.recent_decisions(10).await.unwrap();
+    assert_eq!(recent.len(), 4);
+    assert!(
+        recent
+            .windows(2)
+            .all(|w| w[0].created_at >= w[1].created_at)
+    );
+}
+
+async fn api_keys_are_found_by_hash_until_revoked(store: &Store) {
+    let (id, generated) = create_key(store, "analyst anna", Role::Analyst).await;
+    let (other, _) = create_key(store, "ops", Role::Admin).await;
+    let found = store
+        .active_api_key_by_hash(&generated.hash)
+        .await
+        .unwrap()
+        .expect("active key");
+    assert_eq!(
+        (found.id, found.role, found.name.as_str()),
+        (id, Role::Analyst, "analyst anna")
+    );
+    assert!(
+        store
+            .active_api_key_by_hash(&"0".repeat(64))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(store.find_api_key(&generated.prefix).await.unwrap().id, id);
+    assert_eq!(
+        store.find_api_key(&id.to_string()).await.unwrap().prefix,
+        generated.prefix
+    );
+    assert!(matches!(
+        store.find_api_key("rk_missing").await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    let used_at = Utc.with_ymd_and_hms(2026, 11, 1, 12, 0, 0).unwrap();
+    store.touch_api_keys(&[(id, used_at)]).await.unwrap();
+    assert_eq!(
+        store
+            .find_api_key(&id.to_string())
+            .await
+            .unwrap()
+            .last_used_at,
+        Some(used_at)
+    );
+
+    assert!(store.revoke_api_key(id).await.unwrap());
+    assert!(
+        !store.revoke_api_key(id).await.unwrap(),
+        "a second revoke changes nothing"
+    );
+    assert!(
+        store
+            .active_api_key_by_hash(&generated.hash)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let keys = store.list_api_keys().await.unwrap();
+    assert_eq!(keys.len(), 2);
+    assert!(
+        keys.iter()
+            .find(|k| k.id == id)
+            .unwrap()
+            .revoked_at
+            .is_some()
+    );
+    assert!(
+        keys.iter()
+            .find(|k| k.id == other)
+            .unwrap()
+            .revoked_at
+            .is_none()
+    );
+}
+
+async fn outcomes_attach_to_existing_decisions_only(store: &Store) {
+    let key = seed(store).await;
+    let d = decision(key, None);
+    store
+        .insert_decisions(std::slice::from_ref(&d))
+        .await
+        .unwrap();
+    let observed = Utc.with_ymd_and_hms(2027, 5, 1, 0, 0, 0).unwrap();
+    let outcome = |id: &str, kind| NewOutcome {
+        decision_id: id.to_owned(),
+        outcome: kind,
+        observed_at: observed,
+        api_key_id: Some(key),
+    };
+    let ids = store
+        .insert_outcomes(&[outcome(&d.id, OutcomeKind::Repaid)])
+        .await
+        .unwrap();
+    assert_eq!(ids.len(), 1);
+    let err = store
+        .insert_outcomes(&[
+            outcome(&d.id, OutcomeKind::Default),
+            outcome("missing", OutcomeKind::Default),
+        ])
+        .await
+        .expect_err("an outcome for a missing decision must fail");
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+    let stored = store.outcomes_of(&d.id).await.unwrap();
+    assert_eq!(stored.len(), 1, "the failed batch wrote nothing");
+    assert_eq!(stored[0].record, outcome(&d.id, OutcomeKind::Repaid));
+}
+
+async fn reviews_are_new_rows_that_approve_or_decline(store: &Store) {
+    let key = seed(store).await;
+    let (analyst, _) = create_key(store, "anna", Role::Analyst).await;
+    let d = decision(key, None);
+    store
+        .insert_decisions(std::slice::from_ref(&d))
+        .await
+        .unwrap();
+    let review = |decision, note| NewReview {
+        decision_id: &d.id,
+        api_key_id: analyst,
+        decision,
+        note,
+    };
+    store
+        .insert_review(&review(DecisionKind::Decline, "thin file"))
+        .await
+        .unwrap();
+    store
+        .insert_review(&review(DecisionKind::Approve, "documents received"))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .insert_review(&review(DecisionKind::Review, ""))
+            .await
+            .is_err()
+    );
+    let reviews = store.reviews_of(&d.id).await.unwrap();
+    let kinds: Vec<_> = reviews.iter().map(|r| r.decision).collect();
+    assert_eq!(kinds, [DecisionKind::Decline, DecisionKind::Approve]);
+    assert_eq!(
+        store
+            .get_decision(&d.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .record
+            .decision,
+        DecisionKind::Review
+    );
+}
+
+async fn promoting_a_model_swaps_the_champion_and_records_both_events(store: &Store) {
+    register(store, "m1").await;
+    register(store, "m2").await;
+    let dup = store
+        .register_model(
+            &NewModel {
+                version: "m1".into(),
+                path: "elsewhere".into(),
+                manifest_sha256: String::new(),
+                manifest: serde_json::json!({}),
+                parent_version: None,
+            },
+            "test",
+        )
+        .await;
+    assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
+    assert!(store.champion().await.unwrap().is_none());
+
+    assert_eq!(store.promote_model("m1", "cli").await.unwrap(), None);
+    assert_eq!(
+        store.promote_model("m2", "cli").await.unwrap(),
+        Some("m1".into())
+    );
+    assert_eq!(
+        store.champion().await.unwrap().unwrap().record.version,
+        "m2"
+    );
+    assert_eq!(
+        store.get_model("m1").await.unwrap().unwrap().stage,
+        ModelStage::Registered
+    );
+    assert!(matches!(
+        store.promote_model("m9", "cli").await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(
+        store.champion().await.unwrap().unwrap().record.version,
+        "m2",
+        "failed promote changes nothing"
+    );
+
+    let events: Vec<String> = store
+        .model_events("m1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event)
+        .collect();
+    assert_eq!(events, ["registered", "promoted", "demoted"]);
+    let m2 = store.get_model("m2").await.unwrap().unwrap();
+    assert_eq!(m2.record.manifest["metrics"]["auc"], 0.78);
+    assert_eq!(store.list_models().await.unwrap().len(), 2);
+}
+
+async fn a_job_is_claimed_once_and_finishes_with_its_result(store: &Store) {
+    let id = store
+        .enqueue_job("retrain", &serde_json::json!({ "trigger": "schedule" }))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_job(id).await.unwrap().unwrap().status,
+        JobStatus::Queued
+    );
+    assert!(store.claim_job(id).await.unwrap());
+    assert!(!store.claim_job(id).await.unwrap(), "a job is claimed once");
+    store
+        .finish_job(id, Ok(&serde_json::json!({ "model": "m3" })))
+        .await
+        .unwrap();
+    let job = store.get_job(id).await.unwrap().unwrap();
+    assert_eq!(job.status, JobStatus::Succeeded);
+    assert_eq!(job.detail["model"], "m3");
+    assert!(job.started_at.is_some() && job.finished_at.is_some());
+    assert!(
+        store.finish_job(id, Err("again")).await.is_err(),
+        "a finished job stays finished"
+    );
+
+    let failing = store
+        .enqueue_job("retrain", &serde_json::json!({}))
+        .await
+        .unwrap();
+    store.claim_job(failing).await.unwrap();
+    store
+        .finish_job(failing, Err("no outcomes yet"))
+        .await
+        .unwrap();
+    let job = store.get_job(failing).await.unwrap().unwrap();
+    assert_eq!(
+        (job.status, job.error.as_deref()),
+        (JobStatus::Failed, Some("no outcomes yet"))
+    );
+}
+
+async fn audit_entries_are_listed_newest_first(store: &Store) {
+    for action in ["key.create", "key.revoke"] {
+        store
+            .audit(&NewAuditEntry {
+                actor: "cli",
+                action,
+                target: "rk_1",
+                detail: serde_json::json!({ "n": 1 }),
+            })
+            .await
+            .unwrap();
+    }
+    let entries = store.recent_audit(10).await.unwrap();
+    let actions: Vec<&str> = entries.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["key.revoke", "key.create"]);
+    assert_eq!(entries[0].detail["n"], 1);
+}

@@ -30,6 +30,39 @@ pub enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Read raw loan files as a dataset spec says; write a model-ready dataset folder.
+    Ingest(IngestArgs),
+    /// Write a synthetic loan book with a known true probability of default.
+    Synth(SynthArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// The dataset spec (TOML).
+    #[arg(long, value_name = "SPEC")]
+    pub spec: PathBuf,
+    /// Raw CSV or Parquet files; globs such as `loans/*.csv` are expanded.
+    #[arg(long, value_name = "FILE", num_args = 1.., required = true)]
+    pub input: Vec<PathBuf>,
+    /// Folder for train|valid|test.parquet, pipeline.json, quality.json and spec.toml.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct SynthArgs {
+    /// Number of applications.
+    #[arg(long, default_value_t = 10_000)]
+    pub rows: usize,
+    /// Seed: the same seed writes the same bytes.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Output file; `.csv` or `.parquet`.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Applications from this date (YYYY-MM-DD) on follow a shifted risk relationship.
+    #[arg(long, value_name = "DATE")]
+    pub drift_after: Option<chrono::NaiveDate>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -68,6 +101,8 @@ impl Cli {
             Command::Keys(KeysCommand::Revoke { key }) => {
                 commands::keys::revoke(&settings, &key, &mut out).await
             }
+            Command::Ingest(args) => commands::ingest::run(&args, &mut out),
+            Command::Synth(args) => commands::synth::run(&args, &mut out),
         }
     }
 }

@@ -1,7 +1,10 @@
 //! One module per CLI command; each writes its human-readable result to the given output.
 
+pub mod ingest; // ingest
 pub mod keys; // keys create | list | revoke
 pub mod migrate; // migrate
+mod progress; // spinners for long steps
+pub mod synth; // synth
 
 use crate::settings::Settings;
 use crate::store::Store;

@@ -1,0 +1,292 @@
+//! Raw value parsers, shared by the batch ETL and the online path so both read a value the same.
+//!
+//! A value that does not parse is an error here; the ETL counts it per column as a parse failure
+//! (and treats the value as missing), the server refuses the application naming the field.
+
+use chrono::{Datelike, NaiveDate, NaiveDateTime};
+use serde::{Deserialize, Serialize};
+
+use crate::spec::{DatePart, Feature, FeatureKind, Parser, ReadOptions};
+
+/// What one raw value turned into.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value<'a> {
+    Missing,
+    Number(f64),
+    Text(&'a str),
+}
+
+/// How to read one feature's raw values: the parts of the spec the online path needs too.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct RawFormat {
+    pub kind: FeatureKind,
+    pub parser: Parser,
+    pub date_format: Option<String>,
+    pub date_part: Option<DatePart>,
+    pub decimal: char,
+    pub two_digit_year_pivot: u32,
+}
+
+impl RawFormat {
+    pub fn of(feature: &Feature, read: &ReadOptions) -> Self {
+        Self {
+            kind: feature.kind,
+            parser: feature.parser(),
+            date_format: feature.date_format.clone(),
+            date_part: feature.date_part,
+            decimal: read.decimal,
+            two_digit_year_pivot: read.two_digit_year_pivot,
+        }
+    }
+
+    /// Parses raw text (already known not to be an NA token). `application_date` is needed only
+    /// by `date_part = "days_before_application"`.
+    pub fn parse<'a>(
+        &self,
+        raw: &'a str,
+        application_date: Option<NaiveDate>,
+    ) -> Result<Value<'a>, String> {
+        let raw = raw.trim();
+        match self.kind {
+            FeatureKind::Categorical => Ok(Value::Text(raw)),
+            FeatureKind::Boolean => parse_bool(raw).map(Value::Number),
+            FeatureKind::Numeric => match self.parser {
+                Parser::Number => parse_number(raw, self.decimal).map(Value::Number),
+                Parser::Percent => parse_percent(raw, self.decimal).map(Value::Number),
+                Parser::Date => {
+                    let format = self.date_format.as_deref().unwrap_or("%Y-%m-%d");
+                    let date = parse_date(raw, format, self.two_digit_year_pivot)?;
+                    let part = self.date_part.unwrap_or(DatePart::Year);
+                    date_to_number(date, part, application_date)
+                }
+                Parser::Text => Err("numeric features cannot be read as text".into()),
+            },
+        }
+    }
+}
+
+/// True for the spec's NA tokens (compared trimmed).
+pub fn is_na(raw: &str, na_values: &[String]) -> bool {
+    let raw = raw.trim();
+    na_values.iter().any(|na| na == raw)
+}
+
+/// Reads `"$60,000.00 "`, `"1.234,50"` (decimal `,`), `"(1,200)"` (negative), `"EUR 12"`.
+/// Thousands separators, currency symbols and codes, and spaces are ignored; anything else fails.
+pub fn parse_number(raw: &str, decimal: char) -> Result<f64, String> {
+    let thousands = if decimal == ',' { '.' } else { ',' };
+    let mut s = raw.trim();
+    let mut negative = false;
+    if let Some(inner) = s.strip_prefix('(').and_then(|r| r.strip_suffix(')')) {
+        negative = true;
+        s = inner;
+    }
+    let mut clean = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '0'..='9' | '-' | '+' => clean.push(c),
+            c if c == decimal => clean.push('.'),
+            c if c == thousands || c == ' ' || c == '\u{a0}' || c == '\'' || c == '_' => {}
+            '$' | '€' | '£' | '¥' | '₹' => {}
+            c if c.is_ascii_uppercase() => {} // currency codes: USD, EUR, GBP...
+            _ => return Err(format!("{raw:?} is not a number")),
+        }
+    }
+    if clean.is_empty() {
+        return Err(format!("{raw:?} is not a number"));
+    }
+    let value: f64 = clean
+        .parse()
+        .map_err(|_| format!("{raw:?} is not a number"))?;
+    if !value.is_finite() {
+        return Err(format!("{raw:?} is not a finite number"));
+    }
+    Ok(if negative { -value } else { value })
+}
+
+/// Reads `"13.5%"` (or a bare `"13.5"`) as 13.5.
+pub fn parse_percent(raw: &str, decimal: char) -> Result<f64, String> {
+    let s = raw.trim();
+    parse_number(s.strip_suffix('%').unwrap_or(s), decimal)
+}
+
+/// Reads yes/no in the usual spellings: `Y/N`, `yes/no`, `true/false`, `T/F`, `1/0`.
+pub fn parse_bool(raw: &str) -> Result<f64, String> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "y" | "yes" | "true" | "t" | "1" | "1.0" => Ok(1.0),
+        "n" | "no" | "false" | "f" | "0" | "0.0" => Ok(0.0),
+        _ => Err(format!(
+            "{raw:?} is not a boolean (Y/N, yes/no, true/false, 1/0)"
+        )),
+    }
+}
+
+/// Parses a date by strftime `format`. Two-digit years (`%y`) below `pivot` are 20xx, the others
+/// 19xx. Formats without a day (`%b-%Y`) mean the first of the month; a time part is ignored.
+pub fn parse_date(raw: &str, format: &str, pivot: u32) -> Result<NaiveDate, String> {
+    let raw = raw.trim();
+    let has_day = ["%d", "%e", "%j", "%F", "%D", "%x", "%c", "%s"]
+        .iter()
+        .any(|d| format.contains(d));
+    let parsed = if has_day {
+        NaiveDate::parse_from_str(raw, format)
+            .or_else(|_| NaiveDateTime::parse_from_str(raw, format).map(|t| t.date()))
+    } else {
+        NaiveDate::parse_from_str(&format!("{raw}|01"), &format!("{format}|%d"))
+    };
+    let date =
+        parsed.map_err(|e| format!("{raw:?} does not match the date format {format:?}: {e}"))?;
+    if !format.contains("%y") {
+        return Ok(date);
+    }
+    let yy = date.year().rem_euclid(100) as u32;
+    let year = if yy < pivot { 2000 + yy } else { 1900 + yy } as i32;
+    date.with_year(year)
+        .ok_or_else(|| format!("{raw:?} is not a valid date"))
+}
+
+fn date_to_number(
+    date: NaiveDate,
+    part: DatePart,
+    application: Option<NaiveDate>,
+) -> Result<Value<'static>, String> {
+    Ok(match part {
+        DatePart::Month => Value::Number(f64::from(date.month())),
+        DatePart::Year => Value::Number(f64::from(date.year())),
+        DatePart::DaysBeforeApplication => match application {
+            Some(app) => Value::Number((app - date).num_days() as f64),
+            None => Value::Missing,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_tolerate_currency_thousands_and_stray_spaces() {
+        assert_eq!(parse_number("$60,000.00 ", '.'), Ok(60_000.0));
+        assert_eq!(parse_number(" 1,234,567.5", '.'), Ok(1_234_567.5));
+        assert_eq!(parse_number("€ 12", '.'), Ok(12.0));
+        assert_eq!(parse_number("USD 1,000", '.'), Ok(1000.0));
+        assert_eq!(parse_number("-3.25", '.'), Ok(-3.25));
+        assert_eq!(parse_number("(1,200.00)", '.'), Ok(-1200.0));
+        assert_eq!(
+            parse_number("1e3", '.').ok(),
+            None,
+            "exponents are not loan-file numbers"
+        );
+    }
+
+    #[test]
+    fn numbers_follow_the_decimal_comma_locale() {
+        assert_eq!(parse_number("1.234,50", ','), Ok(1234.5));
+        assert_eq!(parse_number("€1.234.567,89", ','), Ok(1_234_567.89));
+        assert_eq!(parse_number("12,5", ','), Ok(12.5));
+        assert_eq!(parse_number("1 234,50", ','), Ok(1234.5));
+    }
+
+    #[test]
+    fn garbage_is_a_parse_error_never_zero() {
+        for bad in ["", "abc", "12 apples", "$", "--", "1.2.3", "inf", "NaN"] {
+            assert!(parse_number(bad, '.').is_err(), "{bad:?} parsed");
+        }
+    }
+
+    #[test]
+    fn percentages_read_with_or_without_the_sign() {
+        assert_eq!(parse_percent("13.5%", '.'), Ok(13.5));
+        assert_eq!(parse_percent(" 7% ", '.'), Ok(7.0));
+        assert_eq!(parse_percent("13,5%", ','), Ok(13.5));
+        assert_eq!(parse_percent("0.9", '.'), Ok(0.9));
+        assert!(parse_percent("%", '.').is_err());
+    }
+
+    #[test]
+    fn booleans_read_the_usual_spellings_and_refuse_others() {
+        for t in ["Y", "yes", "TRUE", "t", "1"] {
+            assert_eq!(parse_bool(t), Ok(1.0), "{t}");
+        }
+        for f in ["N", "No", "false", "F", "0"] {
+            assert_eq!(parse_bool(f), Ok(0.0), "{f}");
+        }
+        assert!(parse_bool("maybe").is_err());
+    }
+
+    #[test]
+    fn dates_parse_by_explicit_format() {
+        let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day).unwrap();
+        assert_eq!(parse_date("2021-03-04", "%Y-%m-%d", 50), Ok(d(2021, 3, 4)));
+        assert_eq!(parse_date("04/03/2021", "%d/%m/%Y", 50), Ok(d(2021, 3, 4)));
+        assert_eq!(parse_date("Dec-2011", "%b-%Y", 50), Ok(d(2011, 12, 1)));
+        assert_eq!(
+            parse_date("2021-03-04 10:11:12", "%Y-%m-%d %H:%M:%S", 50),
+            Ok(d(2021, 3, 4))
+        );
+        assert!(parse_date("2021-13-01", "%Y-%m-%d", 50).is_err());
+        assert!(parse_date("yesterday", "%Y-%m-%d", 50).is_err());
+    }
+
+    #[test]
+    fn two_digit_years_follow_the_pivot() {
+        let year = |raw, pivot| parse_date(raw, "%b-%y", pivot).unwrap().year();
+        assert_eq!(year("Mar-05", 30), 2005);
+        assert_eq!(year("Mar-29", 30), 2029);
+        assert_eq!(year("Mar-30", 30), 1930);
+        assert_eq!(year("Nov-98", 30), 1998);
+        assert_eq!(year("Mar-69", 70), 2069);
+        assert_eq!(year("Mar-69", 50), 1969);
+        assert_eq!(parse_date("01/02/75", "%d/%m/%y", 50).unwrap().year(), 1975);
+    }
+
+    #[test]
+    fn dates_become_days_before_the_application_month_or_year() {
+        let format = |part| RawFormat {
+            kind: FeatureKind::Numeric,
+            parser: Parser::Date,
+            date_format: Some("%b-%y".into()),
+            date_part: Some(part),
+            decimal: '.',
+            two_digit_year_pivot: 30,
+        };
+        let app = NaiveDate::from_ymd_opt(2020, 3, 1);
+        assert_eq!(
+            format(DatePart::DaysBeforeApplication).parse("Mar-19", app),
+            Ok(Value::Number(366.0))
+        );
+        assert_eq!(
+            format(DatePart::DaysBeforeApplication).parse("Mar-19", None),
+            Ok(Value::Missing)
+        );
+        assert_eq!(
+            format(DatePart::Month).parse("Nov-98", app),
+            Ok(Value::Number(11.0))
+        );
+        assert_eq!(
+            format(DatePart::Year).parse("Nov-98", app),
+            Ok(Value::Number(1998.0))
+        );
+    }
+
+    #[test]
+    fn na_tokens_are_compared_trimmed() {
+        let na = ReadOptions::default().na_values;
+        assert!(is_na(" N/A ", &na));
+        assert!(is_na("", &na));
+        assert!(!is_na("0", &na));
+    }
+
+    #[test]
+    fn categorical_codes_stay_text_with_leading_zeros() {
+        let format = RawFormat {
+            kind: FeatureKind::Categorical,
+            parser: Parser::Text,
+            date_format: None,
+            date_part: None,
+            decimal: '.',
+            two_digit_year_pivot: 50,
+        };
+        assert_eq!(format.parse(" 021 ", None), Ok(Value::Text("021")));
+    }
+}

@@ -1,0 +1,406 @@
+//! The data-quality report: what each column looked like, how much it says about the target,
+//! whether it drifts from train to test, and whether it is too good to be true (leakage).
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::IngestError;
+use crate::read::Parsed;
+use crate::spec::{DatasetSpec, FeatureKind};
+use crate::split::Splits;
+use crate::stats::auc;
+use crate::table::{MISSING_CODE, ParsedColumn};
+
+/// A feature whose single-feature AUC exceeds this is flagged as probable leakage.
+pub const LEAKAGE_AUC: f64 = 0.95;
+const QUANTILES: [f64; 9] = [0.0, 0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99, 1.0];
+
+#[derive(Debug, Serialize)]
+pub struct QualityReport {
+    pub dataset: String,
+    pub rows_read: usize,
+    pub rows_used: usize,
+    pub target: TargetSummary,
+    pub features: Vec<FeatureQuality>,
+    /// Names of features flagged as probable leakage.
+    pub probable_leakage: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TargetSummary {
+    pub column: String,
+    pub bad: usize,
+    pub good: usize,
+    /// Rows whose target was neither bad nor good (excluded), by raw value.
+    pub other: Vec<(String, usize)>,
+    /// Rows excluded because a `missing = "reject"` feature had no value, by feature.
+    pub rejected_missing: Vec<(String, usize)>,
+    pub rows_without_time: usize,
+    pub splits: Vec<SplitSummary>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SplitSummary {
+    pub name: &'static str,
+    pub rows: usize,
+    pub bad_rate: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FeatureQuality {
+    pub name: String,
+    pub column: String,
+    pub kind: FeatureKind,
+    pub protected: bool,
+    pub missing_rate: f64,
+    pub parse_failures: usize,
+    pub parse_failure_examples: Vec<String>,
+    pub distinct: usize,
+    /// `(q, value)` over used rows, numeric features only.
+    pub quantiles: Vec<(f64, f64)>,
+    /// Training rows and bad rate by level (categorical and boolean), most frequent first.
+    pub levels: Vec<LevelStat>,
+    /// Information value on the training split.
+    pub iv: Option<f64>,
+    /// Population stability index, train → test.
+    pub psi: Option<f64>,
+    /// AUC of the feature alone (its bins' training bad rate as the score), on training rows.
+    pub auc: Option<f64>,
+    pub probable_leakage: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LevelStat {
+    pub level: String,
+    pub rows: usize,
+    pub bad_rate: f64,
+}
+
+/// What the report is computed from.
+#[derive(Debug)]
+pub struct Input<'a> {
+    pub spec: &'a DatasetSpec,
+    /// Parsed stream; `features` in spec order.
+    pub parsed: &'a Parsed,
+    /// 1 = bad, 0 = good, for every read row (meaningless for rows not in a split).
+    pub labels: &'a [u8],
+    pub splits: &'a Splits,
+    pub target: TargetSummary,
+}
+
+pub fn report(input: Input<'_>) -> QualityReport {
+    let Input {
+        spec,
+        parsed,
+        labels,
+        splits,
+        target,
+    } = input;
+    let used: Vec<usize> = {
+        let mut all = [splits.train.as_slice(), &splits.valid, &splits.test].concat();
+        all.sort_unstable();
+        all
+    };
+    let mut features = Vec::new();
+    for (i, f) in spec.features.iter().enumerate() {
+        let column = &parsed.features[i];
+        let bins = Bins::of(column, &splits.train);
+        let train_labels: Vec<u8> = splits.train.iter().map(|&r| labels[r]).collect();
+        let iv = information_value(&bins, &splits.train, labels);
+        let psi = psi(&bins, &splits.train, &splits.test);
+        let rates = bins.bad_rates(&splits.train, labels);
+        let scores: Vec<f64> = splits
+            .train
+            .iter()
+            .map(|&r| rates[bins.of_row[r]])
+            .collect();
+        let single_auc = auc(&scores, &train_labels).map(|a| a.max(1.0 - a));
+        let probable_leakage = !f.protected && single_auc.is_some_and(|a| a > LEAKAGE_AUC);
+        features.push(FeatureQuality {
+            name: f.name.clone(),
+            column: f.column().to_owned(),
+            kind: f.kind,
+            protected: f.protected,
+            missing_rate: if parsed.rows == 0 {
+                0.0
+            } else {
+                (0..parsed.rows).filter(|&r| column.is_missing(r)).count() as f64
+                    / parsed.rows as f64
+            },
+            parse_failures: parsed.failures[i],
+            parse_failure_examples: parsed.failure_examples[i].clone(),
+            distinct: distinct(column),
+            quantiles: quantiles(column, &used),
+            levels: levels(f.kind, column, &splits.train, labels),
+            iv,
+            psi,
+            auc: single_auc,
+            probable_leakage,
+        });
+    }
+    QualityReport {
+        dataset: spec.name.clone(),
+        rows_read: parsed.rows,
+        rows_used: used.len(),
+        target,
+        probable_leakage: features
+            .iter()
+            .filter(|f| f.probable_leakage)
+            .map(|f| f.name.clone())
+            .collect(),
+        features,
+    }
+}
+
+/// Each row's bin: quantile bins of training values for numbers, levels for text; one bin
+/// for missing values. Levels too rare in training share a bin.
+struct Bins {
+    of_row: Vec<usize>,
+    count: usize,
+}
+
+impl Bins {
+    fn of(column: &ParsedColumn, train: &[usize]) -> Self {
+        match column {
+            ParsedColumn::Number(values) => {
+                let mut present: Vec<f64> = train.iter().filter_map(|&r| values[r]).collect();
+                present.sort_by(f64::total_cmp);
+                let mut edges: Vec<f64> = if present.is_empty() {
+                    Vec::new()
+                } else {
+                    (1..10)
+                        .map(|b| crate::pipeline::quantile(&present, b as f64 / 10.0))
+                        .collect()
+                };
+                edges.dedup();
+                let missing_bin = edges.len() + 1;
+                let of_row = values
+                    .iter()
+                    .map(|v| v.map_or(missing_bin, |v| edges.partition_point(|&e| e < v)))
+                    .collect();
+                Self {
+                    of_row,
+                    count: missing_bin + 1,
+                }
+            }
+            ParsedColumn::Text { dict, codes } => {
+                let mut counts = vec![0usize; dict.len()];
+                for &r in train {
+                    if codes[r] != MISSING_CODE {
+                        counts[codes[r] as usize] += 1;
+                    }
+                }
+                let min_rows = (train.len() / 200).max(5);
+                let mut bin_of_code = vec![0usize; dict.len()]; // 0: rare or unseen
+                let mut next = 2; // 1: missing
+                for (code, &n) in counts.iter().enumerate() {
+                    if n >= min_rows {
+                        bin_of_code[code] = next;
+                        next += 1;
+                    }
+                }
+                let of_row = codes
+                    .iter()
+                    .map(|&c| {
+                        if c == MISSING_CODE {
+                            1
+                        } else {
+                            bin_of_code[c as usize]
+                        }
+                    })
+                    .collect();
+                Self {
+                    of_row,
+                    count: next,
+                }
+            }
+        }
+    }
+
+    fn counts(&self, rows: &[usize], labels: &[u8]) -> (Vec<f64>, Vec<f64>) {
+        let (mut bad, mut good) = (vec![0.0; self.count], vec![0.0; self.count]);
+        for &r in rows {
+            if labels[r] == 1 {
+                bad[self.of_row[r]] += 1.0;
+            } else {
+                good[self.of_row[r]] += 1.0;
+            }
+        }
+        (bad, good)
+    }
+
+    fn bad_rates(&self, rows: &[usize], labels: &[u8]) -> Vec<f64> {
+        let (bad, good) = self.counts(rows, labels);
+        let overall =
+            bad.iter().sum::<f64>() / (bad.iter().sum::<f64>() + good.iter().sum::<f64>()).max(1.0);
+        bad.iter()
+            .zip(&good)
+            .map(|(b, g)| if b + g > 0.0 { b / (b + g) } else { overall })
+            .collect()
+    }
+}
+
+/// IV = Σ (bad share − good share) · ln(bad share / good share), half a row added to empty cells.
+fn information_value(bins: &Bins, train: &[usize], labels: &[u8]) -> Option<f64> {
+    let (bad, good) = bins.counts(train, labels);
+    let (total_bad, total_good) = (bad.iter().sum::<f64>(), good.iter().sum::<f64>());
+    if total_bad == 0.0 || total_good == 0.0 {
+        return None;
+    }
+    let iv = bad
+        .iter()
+        .zip(&good)
+        .filter(|(b, g)| **b + **g > 0.0)
+        .map(|(b, g)| {
+            let pb = (b + 0.5) / total_bad;
+            let pg = (g + 0.5) / total_good;
+            (pb - pg) * (pb / pg).ln()
+        })
+        .sum();
+    Some(iv)
+}
+
+/// PSI = Σ (test share − train share) · ln(test share / train share), shares floored at 1e-4.
+fn psi(bins: &Bins, train: &[usize], test: &[usize]) -> Option<f64> {
+    if train.is_empty() || test.is_empty() {
+        return None;
+    }
+    let share = |rows: &[usize]| {
+        let mut s = vec![0.0; bins.count];
+        for &r in rows {
+            s[bins.of_row[r]] += 1.0;
+        }
+        s.iter()
+            .map(|n| (n / rows.len() as f64).max(1e-4))
+            .collect::<Vec<f64>>()
+    };
+    let (a, b) = (share(train), share(test));
+    Some(a.iter().zip(&b).map(|(p, q)| (q - p) * (q / p).ln()).sum())
+}
+
+fn distinct(column: &ParsedColumn) -> usize {
+    match column {
+        ParsedColumn::Number(values) => {
+            let mut bits: Vec<u64> = values.iter().flatten().map(|v| v.to_bits()).collect();
+            bits.sort_unstable();
+            bits.dedup();
+            bits.len()
+        }
+        ParsedColumn::Text { dict, codes } => {
+            let mut seen = vec![false; dict.len()];
+            codes
+                .iter()
+                .filter(|&&c| c != MISSING_CODE)
+                .for_each(|&c| seen[c as usize] = true);
+            seen.iter().filter(|&&s| s).count()
+        }
+    }
+}
+
+fn quantiles(column: &ParsedColumn, rows: &[usize]) -> Vec<(f64, f64)> {
+    let ParsedColumn::Number(values) = column else {
+        return Vec::new();
+    };
+    let mut present: Vec<f64> = rows.iter().filter_map(|&r| values[r]).collect();
+    if present.is_empty() {
+        return Vec::new();
+    }
+    present.sort_by(f64::total_cmp);
+    QUANTILES
+        .iter()
+        .map(|&q| (q, crate::pipeline::quantile(&present, q)))
+        .collect()
+}
+
+fn levels(
+    kind: FeatureKind,
+    column: &ParsedColumn,
+    train: &[usize],
+    labels: &[u8],
+) -> Vec<LevelStat> {
+    let mut stats: HashMap<String, (usize, usize)> = HashMap::new();
+    for &r in train {
+        let level = match (kind, column) {
+            (FeatureKind::Categorical, ParsedColumn::Text { dict, codes }) => {
+                if codes[r] == MISSING_CODE {
+                    "__missing__".to_owned()
+                } else {
+                    dict[codes[r] as usize].clone()
+                }
+            }
+            (FeatureKind::Boolean, ParsedColumn::Number(v)) => {
+                v[r].map_or("__missing__".into(), |x| x.to_string())
+            }
+            _ => return Vec::new(),
+        };
+        let e = stats.entry(level).or_default();
+        e.0 += 1;
+        e.1 += usize::from(labels[r] == 1);
+    }
+    let mut out: Vec<LevelStat> = stats
+        .into_iter()
+        .map(|(level, (rows, bad))| LevelStat {
+            level,
+            rows,
+            bad_rate: bad as f64 / rows as f64,
+        })
+        .collect();
+    out.sort_by(|a, b| b.rows.cmp(&a.rows).then_with(|| a.level.cmp(&b.level)));
+    out.truncate(25);
+    out
+}
+
+impl QualityReport {
+    pub fn save(&self, path: &Path) -> Result<(), IngestError> {
+        let json = serde_json::to_vec_pretty(self).map_err(|source| IngestError::Json {
+            path: path.display().to_string(),
+            source,
+        })?;
+        std::fs::write(path, json).map_err(IngestError::io(path))
+    }
+
+    /// The report as a fixed-width table for the terminal.
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{:<28} {:<11} {:>8} {:>7} {:>8} {:>6} {:>6} {:>6}  flags",
+            "feature", "kind", "missing", "unparsed", "distinct", "IV", "PSI", "AUC"
+        );
+        let opt = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.3}"));
+        for f in &self.features {
+            let mut flags = Vec::new();
+            if f.protected {
+                flags.push("protected (not a model input)");
+            }
+            if f.probable_leakage {
+                flags.push("PROBABLE LEAKAGE");
+            }
+            let _ = writeln!(
+                out,
+                "{:<28} {:<11} {:>7.1}% {:>8} {:>8} {:>6} {:>6} {:>6}  {}",
+                truncate(&f.name, 28),
+                format!("{:?}", f.kind).to_lowercase(),
+                f.missing_rate * 100.0,
+                f.parse_failures,
+                f.distinct,
+                opt(f.iv),
+                opt(f.psi),
+                opt(f.auc),
+                flags.join(", ")
+            );
+        }
+        out
+    }
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_owned()
+    } else {
+        s.chars().take(n - 1).chain(['…']).collect()
+    }
+}

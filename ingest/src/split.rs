@@ -1,0 +1,131 @@
+//! Train / valid / test splits: stratified random or by time, reproducible from the seed.
+
+use chrono::NaiveDate;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::spec::Split;
+
+/// Row indices of each split, each sorted ascending.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Splits {
+    pub train: Vec<usize>,
+    pub valid: Vec<usize>,
+    pub test: Vec<usize>,
+}
+
+/// Splits `rows` so that each split keeps the bad rate of the whole.
+pub fn stratified(rows: &[usize], labels: &[u8], split: &Split) -> Splits {
+    let mut rng = ChaCha8Rng::seed_from_u64(split.seed);
+    let mut out = Splits::default();
+    for class in [0u8, 1] {
+        let mut members: Vec<usize> = rows
+            .iter()
+            .copied()
+            .filter(|&r| labels[r] == class)
+            .collect();
+        shuffle(&mut members, &mut rng);
+        let n = members.len() as f64;
+        let n_test = (n * split.test).round() as usize;
+        let n_valid = ((n * split.valid).round() as usize).min(members.len() - n_test);
+        out.test.extend_from_slice(&members[..n_test]);
+        out.valid
+            .extend_from_slice(&members[n_test..n_test + n_valid]);
+        out.train.extend_from_slice(&members[n_test + n_valid..]);
+    }
+    out.train.sort_unstable();
+    out.valid.sort_unstable();
+    out.test.sort_unstable();
+    out
+}
+
+/// Oldest applications train, the next valid, the newest test. Rows must all have dates.
+pub fn by_time(rows: &[usize], dates: &[Option<NaiveDate>], split: &Split) -> Splits {
+    let mut ordered: Vec<usize> = rows.to_vec();
+    ordered.sort_by_key(|&r| (dates[r], r));
+    let n = ordered.len() as f64;
+    let n_test = (n * split.test).round() as usize;
+    let n_valid = (n * split.valid).round() as usize;
+    let n_train = ordered.len().saturating_sub(n_test + n_valid);
+    let mut out = Splits {
+        train: ordered[..n_train].to_vec(),
+        valid: ordered[n_train..n_train + n_valid].to_vec(),
+        test: ordered[n_train + n_valid..].to_vec(),
+    };
+    out.train.sort_unstable();
+    out.valid.sort_unstable();
+    out.test.sort_unstable();
+    out
+}
+
+/// Fisher–Yates with our own seeded generator, so a seed means the same split on every machine.
+fn shuffle(items: &mut [usize], rng: &mut ChaCha8Rng) {
+    for i in (1..items.len()).rev() {
+        let j = rng.random_range(0..=i);
+        items.swap(i, j);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::SplitMethod;
+
+    fn split(seed: u64) -> Split {
+        Split {
+            method: SplitMethod::Stratified,
+            valid: 0.2,
+            test: 0.2,
+            seed,
+        }
+    }
+
+    #[test]
+    fn stratified_splits_partition_the_rows_and_keep_the_bad_rate() {
+        let labels: Vec<u8> = (0..1000).map(|i| u8::from(i % 4 == 0)).collect();
+        let rows: Vec<usize> = (0..1000).collect();
+        let s = stratified(&rows, &labels, &split(1));
+        assert_eq!(
+            (s.train.len(), s.valid.len(), s.test.len()),
+            (600, 200, 200)
+        );
+        let mut all: Vec<usize> = [s.train.clone(), s.valid.clone(), s.test.clone()].concat();
+        all.sort_unstable();
+        assert_eq!(all, rows);
+        for part in [&s.train, &s.valid, &s.test] {
+            let bad = part.iter().filter(|&&r| labels[r] == 1).count() as f64 / part.len() as f64;
+            assert!((bad - 0.25).abs() < 0.01, "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_split_and_another_seed_another() {
+        let labels: Vec<u8> = (0..500).map(|i| u8::from(i % 3 == 0)).collect();
+        let rows: Vec<usize> = (0..500).collect();
+        assert_eq!(
+            stratified(&rows, &labels, &split(7)),
+            stratified(&rows, &labels, &split(7))
+        );
+        assert_ne!(
+            stratified(&rows, &labels, &split(7)),
+            stratified(&rows, &labels, &split(8))
+        );
+    }
+
+    #[test]
+    fn time_splits_put_the_newest_applications_in_test() {
+        let dates: Vec<Option<NaiveDate>> = (0..100)
+            .map(|i| {
+                NaiveDate::from_ymd_opt(2020, 1, 1).map(|d| d + chrono::Days::new((i * 37) % 100))
+            })
+            .collect();
+        let rows: Vec<usize> = (0..100).collect();
+        let s = by_time(&rows, &dates, &split(0));
+        let newest_train = s.train.iter().map(|&r| dates[r]).max().unwrap();
+        let oldest_valid = s.valid.iter().map(|&r| dates[r]).min().unwrap();
+        let newest_valid = s.valid.iter().map(|&r| dates[r]).max().unwrap();
+        let oldest_test = s.test.iter().map(|&r| dates[r]).min().unwrap();
+        assert!(newest_train <= oldest_valid && newest_valid <= oldest_test);
+        assert_eq!((s.train.len(), s.valid.len(), s.test.len()), (60, 20, 20));
+    }
+}

@@ -294,7 +294,7 @@ impl Applicant {
 }
 
 /// Intercept of [`true_logit`], calibrated so that about 17% of finished loans default.
-pub const INTERCEPT: f64 = -2.45;
+pub const INTERCEPT: f64 = -2.12;
 
 /// The ground truth: log-odds that this applicant defaults.
 ///
@@ -302,7 +302,7 @@ pub const INTERCEPT: f64 = -2.45;
 /// history in years (earliest credit line to application date):
 ///
 /// ```text
-/// logit = -2.45                                      (INTERCEPT)
+/// logit = -2.12                                      (INTERCEPT)
 ///       + 2.5·dti + 5.0·dti²                         debt-to-income, convex
 ///       + 0.3·u + 2.0·max(0, u − 0.8)                utilisation, steep above 80%
 ///       + 0.55·ln(1 + delinquencies_2y)              concave in the count
@@ -595,7 +595,7 @@ fn draw_applicant(rng: &mut Sampler, opts: &SynthOptions, t: &Tables) -> Applica
         applicant_age,
         drifted,
     };
-    let rate = 6.0 + 3.0 * (pricing_logit(&a) + 0.6) + 1.2 * rng.normal();
+    let rate = 12.5 + 5.0 * (pricing_logit(&a) - 0.6) + 1.5 * rng.normal();
     a.interest_rate = (rate.clamp(5.31, 30.99) * 100.0).round() / 100.0;
     a
 }

@@ -57,8 +57,21 @@ fn main() {
 
         let out = work.join("etl-out");
         let started = Instant::now();
-        etl::ingest(&spec, std::slice::from_ref(&csv), &out, &mut |_| {}).unwrap();
+        let mut steps: Vec<(String, Instant)> = Vec::new();
+        etl::ingest(&spec, std::slice::from_ref(&csv), &out, &mut |s| {
+            steps.push((s.to_owned(), Instant::now()))
+        })
+        .unwrap();
         etl_times.push(started.elapsed());
+        let ends: Vec<Instant> = steps
+            .iter()
+            .skip(1)
+            .map(|(_, t)| *t)
+            .chain([Instant::now()])
+            .collect();
+        for ((step, begun), end) in steps.iter().zip(ends) {
+            println!("    {:>6.3}s  {step}", (end - *begun).as_secs_f64());
+        }
         println!(
             "run {}: polars read {:.3}s, riskloop ingest {:.3}s",
             run + 1,

@@ -157,7 +157,7 @@ fn label_rows(
         splits: Vec::new(),
     };
     for (row, value) in raw.iter().enumerate() {
-        let value = value.as_deref().map(str::trim).unwrap_or("");
+        let value = value.map(str::trim).unwrap_or("");
         if spec.target.bad.iter().any(|b| b == value) {
             labels[row] = 1;
             target.bad += 1;
@@ -257,9 +257,12 @@ fn dataset_frame(
     let mut text_names: Vec<&str> = spec.id_column.iter().map(String::as_str).collect();
     text_names.extend(spec.keep.iter().map(String::as_str));
     text_names.extend(spec.time.iter().map(|t| t.column.as_str()));
+    let indices = IdxCa::from_vec("rows".into(), rows.iter().map(|&r| r as IdxSize).collect());
     for (name, values) in text_names.iter().zip(&parsed.text[1..]) {
-        let taken: Vec<Option<&str>> = rows.iter().map(|&r| values[r].as_deref()).collect();
-        columns.push(Column::new((*name).into(), taken));
+        let taken = values
+            .take(&indices)
+            .map_err(IngestError::polars("selecting rows"))?;
+        columns.push(taken.into_series().with_name((*name).into()).into_column());
     }
     for (f, column) in spec
         .features
@@ -284,7 +287,9 @@ fn dataset_frame(
 
 fn write_parquet(frame: &mut DataFrame, path: &Path) -> Result<(), IngestError> {
     let file = File::create(path).map_err(IngestError::io(path))?;
+    // Snappy: several times faster to write than zstd for a few percent more disk.
     ParquetWriter::new(file)
+        .with_compression(ParquetCompression::Snappy)
         .finish(frame)
         .map_err(IngestError::polars(format!("writing {}", path.display())))?;
     Ok(())

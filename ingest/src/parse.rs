@@ -74,30 +74,45 @@ pub fn is_na(raw: &str, na_values: &[String]) -> bool {
 /// Reads `"$60,000.00 "`, `"1.234,50"` (decimal `,`), `"(1,200)"` (negative), `"EUR 12"`.
 /// Thousands separators, currency symbols and codes, and spaces are ignored; anything else fails.
 pub fn parse_number(raw: &str, decimal: char) -> Result<f64, String> {
+    let not_a_number = || format!("{raw:?} is not a number");
     let thousands = if decimal == ',' { '.' } else { ',' };
     let mut s = raw.trim();
+    // Plain numbers are the common case: no copy needed.
+    if decimal == '.'
+        && !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-')
+    {
+        return s.parse::<f64>().map_err(|_| not_a_number());
+    }
     let mut negative = false;
     if let Some(inner) = s.strip_prefix('(').and_then(|r| r.strip_suffix(')')) {
         negative = true;
         s = inner;
     }
-    let mut clean = String::with_capacity(s.len());
+    // Cleaned digits go to a stack buffer: loan-file numbers are short.
+    let mut buf = [0u8; 64];
+    let mut len = 0;
     for c in s.chars() {
-        match c {
-            '0'..='9' | '-' | '+' => clean.push(c),
-            c if c == decimal => clean.push('.'),
-            c if c == thousands || c == ' ' || c == '\u{a0}' || c == '\'' || c == '_' => {}
-            '$' | '€' | '£' | '¥' | '₹' => {}
-            c if c.is_ascii_uppercase() => {} // currency codes: USD, EUR, GBP...
-            _ => return Err(format!("{raw:?} is not a number")),
+        let byte = match c {
+            '0'..='9' | '-' | '+' => c as u8,
+            c if c == decimal => b'.',
+            c if c == thousands || c == ' ' || c == '\u{a0}' || c == '\'' || c == '_' => continue,
+            '$' | '€' | '£' | '¥' | '₹' => continue,
+            c if c.is_ascii_uppercase() => continue, // currency codes: USD, EUR, GBP...
+            _ => return Err(not_a_number()),
+        };
+        if len == buf.len() {
+            return Err(not_a_number());
         }
+        buf[len] = byte;
+        len += 1;
     }
+    let clean = std::str::from_utf8(&buf[..len]).map_err(|_| not_a_number())?;
     if clean.is_empty() {
-        return Err(format!("{raw:?} is not a number"));
+        return Err(not_a_number());
     }
-    let value: f64 = clean
-        .parse()
-        .map_err(|_| format!("{raw:?} is not a number"))?;
+    let value: f64 = clean.parse().map_err(|_| not_a_number())?;
     if !value.is_finite() {
         return Err(format!("{raw:?} is not a finite number"));
     }

@@ -2,6 +2,7 @@
 //! (Polars) and to one JSON application (the server). Both paths parse with [`crate::parse`] and
 //! encode with the same `encode_*` functions below, so their `f32` outputs agree bit for bit.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -392,17 +393,19 @@ impl FeaturePipeline {
         }
     }
 
-    fn online_text(
+    fn online_text<'a>(
         &self,
         f: &FittedFeature,
-        raw: Option<&Json>,
-    ) -> Result<Option<String>, IngestError> {
+        raw: Option<&'a Json>,
+    ) -> Result<Option<Cow<'a, str>>, IngestError> {
         match raw {
             None | Some(Json::Null) => Ok(None),
             Some(Json::String(s)) if is_na(s, &self.na_values) => Ok(None),
-            Some(Json::String(s)) => Ok(Some(s.trim().to_owned())),
+            Some(Json::String(s)) => Ok(Some(Cow::Borrowed(s.trim()))),
             // Codes such as ZIPs may arrive as JSON integers; they are read as their digits.
-            Some(Json::Number(n)) if n.is_u64() || n.is_i64() => Ok(Some(n.to_string())),
+            Some(Json::Number(n)) if n.is_u64() || n.is_i64() => {
+                Ok(Some(Cow::Owned(n.to_string())))
+            }
             Some(_) => Err(field_error(&f.column, "must be a string")),
         }
     }

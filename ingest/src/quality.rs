@@ -11,7 +11,6 @@ use crate::IngestError;
 use crate::read::Parsed;
 use crate::spec::{DatasetSpec, FeatureKind};
 use crate::split::Splits;
-use crate::stats::auc;
 use crate::table::{MISSING_CODE, ParsedColumn};
 
 /// A feature whose single-feature AUC exceeds this is flagged as probable leakage.
@@ -108,16 +107,9 @@ pub fn report(input: Input<'_>) -> QualityReport {
     for (i, f) in spec.features.iter().enumerate() {
         let column = &parsed.features[i];
         let bins = Bins::of(column, &splits.train);
-        let train_labels: Vec<u8> = splits.train.iter().map(|&r| labels[r]).collect();
         let iv = information_value(&bins, &splits.train, labels);
         let psi = psi(&bins, &splits.train, &splits.test);
-        let rates = bins.bad_rates(&splits.train, labels);
-        let scores: Vec<f64> = splits
-            .train
-            .iter()
-            .map(|&r| rates[bins.of_row[r]])
-            .collect();
-        let single_auc = auc(&scores, &train_labels).map(|a| a.max(1.0 - a));
+        let single_auc = bins.auc(&splits.train, labels).map(|a| a.max(1.0 - a));
         let probable_leakage = !f.protected && single_auc.is_some_and(|a| a > LEAKAGE_AUC);
         features.push(FeatureQuality {
             name: f.name.clone(),
@@ -232,14 +224,39 @@ impl Bins {
         (bad, good)
     }
 
-    fn bad_rates(&self, rows: &[usize], labels: &[u8]) -> Vec<f64> {
+    /// AUC of scoring each row by its bin's bad rate. Rows in one bin tie, so the AUC follows
+    /// from per-bin counts: the same number `stats::auc` gives on the rows, without sorting them.
+    fn auc(&self, rows: &[usize], labels: &[u8]) -> Option<f64> {
         let (bad, good) = self.counts(rows, labels);
-        let overall =
-            bad.iter().sum::<f64>() / (bad.iter().sum::<f64>() + good.iter().sum::<f64>()).max(1.0);
-        bad.iter()
+        let (total_bad, total_good) = (bad.iter().sum::<f64>(), good.iter().sum::<f64>());
+        if total_bad == 0.0 || total_good == 0.0 {
+            return None;
+        }
+        let rates: Vec<f64> = bad
+            .iter()
             .zip(&good)
-            .map(|(b, g)| if b + g > 0.0 { b / (b + g) } else { overall })
-            .collect()
+            .map(|(b, g)| b / (b + g).max(1.0))
+            .collect();
+        let mut bins: Vec<usize> = (0..self.count)
+            .filter(|&b| bad[b] + good[b] > 0.0)
+            .collect();
+        bins.sort_by(|&a, &b| rates[a].total_cmp(&rates[b]));
+        let (mut wins, mut goods_below) = (0.0, 0.0);
+        let mut i = 0;
+        while i < bins.len() {
+            // Bins with equal rates tie with each other too.
+            let mut j = i;
+            while j + 1 < bins.len() && rates[bins[j + 1]] == rates[bins[i]] {
+                j += 1;
+            }
+            let (b, g) = bins[i..=j]
+                .iter()
+                .fold((0.0, 0.0), |(b, g), &k| (b + bad[k], g + good[k]));
+            wins += b * goods_below + 0.5 * b * g;
+            goods_below += g;
+            i = j + 1;
+        }
+        Some(wins / (total_bad * total_good))
     }
 }
 
@@ -321,25 +338,40 @@ fn levels(
     train: &[usize],
     labels: &[u8],
 ) -> Vec<LevelStat> {
-    let mut stats: HashMap<String, (usize, usize)> = HashMap::new();
-    for &r in train {
-        let level = match (kind, column) {
-            (FeatureKind::Categorical, ParsedColumn::Text { dict, codes }) => {
-                if codes[r] == MISSING_CODE {
-                    "__missing__".to_owned()
-                } else {
-                    dict[codes[r] as usize].clone()
-                }
-            }
-            (FeatureKind::Boolean, ParsedColumn::Number(v)) => {
-                v[r].map_or("__missing__".into(), |x| x.to_string())
-            }
-            _ => return Vec::new(),
-        };
-        let e = stats.entry(level).or_default();
+    // Count by code first (no string per row), then name the codes.
+    let mut by_code: HashMap<u32, (usize, usize)> = HashMap::new();
+    let mut count = |code: u32, r: usize| {
+        let e = by_code.entry(code).or_default();
         e.0 += 1;
         e.1 += usize::from(labels[r] == 1);
-    }
+    };
+    let stats: HashMap<String, (usize, usize)> = match (kind, column) {
+        (FeatureKind::Categorical, ParsedColumn::Text { dict, codes }) => {
+            train.iter().for_each(|&r| count(codes[r], r));
+            let name = |c: u32| {
+                if c == MISSING_CODE {
+                    "__missing__".to_owned()
+                } else {
+                    dict[c as usize].clone()
+                }
+            };
+            by_code.into_iter().map(|(c, n)| (name(c), n)).collect()
+        }
+        (FeatureKind::Boolean, ParsedColumn::Number(v)) => {
+            train
+                .iter()
+                .for_each(|&r| count(v[r].map_or(MISSING_CODE, |x| x as u32), r));
+            let name = |c: u32| {
+                if c == MISSING_CODE {
+                    "__missing__".to_owned()
+                } else {
+                    c.to_string()
+                }
+            };
+            by_code.into_iter().map(|(c, n)| (name(c), n)).collect()
+        }
+        _ => return Vec::new(),
+    };
     let mut out: Vec<LevelStat> = stats
         .into_iter()
         .map(|(level, (rows, bad))| LevelStat {
@@ -402,5 +434,30 @@ fn truncate(s: &str, n: usize) -> String {
         s.to_owned()
     } else {
         s.chars().take(n - 1).chain(['…']).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Bins;
+    use crate::stats::auc;
+
+    #[test]
+    fn the_binned_auc_equals_the_auc_of_scoring_rows_by_their_bin_rate() {
+        let of_row = vec![0, 1, 1, 2, 2, 2, 3, 0, 1, 2, 3, 3, 0, 2];
+        let labels = [0, 1, 0, 1, 1, 0, 0, 0, 1, 0, 1, 0, 0, 1];
+        let bins = Bins {
+            of_row: of_row.clone(),
+            count: 5,
+        };
+        let rows: Vec<usize> = (0..labels.len()).collect();
+        let (bad, good) = bins.counts(&rows, &labels);
+        let scores: Vec<f64> = of_row
+            .iter()
+            .map(|&b| bad[b] / (bad[b] + good[b]))
+            .collect();
+        let expected = auc(&scores, &labels).unwrap();
+        let got = bins.auc(&rows, &labels).unwrap();
+        assert!((got - expected).abs() < 1e-12, "{got} vs {expected}");
     }
 }

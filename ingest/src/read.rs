@@ -78,14 +78,15 @@ pub struct Parsed {
     pub features: Vec<ParsedColumn>,
     pub failures: Vec<usize>,
     pub failure_examples: Vec<Vec<String>>,
-    pub text: Vec<Vec<Option<String>>>,
+    /// Requested text columns as read, one chunked array each.
+    pub text: Vec<StringChunked>,
     pub dates: Vec<Option<NaiveDate>>,
     pub date_failures: usize,
 }
 
 struct State {
     parsers: Vec<ColumnParser>,
-    text: Vec<Vec<Option<String>>>,
+    text: Vec<StringChunked>,
     dates: Vec<Option<NaiveDate>>,
     date_failures: usize,
     rows: usize,
@@ -139,7 +140,11 @@ pub fn parse_stream(
             .iter()
             .map(|(_, f)| ColumnParser::new(f.clone()))
             .collect(),
-        text: vec![Vec::new(); request.text.len()],
+        text: request
+            .text
+            .iter()
+            .map(|c| StringChunked::full_null(c.as_str().into(), 0))
+            .collect(),
         dates: Vec::new(),
         date_failures: 0,
         rows: 0,
@@ -174,7 +179,7 @@ pub fn parse_stream(
             parser.push(&columns[at], &na_values, &dates);
         }
         for (out, &at) in state.text.iter_mut().zip(&text_at) {
-            out.extend(columns[at].iter().map(|c| c.map(str::to_owned)));
+            out.append(&columns[at])?;
         }
         state.dates.extend(dates);
         state.rows += batch.height();
@@ -205,6 +210,11 @@ pub fn parse_stream(
         .iter()
         .map(|p| p.failure_examples.clone())
         .collect();
+    let text = state
+        .text
+        .into_iter()
+        .map(|t| t.rechunk().into_owned())
+        .collect();
     Ok(Parsed {
         rows: state.rows,
         features: state
@@ -214,7 +224,7 @@ pub fn parse_stream(
             .collect(),
         failures,
         failure_examples,
-        text: state.text,
+        text,
         dates: state.dates,
         date_failures: state.date_failures,
     })

@@ -59,7 +59,7 @@ fn main() {
         let started = Instant::now();
         let mut steps: Vec<(String, Instant)> = Vec::new();
         etl::ingest(&spec, std::slice::from_ref(&csv), &out, &mut |s| {
-            steps.push((s.to_owned(), Instant::now()))
+            steps.push((s.to_owned(), Instant::now()));
         })
         .unwrap();
         etl_times.push(started.elapsed());

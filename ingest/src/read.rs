@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::NaiveDate;
 use polars::prelude::*;
+use rayon::prelude::*;
 
 use crate::IngestError;
 use crate::parse::{RawFormat, is_na, parse_date};
@@ -175,9 +176,12 @@ pub fn parse_stream(
                 .collect(),
             None => Vec::new(),
         };
-        for (parser, &at) in state.parsers.iter_mut().zip(&feature_at) {
-            parser.push(&columns[at], &na_values, &dates);
-        }
+        // Columns parse independently: spread them over the cores while Polars reads ahead.
+        state
+            .parsers
+            .par_iter_mut()
+            .zip(feature_at.par_iter())
+            .for_each(|(parser, &at)| parser.push(&columns[at], &na_values, &dates));
         for (out, &at) in state.text.iter_mut().zip(&text_at) {
             out.append(&columns[at])?;
         }

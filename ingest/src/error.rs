@@ -43,3 +43,15 @@ impl IngestError {
         }
     }
 }
+
+/// Writes a value as pretty JSON, naming the file in any error.
+pub(crate) fn write_json(
+    path: &std::path::Path,
+    value: &impl serde::Serialize,
+) -> Result<(), IngestError> {
+    let json = serde_json::to_vec_pretty(value).map_err(|source| IngestError::Json {
+        path: path.display().to_string(),
+        source,
+    })?;
+    std::fs::write(path, json).map_err(IngestError::io(path))
+}

@@ -411,11 +411,7 @@ impl FeaturePipeline {
     }
 
     pub fn save(&self, path: &Path) -> Result<(), IngestError> {
-        let json = serde_json::to_vec_pretty(self).map_err(|source| IngestError::Json {
-            path: path.display().to_string(),
-            source,
-        })?;
-        std::fs::write(path, json).map_err(IngestError::io(path))
+        crate::error::write_json(path, self)
     }
 
     pub fn load(path: &Path) -> Result<Self, IngestError> {
@@ -440,12 +436,7 @@ impl FeaturePipeline {
     fn index(&mut self) {
         for f in &mut self.features {
             if let Transform::Categorical { levels, lookup } = &mut f.transform {
-                *lookup = levels
-                    .iter()
-                    .enumerate()
-                    .skip(2)
-                    .map(|(i, l)| (l.clone(), i as u32))
-                    .collect();
+                *lookup = lookup_of(levels);
             }
         }
     }
@@ -528,13 +519,18 @@ fn fit_levels(feature: &crate::spec::Feature, dict: &[String], codes: &[u32]) ->
     ranked.truncate(max_levels);
     let mut levels = vec![MISSING_LEVEL.to_owned(), OTHER_LEVEL.to_owned()];
     levels.extend(ranked.into_iter().map(|(_, t)| t.to_owned()));
-    let lookup = levels
+    let lookup = lookup_of(&levels);
+    Transform::Categorical { levels, lookup }
+}
+
+/// Level → index, for the levels after the reserved `__missing__` and `__other__`.
+fn lookup_of(levels: &[String]) -> HashMap<String, u32> {
+    levels
         .iter()
         .enumerate()
         .skip(2)
         .map(|(i, l)| (l.clone(), i as u32))
-        .collect();
-    Transform::Categorical { levels, lookup }
+        .collect()
 }
 
 impl FeaturePipeline {

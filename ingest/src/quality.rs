@@ -387,11 +387,7 @@ fn levels(
 
 impl QualityReport {
     pub fn save(&self, path: &Path) -> Result<(), IngestError> {
-        let json = serde_json::to_vec_pretty(self).map_err(|source| IngestError::Json {
-            path: path.display().to_string(),
-            source,
-        })?;
-        std::fs::write(path, json).map_err(IngestError::io(path))
+        crate::error::write_json(path, self)
     }
 
     /// The report as a fixed-width table for the terminal.

@@ -109,29 +109,38 @@ pub fn ingest(
     let pipeline = FeaturePipeline::fit(spec, &train_columns)?;
     drop(train_columns);
 
-    progress(&format!("writing {}", out_dir.display()));
+    progress(&format!(
+        "writing {} and computing the quality report",
+        out_dir.display()
+    ));
     std::fs::create_dir_all(out_dir).map_err(IngestError::io(out_dir))?;
-    for (name, rows) in [
-        ("train", &splits.train),
-        ("valid", &splits.valid),
-        ("test", &splits.test),
-    ] {
-        let mut frame = dataset_frame(spec, &parsed, &pipeline, &model_columns, &labels, rows)?;
-        write_parquet(&mut frame, &out_dir.join(format!("{name}.parquet")))?;
-    }
-    pipeline.save(&out_dir.join("pipeline.json"))?;
-    let spec_path = out_dir.join("spec.toml");
-    let spec_text = toml::to_string_pretty(spec).map_err(|e| IngestError::Spec(e.to_string()))?;
-    std::fs::write(&spec_path, spec_text).map_err(IngestError::io(&spec_path))?;
-
-    progress("computing the quality report");
-    let quality = quality::report(quality::Input {
-        spec,
-        parsed: &parsed,
-        labels: &labels,
-        splits: &splits,
-        target,
-    });
+    // Writing the splits and computing the report read the same parsed data: do both at once.
+    let write = || -> Result<(), IngestError> {
+        for (name, rows) in [
+            ("train", &splits.train),
+            ("valid", &splits.valid),
+            ("test", &splits.test),
+        ] {
+            let mut frame = dataset_frame(spec, &parsed, &pipeline, &model_columns, &labels, rows)?;
+            write_parquet(&mut frame, &out_dir.join(format!("{name}.parquet")))?;
+        }
+        pipeline.save(&out_dir.join("pipeline.json"))?;
+        let spec_path = out_dir.join("spec.toml");
+        let spec_text =
+            toml::to_string_pretty(spec).map_err(|e| IngestError::Spec(e.to_string()))?;
+        std::fs::write(&spec_path, spec_text).map_err(IngestError::io(&spec_path))
+    };
+    let report = || {
+        quality::report(quality::Input {
+            spec,
+            parsed: &parsed,
+            labels: &labels,
+            splits: &splits,
+            target,
+        })
+    };
+    let (written, quality) = rayon::join(write, report);
+    written?;
     quality.save(&out_dir.join("quality.json"))?;
     Ok(Ingested {
         pipeline,

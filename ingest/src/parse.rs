@@ -3,7 +3,8 @@
 //! A value that does not parse is an error here; the ETL counts it per column as a parse failure
 //! (and treats the value as missing), the server refuses the application naming the field.
 
-use chrono::{Datelike, NaiveDate, NaiveDateTime};
+use chrono::format::{Parsed, StrftimeItems};
+use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 
 use crate::spec::{DatePart, Feature, FeatureKind, Parser, ReadOptions};
@@ -140,17 +141,20 @@ pub fn parse_bool(raw: &str) -> Result<f64, String> {
 /// 19xx. Formats without a day (`%b-%Y`) mean the first of the month; a time part is ignored.
 pub fn parse_date(raw: &str, format: &str, pivot: u32) -> Result<NaiveDate, String> {
     let raw = raw.trim();
-    let has_day = ["%d", "%e", "%j", "%F", "%D", "%x", "%c", "%s"]
-        .iter()
-        .any(|d| format.contains(d));
-    let parsed = if has_day {
-        NaiveDate::parse_from_str(raw, format)
-            .or_else(|_| NaiveDateTime::parse_from_str(raw, format).map(|t| t.date()))
-    } else {
-        NaiveDate::parse_from_str(&format!("{raw}|01"), &format!("{format}|%d"))
-    };
-    let date =
-        parsed.map_err(|e| format!("{raw:?} does not match the date format {format:?}: {e}"))?;
+    let mismatch =
+        |e: chrono::ParseError| format!("{raw:?} does not match the date format {format:?}: {e}");
+    let mut fields = Parsed::new();
+    chrono::format::parse(&mut fields, raw, StrftimeItems::new(format)).map_err(mismatch)?;
+    if fields.day().is_none()
+        && fields.ordinal().is_none()
+        && fields.week_from_sun().is_none()
+        && fields.week_from_mon().is_none()
+        && fields.isoweek().is_none()
+        && fields.timestamp().is_none()
+    {
+        fields.set_day(1).map_err(mismatch)?;
+    }
+    let date = fields.to_naive_date().map_err(mismatch)?;
     if !format.contains("%y") {
         return Ok(date);
     }

@@ -42,7 +42,7 @@ pub fn stratified(rows: &[usize], labels: &[u8], split: &Split) -> Splits {
 /// Oldest applications train, the next valid, the newest test. Rows must all have dates.
 pub fn by_time(rows: &[usize], dates: &[Option<NaiveDate>], split: &Split) -> Splits {
     let mut ordered: Vec<usize> = rows.to_vec();
-    ordered.sort_by_key(|&r| (dates[r], r));
+    ordered.sort_unstable_by_key(|&r| (dates[r], r)); // rows are unique: no ties to keep stable
     let n = ordered.len() as f64;
     let n_test = (n * split.test).round() as usize;
     let n_valid = (n * split.valid).round() as usize;

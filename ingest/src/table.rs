@@ -2,10 +2,8 @@
 //!
 //! Parsing happens once per value; fitting, the quality report and the transform all read these.
 
-use std::collections::HashMap;
-
 use chrono::NaiveDate;
-use polars::prelude::StringChunked;
+use polars::prelude::{InitHashMaps, PlHashMap, StringChunked};
 
 use crate::parse::{RawFormat, Value, is_na};
 
@@ -60,7 +58,7 @@ pub struct ColumnParser {
     numbers: Vec<Option<f64>>,
     codes: Vec<u32>,
     dict: Vec<String>,
-    lookup: HashMap<String, u32>,
+    lookup: PlHashMap<String, u32>,
     /// Values present but unreadable: reported, then treated as missing.
     pub failures: usize,
     /// First few unreadable values, for the report.
@@ -74,7 +72,7 @@ impl ColumnParser {
             numbers: Vec::new(),
             codes: Vec::new(),
             dict: Vec::new(),
-            lookup: HashMap::new(),
+            lookup: PlHashMap::new(),
             failures: 0,
             failure_examples: Vec::new(),
         }

@@ -127,8 +127,10 @@ fn encode_indicator(missing: bool) -> f32 {
 }
 
 impl FittedFeature {
+    /// Numeric and boolean features may add a 0/1 missing slot; categories have `__missing__`.
     fn has_indicator(&self) -> bool {
         self.missing == MissingPolicy::Indicator
+            && !matches!(self.transform, Transform::Categorical { .. })
     }
 
     fn numeric_params(&self) -> Option<(f64, f64, f64, f64, f64)> {
@@ -218,7 +220,7 @@ impl FeaturePipeline {
                 feature: f.name.clone(),
                 kind,
             });
-            if f.has_indicator() && !matches!(f.transform, Transform::Categorical { .. }) {
+            if f.has_indicator() {
                 slots.push(Slot {
                     name: format!("{}__missing", f.name),
                     feature: f.name.clone(),
@@ -301,7 +303,7 @@ impl FeaturePipeline {
                 }
                 _ => unreachable!("parsed column kind follows the feature kind"),
             }
-            if f.has_indicator() && !matches!(f.transform, Transform::Categorical { .. }) {
+            if f.has_indicator() {
                 out.push(
                     (0..column.len())
                         .map(|r| encode_indicator(column.is_missing(r)))
@@ -349,7 +351,7 @@ impl FeaturePipeline {
             if missing && f.missing == MissingPolicy::Reject {
                 return Err(field_error(&f.column, "is required"));
             }
-            if f.has_indicator() && !matches!(f.transform, Transform::Categorical { .. }) {
+            if f.has_indicator() {
                 out.push(encode_indicator(missing));
             }
         }

@@ -25,6 +25,14 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The whole loop on the embedded default: migrate, ingest the shipped data, train, promote,
+    /// issue a key, and serve the API on 127.0.0.1.
+    Demo(DemoArgs),
+    /// Serve the scoring API with the champion model.
+    Serve(ServeArgs),
+    /// The model registry.
+    #[command(subcommand)]
+    Models(ModelsCommand),
     /// Create or update the database schema (safe to run again).
     Migrate,
     /// Manage API keys.
@@ -34,6 +42,79 @@ pub enum Command {
     Ingest(IngestArgs),
     /// Write a synthetic loan book with a known true probability of default.
     Synth(SynthArgs),
+    /// Train a risk model on a dataset folder and write a versioned model bundle.
+    Train(TrainArgs),
+    /// Score raw application files offline with a model bundle (int8 model, same pipeline).
+    Score(ScoreArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Address to serve on (default: the configured `listen`, 127.0.0.1:8080).
+    #[arg(long)]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Set everything up, print the key and the example, then stop instead of serving.
+    #[arg(long)]
+    pub no_serve: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (overrides the configuration and RISKLOOP_LISTEN).
+    #[arg(long)]
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Verify a bundle folder and register it.
+    Register {
+        dir: PathBuf,
+        /// Also make it the champion.
+        #[arg(long)]
+        promote: bool,
+    },
+    /// List registered models.
+    List,
+    /// Make a registered version the champion (verified before anything changes).
+    Promote { version: String },
+    /// Make the previous champion the champion again.
+    Rollback,
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Dataset folder written by `riskloop ingest`.
+    #[arg(long, value_name = "DIR")]
+    pub data: PathBuf,
+    /// Folder that receives the bundle `<dataset>-<timestamp>/`.
+    #[arg(long, value_name = "DIR", default_value = "models")]
+    pub out: PathBuf,
+    /// `cpu`, or `cuda` in a build with `--features cuda` on a machine with an NVIDIA GPU.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// `auto` (train both, keep the better on validation AUC), `additive` or `logistic`.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Seed for initialisation and shuffling (overrides the config file).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Training configuration (TOML); defaults apply to keys it leaves out.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ScoreArgs {
+    /// Model bundle folder.
+    #[arg(long, value_name = "DIR")]
+    pub model: PathBuf,
+    /// Raw CSV or Parquet files, read as the bundle's dataset spec says.
+    #[arg(long, value_name = "FILE", num_args = 1.., required = true)]
+    pub input: Vec<PathBuf>,
+    /// Output Parquet file.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -101,8 +182,13 @@ impl Cli {
             Command::Keys(KeysCommand::Revoke { key }) => {
                 commands::keys::revoke(&settings, &key, &mut out).await
             }
+            Command::Demo(args) => commands::demo::run(&settings, &args, &mut out).await,
+            Command::Serve(args) => commands::serve::run(&settings, &args, &mut out).await,
+            Command::Models(command) => commands::models::run(&settings, &command, &mut out).await,
             Command::Ingest(args) => commands::ingest::run(&args, &mut out),
             Command::Synth(args) => commands::synth::run(&args, &mut out),
+            Command::Train(args) => commands::train::run(&args, &mut out),
+            Command::Score(args) => commands::score::run(&args, &mut out),
         }
     }
 }

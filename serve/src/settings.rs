@@ -27,7 +27,8 @@ pub enum SettingsError {
     },
     #[error(
         "unknown environment variable {0} (known: RISKLOOP_DATABASE_URL, RISKLOOP_DATA_DIR, \
-         RISKLOOP_LISTEN, RISKLOOP_DATABASE_MAX_CONNECTIONS, RISKLOOP_LOG)"
+         RISKLOOP_LISTEN, RISKLOOP_POLICY, RISKLOOP_WORKERS, RISKLOOP_DATABASE_MAX_CONNECTIONS, \
+         RISKLOOP_LOG)"
     )]
     UnknownEnv(String),
 }
@@ -42,6 +43,11 @@ pub struct Settings {
     /// Address the API listens on.
     pub listen: SocketAddr,
     pub database: DatabaseSettings,
+    /// The decision policy file; default `<data_dir>/policy.toml` (written with defaults if absent).
+    pub policy: Option<PathBuf>,
+    /// HTTP worker threads; 0 means one per core.
+    pub workers: usize,
+    pub writer: crate::writer::WriterSettings,
 }
 
 #[derive(Debug, Deserialize)]
@@ -58,6 +64,9 @@ impl Default for Settings {
             data_dir: PathBuf::from("riskloop-data"),
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             database: DatabaseSettings::default(),
+            policy: None,
+            workers: 0,
+            writer: crate::writer::WriterSettings::default(),
         }
     }
 }
@@ -94,6 +103,8 @@ impl Settings {
                 "RISKLOOP_DATABASE_URL" => riskloop_database_url = Some(value),
                 "RISKLOOP_DATA_DIR" => settings.data_dir = PathBuf::from(value),
                 "RISKLOOP_LISTEN" => settings.listen = parse_env(&name, &value)?,
+                "RISKLOOP_POLICY" => settings.policy = Some(PathBuf::from(value)),
+                "RISKLOOP_WORKERS" => settings.workers = parse_env(&name, &value)?,
                 "RISKLOOP_DATABASE_MAX_CONNECTIONS" => {
                     settings.database.max_connections = parse_env(&name, &value)?;
                 }
@@ -127,6 +138,13 @@ impl Settings {
             path: path.to_owned(),
             message: e.to_string(),
         })
+    }
+
+    /// The policy file to serve with.
+    pub fn policy_path(&self) -> PathBuf {
+        self.policy
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("policy.toml"))
     }
 
     /// The database to use: the configured URL, or the embedded SQLite file under `data_dir`.

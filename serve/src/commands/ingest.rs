@@ -87,7 +87,7 @@ pub fn run(args: &IngestArgs, out: &mut impl Write) -> anyhow::Result<()> {
 }
 
 /// Expands globs the shell left alone (quoted, or on systems that do not expand them).
-fn expand(inputs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+pub(crate) fn expand(inputs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for input in inputs {
         let text = input.to_string_lossy();

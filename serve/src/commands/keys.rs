@@ -20,23 +20,7 @@ pub async fn create(
     let name = args.name.trim();
     anyhow::ensure!(!name.is_empty(), "--name must not be empty");
     let store = open_store(settings).await?;
-    let generated = GeneratedKey::generate()?;
-    let key = store
-        .insert_api_key(&NewApiKey {
-            name,
-            role: args.role,
-            prefix: &generated.prefix,
-            key_hash: &generated.hash,
-        })
-        .await?;
-    store
-        .audit(&NewAuditEntry {
-            actor: ACTOR,
-            action: "key.create",
-            target: &key.prefix,
-            detail: serde_json::json!({ "id": key.id, "name": key.name, "role": key.role }),
-        })
-        .await?;
+    let (key, secret) = issue(&store, name, args.role, ACTOR).await?;
     writeln!(
         out,
         "Created API key {} ({}, role {}).",
@@ -47,9 +31,36 @@ pub async fn create(
         "Store it now: it is shown this once and cannot be recovered."
     )?;
     writeln!(out)?;
-    writeln!(out, "    {}", generated.secret.expose_secret())?;
+    writeln!(out, "    {}", secret.expose_secret())?;
     store.close().await;
     Ok(())
+}
+
+/// Creates a key, records it in the audit log, and returns it with its secret (shown once).
+pub async fn issue(
+    store: &crate::store::Store,
+    name: &str,
+    role: crate::api_key::Role,
+    actor: &str,
+) -> anyhow::Result<(ApiKey, secrecy::SecretString)> {
+    let generated = GeneratedKey::generate()?;
+    let key = store
+        .insert_api_key(&NewApiKey {
+            name,
+            role,
+            prefix: &generated.prefix,
+            key_hash: &generated.hash,
+        })
+        .await?;
+    store
+        .audit(&NewAuditEntry {
+            actor,
+            action: "key.create",
+            target: &key.prefix,
+            detail: serde_json::json!({ "id": key.id, "name": key.name, "role": key.role }),
+        })
+        .await?;
+    Ok((key, generated.secret))
 }
 
 pub async fn list(settings: &Settings, out: &mut impl Write) -> anyhow::Result<()> {

@@ -1,10 +1,15 @@
 //! One module per CLI command; each writes its human-readable result to the given output.
 
+pub mod demo; // demo: the whole loop from nothing to a served decision
 pub mod ingest; // ingest
 pub mod keys; // keys create | list | revoke
 pub mod migrate; // migrate
+pub mod models; // models register | list | promote | rollback
 mod progress; // spinners for long steps
+pub mod score; // score (offline batch scoring)
+pub mod serve; // serve
 pub mod synth; // synth
+pub mod train; // train
 
 use crate::settings::Settings;
 use crate::store::Store;

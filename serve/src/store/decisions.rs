@@ -67,6 +67,16 @@ impl NewDecision {
     }
 }
 
+/// Which decisions to list. Ids are UUIDv7, so id order is time order.
+#[derive(Clone, Debug, Default)]
+pub struct DecisionFilter {
+    pub before: Option<String>,
+    pub decision: Option<DecisionKind>,
+    pub model_version: Option<String>,
+    pub application_id: Option<String>,
+    pub limit: u32,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Decision {
     pub record: NewDecision,
@@ -129,43 +139,47 @@ macro_rules! columns {
 }
 
 impl Store {
-    /// Writes decisions in one transaction: all are durable when this returns, or none is.
-    /// Returns the commit timestamps in input order.
-    pub async fn insert_decisions(&self, batch: &[NewDecision]) -> Result<Vec<DateTime<Utc>>> {
-        const SQL: &str = "INSERT INTO decisions (id, application_id, api_key_id, idempotency_key, \
+    /// Writes decisions in one multi-row statement (one transaction, one sync): all are durable
+    /// when this returns, or none is. A decision whose `(api_key_id, idempotency_key)` is already
+    /// stored (or repeated earlier in the batch) is skipped: its entry is `None`. The others get
+    /// their commit timestamps, in input order.
+    pub async fn insert_decisions(
+        &self,
+        batch: &[NewDecision],
+    ) -> Result<Vec<Option<DateTime<Utc>>>> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        const HEAD: &str = "INSERT INTO decisions (id, application_id, api_key_id, idempotency_key, \
              request_sha256, input, model_version, policy_version, policy_sha256, probability, \
-             score, decision, reasons, latency_us) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
-             RETURNING created_at";
-        let written: Result<Vec<DateTime<Utc>>, sqlx::Error> = on_pool!(self, pool => async {
-            let mut tx = pool.begin().await?;
-            let mut created = Vec::with_capacity(batch.len());
-            for d in batch {
-                let at: DateTime<Utc> = sqlx::query_scalar(SQL)
-                    .bind(&d.id)
-                    .bind(&d.application_id)
-                    .bind(d.api_key_id)
-                    .bind(&d.idempotency_key)
-                    .bind(&d.request_sha256)
-                    .bind(Json(&d.input))
-                    .bind(&d.model_version)
-                    .bind(&d.policy_version)
-                    .bind(&d.policy_sha256)
-                    .bind(d.probability)
-                    .bind(d.score)
-                    .bind(d.decision.as_str())
-                    .bind(Json(&d.reasons))
-                    .bind(d.latency_us)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                created.push(at);
-            }
-            tx.commit().await?;
-            Ok(created)
-        }.await);
-        written.map_err(|e| {
-            StoreError::from_write(e, || "a decision with this id or idempotency key".into())
-        })
+             score, decision, reasons, latency_us) ";
+        const TAIL: &str =
+            " ON CONFLICT (api_key_id, idempotency_key) DO NOTHING RETURNING id, created_at";
+        let written: Result<Vec<(String, DateTime<Utc>)>, sqlx::Error> = on_pool!(self, pool => {
+            let mut query = sqlx::QueryBuilder::new(HEAD);
+            query.push_values(batch, |mut row, d| {
+                row.push_bind(&d.id)
+                    .push_bind(&d.application_id)
+                    .push_bind(d.api_key_id)
+                    .push_bind(&d.idempotency_key)
+                    .push_bind(&d.request_sha256)
+                    .push_bind(Json(&d.input))
+                    .push_bind(&d.model_version)
+                    .push_bind(&d.policy_version)
+                    .push_bind(&d.policy_sha256)
+                    .push_bind(d.probability)
+                    .push_bind(d.score)
+                    .push_bind(d.decision.as_str())
+                    .push_bind(Json(&d.reasons))
+                    .push_bind(d.latency_us);
+            });
+            query.push(TAIL);
+            query.build_query_as().fetch_all(pool).await
+        });
+        let written =
+            written.map_err(|e| StoreError::from_write(e, || "a decision with this id".into()))?;
+        let by_id: std::collections::HashMap<String, DateTime<Utc>> = written.into_iter().collect();
+        Ok(batch.iter().map(|d| by_id.get(&d.id).copied()).collect())
     }
 
     pub async fn get_decision(&self, id: &str) -> Result<Option<Decision>> {
@@ -203,6 +217,40 @@ impl Store {
         );
         let rows: Vec<Row> = on_pool!(self, pool => sqlx::query_as(SQL).bind(i64::from(limit)).fetch_all(pool).await)?;
         rows.into_iter().map(Decision::try_from).collect()
+    }
+
+    /// Decisions matching `filter`, newest first; page with `before` (the last id seen).
+    pub async fn list_decisions(&self, filter: &DecisionFilter) -> Result<Vec<Decision>> {
+        let rows: Vec<Row> = on_pool!(self, pool => {
+            let mut q = sqlx::QueryBuilder::new(concat!("SELECT ", columns!(), " FROM decisions WHERE 1 = 1"));
+            if let Some(before) = &filter.before {
+                q.push(" AND id < ").push_bind(before);
+            }
+            if let Some(kind) = filter.decision {
+                q.push(" AND decision = ").push_bind(kind.as_str());
+            }
+            if let Some(version) = &filter.model_version {
+                q.push(" AND model_version = ").push_bind(version);
+            }
+            if let Some(application) = &filter.application_id {
+                q.push(" AND application_id = ").push_bind(application);
+            }
+            q.push(" ORDER BY id DESC LIMIT ").push_bind(i64::from(filter.limit));
+            q.build_query_as().fetch_all(pool).await
+        })?;
+        rows.into_iter().map(Decision::try_from).collect()
+    }
+
+    /// The newest decision taken for a bank's application id.
+    pub async fn latest_decision_for_application(
+        &self,
+        application_id: &str,
+    ) -> Result<Option<String>> {
+        const SQL: &str =
+            "SELECT id FROM decisions WHERE application_id = $1 ORDER BY id DESC LIMIT 1";
+        Ok(
+            on_pool!(self, pool => sqlx::query_scalar(SQL).bind(application_id).fetch_optional(pool).await)?,
+        )
     }
 
     pub async fn count_decisions(&self) -> Result<i64> {

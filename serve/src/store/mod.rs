@@ -23,7 +23,7 @@ mod outcomes;
 mod reviews;
 
 pub use audit::{AuditEntry, NewAuditEntry};
-pub use decisions::{Decision, DecisionKind, NewDecision, Reason};
+pub use decisions::{Decision, DecisionFilter, DecisionKind, NewDecision, Reason};
 pub use jobs::{Job, JobStatus};
 pub use keys::{ApiKey, NewApiKey};
 pub use models::{Model, ModelEvent, ModelStage, NewModel};

@@ -202,6 +202,15 @@ impl Store {
         outcome?
     }
 
+    /// The model that was champion before the current one: the last one demoted.
+    pub async fn previous_champion(&self) -> Result<Option<String>> {
+        const SQL: &str = "SELECT e.model_version FROM model_events e \
+             JOIN models m ON m.version = e.model_version \
+             WHERE e.event = 'demoted' AND m.stage <> 'champion' AND m.stage <> 'retired' \
+             ORDER BY e.id DESC LIMIT 1";
+        Ok(on_pool!(self, pool => sqlx::query_scalar(SQL).fetch_optional(pool).await)?)
+    }
+
     /// The registry history of one model, oldest first.
     pub async fn model_events(&self, version: &str) -> Result<Vec<ModelEvent>> {
         const SQL: &str = "SELECT id, model_version, event, actor, detail, created_at \

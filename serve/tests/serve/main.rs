@@ -1,5 +1,9 @@
-//! Integration tests of the serve crate, against a real SQLite file and a real PostgreSQL server.
+//! Integration tests of the serve crate, against a real SQLite file and a real PostgreSQL server,
+//! and the real HTTP server on a loopback port.
 
+mod api;
+mod app;
 mod cli;
 mod helpers;
 mod store;
+mod swap;

@@ -39,7 +39,7 @@ on_both_engines!(
     the_database_refuses_to_update_a_decision,
     the_database_refuses_to_delete_a_decision,
     reviews_outcomes_model_events_and_audit_entries_are_append_only,
-    an_idempotency_key_is_unique_per_api_key_and_a_failed_batch_writes_nothing,
+    an_idempotency_key_is_written_once_per_api_key_and_a_failed_batch_writes_nothing,
     api_keys_are_found_by_hash_until_revoked,
     outcomes_attach_to_existing_decisions_only,
     reviews_are_new_rows_that_approve_or_decline,
@@ -150,7 +150,7 @@ async fn a_decision_round_trips_with_its_input_reasons_and_versions(store: &Stor
         .unwrap()
         .expect("stored decision");
     assert_eq!(stored.record, d);
-    assert_eq!(stored.created_at, created[0]);
+    assert_eq!(Some(stored.created_at), created[0]);
     assert!(stored.created_at > before && stored.created_at <= Utc::now());
     assert!(store.get_decision("no-such-id").await.unwrap().is_none());
     assert_eq!(store.count_decisions().await.unwrap(), 1);
@@ -251,7 +251,9 @@ async fn reviews_outcomes_model_events_and_audit_entries_are_append_only(store: 
     assert_eq!(store.reviews_of(&d.id).await.unwrap()[0].note, "ok");
 }
 
-async fn an_idempotency_key_is_unique_per_api_key_and_a_failed_batch_writes_nothing(store: &Store) {
+async fn an_idempotency_key_is_written_once_per_api_key_and_a_failed_batch_writes_nothing(
+    store: &Store,
+) {
     let key = seed(store).await;
     let (other_key, _) = create_key(store, "other bank", Role::Integration).await;
     let first = decision(key, Some("retry-1"));
@@ -270,17 +272,35 @@ async fn an_idempotency_key_is_unique_per_api_key_and_a_failed_batch_writes_noth
         .await
         .unwrap();
 
+    // A reused idempotency key is skipped, not written twice; the rest of the batch is written.
     let fresh = decision(key, Some("retry-2"));
-    let err = store
-        .insert_decisions(&[fresh.clone(), decision(key, Some("retry-1"))])
+    let retry = decision(key, Some("retry-1"));
+    let written = store
+        .insert_decisions(&[fresh.clone(), retry.clone(), decision(key, Some("retry-2"))])
         .await
-        .expect_err("a reused idempotency key must be refused");
+        .unwrap();
+    assert!(written[0].is_some());
+    assert_eq!(written[1], None, "already stored");
+    assert_eq!(written[2], None, "repeated within the batch");
+    assert!(store.get_decision(&fresh.id).await.unwrap().is_some());
+    assert!(store.get_decision(&retry.id).await.unwrap().is_none());
+    assert_eq!(store.count_decisions().await.unwrap(), 5);
+
+    // A clashing primary key fails the whole statement: nothing of the batch is written.
+    let new_one = decision(key, Some("retry-3"));
+    let clash = NewDecision {
+        idempotency_key: Some("retry-9".into()),
+        ..first.clone()
+    };
+    let err = store
+        .insert_decisions(&[new_one.clone(), clash])
+        .await
+        .expect_err("a duplicate id must be refused");
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
     assert!(
-        store.get_decision(&fresh.id).await.unwrap().is_none(),
+        store.get_decision(&new_one.id).await.unwrap().is_none(),
         "the batch is atomic"
     );
-    assert_eq!(store.count_decisions().await.unwrap(), 4);
 
     let found = store
         .decision_by_idempotency_key(key, "retry-1")

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Load benchmark of `POST /v1/score` with durable writes, on SQLite and on PostgreSQL, against a
+# bare actix-web JSON echo endpoint of similar payload, all in one run on loopback.
+#
+#   bash bench/serve.sh [SECONDS] [CONNECTIONS]
+#
+# For each target: the maximum throughput (closed loop, CONNECTIONS connections), then latency
+# at half that rate (open loop, `oha -q`). The load generator is oha (crates.io), installed once
+# under target/bench-tools. PostgreSQL: RISKLOOP_BENCH_POSTGRES_URL (default the local server).
+set -euo pipefail
+SECONDS_PER_RUN=${1:-15}
+CONNECTIONS=${2:-64}
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+PG_ADMIN=${RISKLOOP_BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+
+cargo build --release -p riskloop-serve --bin riskloop --example echo
+OHA=$ROOT/target/bench-tools/bin/oha
+[ -x "$OHA" ] || cargo install oha --locked --root "$ROOT/target/bench-tools"
+BIN=$ROOT/target/release/riskloop
+ECHO=$ROOT/target/release/examples/echo
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+wait_up() { for _ in $(seq 100); do curl -sf "$1" >/dev/null && return 0; sleep 0.1; done; echo "not up: $1" >&2; exit 1; }
+
+# load NAME URL BODY_FILE [HEADER...]: prints one table row.
+load() {
+  local name=$1 url=$2 body=$3; shift 3
+  local headers=()
+  for h in "$@"; do headers+=(-H "$h"); done
+  local common=(-m POST -T application/json -D "$body" --no-tui --output-format json "${headers[@]}")
+  "$OHA" -z "${SECONDS_PER_RUN}s" -c "$CONNECTIONS" "${common[@]}" "$url" > "$WORK/max.json"
+  local rps
+  rps=$(python3 -c 'import json,sys; print(int(json.load(open(sys.argv[1]))["summary"]["requestsPerSec"]))' "$WORK/max.json")
+  "$OHA" -z "${SECONDS_PER_RUN}s" -c "$CONNECTIONS" -q $((rps / 2)) "${common[@]}" "$url" > "$WORK/half.json"
+  python3 - "$name" "$WORK/max.json" "$WORK/half.json" <<'PY'
+import json, sys
+name, full, half = sys.argv[1], json.load(open(sys.argv[2])), json.load(open(sys.argv[3]))
+def row(r):
+    s, p = r["summary"], r["latencyPercentiles"]
+    codes = r.get("statusCodeDistribution", {})
+    ok = sum(v for k, v in codes.items() if k.startswith("2"))
+    return s["requestsPerSec"], p["p50"] * 1e3, p["p99"] * 1e3, ok, sum(codes.values())
+m, h = row(full), row(half)
+print(f"| {name} | {m[0]:,.0f} | {m[1]:.2f} | {m[2]:.2f} | {h[0]:,.0f} | {h[1]:.2f} | {h[2]:.2f} | {m[3]+h[3]:,} of {m[4]+h[4]:,} |")
+PY
+}
+
+setup() { # setup NAME [DATABASE_URL]: a model, a key and a server on a fresh database.
+  local dir=$WORK/$1
+  mkdir -p "$dir"
+  (cd "$dir" && env ${2:+DATABASE_URL=$2} "$BIN" demo --no-serve > demo.txt 2>/dev/null)
+  grep -A1 "shown once" "$dir/demo.txt" | tail -1 | tr -d ' ' > "$dir/key"
+}
+
+python3 - "$ROOT/data/german_credit.csv" > "$WORK/score.json" <<'PY'
+import csv, json, sys
+rows = list(csv.reader(open(sys.argv[1])))
+app = {k: (int(v) if v.isdigit() else v) for k, v in zip(rows[0], rows[1]) if k != "creditability"}
+print(json.dumps({"application_id": "bench", "application": app}))
+PY
+
+"$ECHO" 127.0.0.1:18081 & PIDS+=($!)
+wait_up_post() { for _ in $(seq 100); do curl -sf -X POST -H 'Content-Type: application/json' -d '{}' "$1" >/dev/null && return 0; sleep 0.1; done; exit 1; }
+wait_up_post http://127.0.0.1:18081/echo
+
+echo "| target | max req/s | p50 ms | p99 ms | req/s at half | p50 ms | p99 ms | 2xx |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
+load "actix-web JSON echo" http://127.0.0.1:18081/echo "$WORK/score.json"
+
+setup sqlite
+(cd "$WORK/sqlite" && "$BIN" serve --listen 127.0.0.1:18080 2>"$WORK/sqlite/serve.log") & PIDS+=($!)
+wait_up http://127.0.0.1:18080/readyz
+load "POST /v1/score, SQLite" http://127.0.0.1:18080/v1/score "$WORK/score.json" "Authorization: Bearer $(cat "$WORK/sqlite/key")"
+echo "  (SQLite decisions stored: $(sqlite3 "$WORK/sqlite/riskloop-data/riskloop.db" 'select count(*) from decisions' 2>/dev/null || echo '?'))" >&2
+
+if psql "$PG_ADMIN" -qc 'DROP DATABASE IF EXISTS riskloop_bench' 2>/dev/null && psql "$PG_ADMIN" -qc 'CREATE DATABASE riskloop_bench'; then
+  PG_URL=${PG_ADMIN%/*}/riskloop_bench
+  setup postgres "$PG_URL"
+  (cd "$WORK/postgres" && DATABASE_URL=$PG_URL "$BIN" serve --listen 127.0.0.1:18082 2>"$WORK/postgres/serve.log") & PIDS+=($!)
+  wait_up http://127.0.0.1:18082/readyz
+  load "POST /v1/score, PostgreSQL" http://127.0.0.1:18082/v1/score "$WORK/score.json" "Authorization: Bearer $(cat "$WORK/postgres/key")"
+else
+  echo "(PostgreSQL unreachable at $PG_ADMIN: skipped)" >&2
+fi

@@ -1,0 +1,217 @@
+//! The HTTP server: shared state, middleware (request id, tracing span, metrics), routes, and a
+//! graceful stop that drains requests and then flushes the decision writer.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServerHandle, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::{Next, from_fn};
+use actix_web::{App, HttpServer, web};
+use tracing::Instrument;
+
+use crate::auth::Authenticator;
+use crate::metrics::Metrics;
+use crate::policy::PolicyStore;
+use crate::request_id;
+use crate::routes;
+use crate::served::{ModelSlot, ServedModel};
+use crate::store::Store;
+use crate::writer::{DecisionWriter, WriterSettings, WriterTasks};
+
+/// Everything a handler can reach.
+#[derive(Debug)]
+pub struct AppState {
+    pub store: Store,
+    pub model: ModelSlot,
+    pub policy: PolicyStore,
+    pub writer: DecisionWriter,
+    pub auth: Authenticator,
+    pub metrics: Arc<Metrics>,
+    pub limits: Limits,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Largest request body, in bytes.
+    pub max_body: usize,
+    /// Applications per `POST /v1/score/batch` and outcomes per `POST /v1/outcomes`.
+    pub max_batch: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body: 64 * 1024,
+            max_batch: 100,
+        }
+    }
+}
+
+/// What [`Application::build`] needs.
+#[derive(Debug)]
+pub struct ServeConfig {
+    pub listen: std::net::SocketAddr,
+    pub policy: PathBuf,
+    pub writer: WriterSettings,
+    pub limits: Limits,
+    /// Worker threads; 0 lets actix pick one per core.
+    pub workers: usize,
+}
+
+pub struct Application {
+    server: actix_web::dev::Server,
+    port: u16,
+    state: web::Data<AppState>,
+    writer_tasks: WriterTasks,
+    background: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("port", &self.port)
+            .finish()
+    }
+}
+
+impl Application {
+    /// Loads the champion model (if any) and the policy, starts the writer, binds the listener.
+    pub async fn build(store: Store, config: ServeConfig) -> anyhow::Result<Self> {
+        let metrics = Arc::new(Metrics::default());
+        let model = ModelSlot::default();
+        if let Some(champion) = store.champion().await? {
+            let served =
+                ServedModel::load(std::path::Path::new(&champion.record.path)).map_err(|e| {
+                    anyhow::anyhow!(
+                        "the champion model {} cannot be served: {e}",
+                        champion.record.version
+                    )
+                })?;
+            metrics.model(served.version());
+            model.swap(Arc::new(served));
+        }
+        let policy = PolicyStore::open(&config.policy)?;
+        let (writer, writer_tasks) =
+            DecisionWriter::start(store.clone(), config.writer, metrics.clone());
+        let state = web::Data::new(AppState {
+            store,
+            model,
+            policy,
+            writer,
+            auth: Authenticator::default(),
+            metrics,
+            limits: config.limits,
+        });
+        let listener = TcpListener::bind(config.listen)
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+        let port = listener.local_addr()?.port();
+        let data = state.clone();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .wrap(from_fn(observe))
+                .configure(routes::configure)
+        })
+        .shutdown_timeout(30)
+        .listen(listener)?;
+        if config.workers > 0 {
+            server = server.workers(config.workers);
+        }
+        let server = server.run();
+        let background = tokio::spawn(background(state.clone()));
+        Ok(Self {
+            server,
+            port,
+            state,
+            writer_tasks,
+            background,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until stopped (SIGINT/SIGTERM or [`ServerHandle::stop`]), then flushes every
+    /// queued decision before returning.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        self.background.abort();
+        self.state.auth.flush_usage(&self.state.store).await;
+        // The server's workers are gone; dropping the last state drops the writer's sender, so
+        // the writer tasks finish what is queued and stop.
+        drop(self.state);
+        self.writer_tasks.flushed().await;
+        tracing::info!("stopped; every accepted decision is committed");
+        result
+    }
+}
+
+/// Policy reloads, following the registry's champion, key-use flushes: every second.
+async fn background(state: web::Data<AppState>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        state.policy.reload_if_changed();
+        if let Some(version) = crate::registry::follow_champion(&state.store, &state.model).await {
+            state.metrics.model(&version);
+        }
+        state.auth.flush_usage(&state.store).await;
+        state.metrics.queue_depth(state.writer.queued());
+    }
+}
+
+/// Request id, tracing span, metrics by route pattern and status.
+async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody + 'static>, actix_web::Error> {
+    let started = Instant::now();
+    let id = request_id::accept_or_new(
+        req.headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok()),
+    );
+    let route = req
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = req.method().to_string();
+    let metrics = req
+        .app_data::<web::Data<AppState>>()
+        .map(|s| s.metrics.clone());
+    let span = tracing::info_span!("request", request_id = %id, %method, %route);
+    let response = request_id::scope(id.clone(), next.call(req).instrument(span.clone())).await;
+    let mut response = match response {
+        Ok(r) => r,
+        Err(err) => {
+            // An error no handler turned into a response; it still gets an id and a metric.
+            let r = err.error_response();
+            return Err(actix_web::error::InternalError::from_response(err, r).into());
+        }
+    };
+    let status = response.status().as_u16();
+    if let Some(metrics) = metrics {
+        metrics.request(&route, &method, status, started.elapsed());
+    }
+    span.in_scope(|| {
+        tracing::debug!(
+            status,
+            micros = started.elapsed().as_micros() as u64,
+            "answered"
+        )
+    });
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static("x-request-id"), value);
+    }
+    Ok(response)
+}

@@ -1,0 +1,212 @@
+//! `riskloop demo`: the whole loop on the embedded default, from nothing to a served decision:
+//! migrate the SQLite database, ingest the shipped German credit data, train, register and
+//! promote the model, issue an integration key with a ready-to-paste `curl`, and serve.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Instant;
+
+use polars::prelude::DataType;
+use riskloop_ingest::{etl, read, spec::DatasetSpec};
+use riskloop_train::config::TrainConfig;
+use riskloop_train::device::DeviceChoice;
+use riskloop_train::run::{self, Progress, TrainRequest};
+use secrecy::ExposeSecret;
+use serde_json::{Map, Value};
+
+use super::progress::spinner;
+use super::{keys, open_store, serve};
+use crate::api_key::Role;
+use crate::cli::DemoArgs;
+use crate::registry;
+use crate::settings::Settings;
+
+/// The shipped data, compiled in so the demo runs from any directory.
+const GERMAN_CSV: &[u8] = include_bytes!("../../../data/german_credit.csv");
+const GERMAN_SPEC: &str = include_str!("../../../data/german_credit.toml");
+
+pub async fn run(settings: &Settings, args: &DemoArgs, out: &mut impl Write) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let demo_dir = settings.data_dir.join("demo");
+    let step = |out: &mut dyn Write, n: u32, text: &str| {
+        writeln!(
+            out,
+            "[{n}/6] {text} ({:.1}s)",
+            started.elapsed().as_secs_f64()
+        )
+    };
+
+    step(
+        out,
+        1,
+        &format!(
+            "database {}",
+            settings.data_dir.join("riskloop.db").display()
+        ),
+    )?;
+    let store = open_store(settings).await?;
+
+    let csv = demo_dir.join("german_credit.csv");
+    std::fs::create_dir_all(&demo_dir)?;
+    std::fs::write(&csv, GERMAN_CSV)?;
+    std::fs::write(demo_dir.join("german_credit.toml"), GERMAN_SPEC)?;
+    let spec = DatasetSpec::from_toml(GERMAN_SPEC)?;
+
+    let champion = store.champion().await?;
+    if let Some(champion) = &champion {
+        step(
+            out,
+            2,
+            &format!(
+                "reusing champion model {} (delete {} to start over)",
+                champion.record.version,
+                settings.data_dir.display()
+            ),
+        )?;
+        step(out, 3, "training skipped")?;
+        step(out, 4, "registry unchanged")?;
+    } else {
+        step(
+            out,
+            2,
+            "ingesting the shipped German credit data (1,000 applications)",
+        )?;
+        let dataset = demo_dir.join("dataset");
+        let bar = spinner();
+        let ingested = etl::ingest(&spec, std::slice::from_ref(&csv), &dataset, &mut |s| {
+            bar.set_message(s.to_owned())
+        });
+        bar.finish_and_clear();
+        let ingested = ingested?;
+        writeln!(
+            out,
+            "      {} rows, {} model inputs",
+            ingested.quality.rows_used,
+            ingested.pipeline.width()
+        )?;
+
+        step(
+            out,
+            3,
+            "training (logistic scorecard and additive model; the better one is kept)",
+        )?;
+        let models = settings.data_dir.join("models");
+        let bar = spinner();
+        let bar_in = bar.clone();
+        let trained = tokio::task::spawn_blocking(move || {
+            let request = TrainRequest {
+                data: &dataset,
+                out: &models,
+                device: DeviceChoice::Cpu,
+                config: TrainConfig::default(),
+                parent_version: None,
+            };
+            run::train(&request, &mut |p| match p {
+                Progress::Step(s) => bar_in.set_message(s.to_owned()),
+                Progress::Epoch(kind, e) => bar_in.set_message(format!(
+                    "{kind:?} epoch {}: valid AUC {:.4}",
+                    e.epoch, e.valid_auc
+                )),
+            })
+        })
+        .await?;
+        bar.finish_and_clear();
+        let trained = trained?;
+        let m = &trained.manifest;
+        writeln!(
+            out,
+            "      {:?} model: test AUC {:.4} [{:.4}, {:.4}] (int8, served); bundle {}",
+            m.model,
+            m.metrics.int8_test.auc,
+            m.metrics.int8_test.auc_ci[0],
+            m.metrics.int8_test.auc_ci[1],
+            trained.dir.display()
+        )?;
+        for c in &m.candidates {
+            writeln!(
+                out,
+                "      candidate {:?}: test AUC {:.4} [{:.4}, {:.4}]",
+                c.model, c.test_auc, c.test_auc_ci[0], c.test_auc_ci[1]
+            )?;
+        }
+
+        step(out, 4, "registering and promoting the model")?;
+        let model = registry::register(&store, &trained.dir, "demo").await?;
+        registry::promote(&store, None, &model.record.version, "demo").await?;
+    }
+
+    step(out, 5, "issuing an integration API key")?;
+    let (key, secret) = keys::issue(
+        &store,
+        &format!("demo {}", chrono::Utc::now().format("%Y-%m-%d %H:%M:%S")),
+        Role::Integration,
+        "demo",
+    )
+    .await?;
+    let application = sample_application(&csv, &spec)?;
+    let listen = args.listen.unwrap_or(settings.listen);
+
+    step(out, 6, "starting the scoring API")?;
+    let app = serve::build(settings, store, Some(listen)).await?;
+    let port = app.port();
+    writeln!(out)?;
+    writeln!(
+        out,
+        "API key {} (integration), shown once:\n    {}",
+        key.prefix,
+        secret.expose_secret()
+    )?;
+    writeln!(out)?;
+    writeln!(out, "Score an application:")?;
+    writeln!(
+        out,
+        "curl -s http://127.0.0.1:{port}/v1/score \\\n  -H 'Authorization: Bearer {}' \\\n  -H 'Content-Type: application/json' \\\n  -H 'Idempotency-Key: demo-1' \\\n  -d '{}'",
+        secret.expose_secret(),
+        serde_json::json!({ "application_id": "demo-1", "application": application })
+    )?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "API description: http://127.0.0.1:{port}/openapi.json   metrics: http://127.0.0.1:{port}/metrics"
+    )?;
+    writeln!(
+        out,
+        "Ready in {:.1}s. Ctrl-C stops after committing every accepted decision.",
+        started.elapsed().as_secs_f64()
+    )?;
+    out.flush()?;
+    if args.no_serve {
+        app.handle().stop(true).await;
+    }
+    app.run_until_stopped().await?;
+    Ok(())
+}
+
+/// The first application of the shipped file as a bank would send it.
+fn sample_application(csv: &Path, spec: &DatasetSpec) -> anyhow::Result<Map<String, Value>> {
+    let frame = read::scan(&[csv.to_owned()], &spec.read)?
+        .limit(1)
+        .collect()?;
+    let mut application = Map::new();
+    for feature in &spec.features {
+        let Ok(column) = frame.column(feature.column()) else {
+            continue;
+        };
+        let Ok(text) = column.cast(&DataType::String) else {
+            continue;
+        };
+        let Some(value) = text.str().ok().and_then(|s| s.get(0)).map(str::to_owned) else {
+            continue;
+        };
+        let json = match value.trim().parse::<f64>() {
+            Ok(x)
+                if x.is_finite() && feature.kind == riskloop_ingest::spec::FeatureKind::Numeric =>
+            {
+                serde_json::json!(x)
+            }
+            _ => Value::String(value),
+        };
+        application.insert(feature.column().to_owned(), json);
+    }
+    Ok(application)
+}

@@ -1,0 +1,72 @@
+//! `riskloop models register|list|promote|rollback`: the registry from the command line. A
+//! running server follows the registry's champion within a second or two.
+
+use std::io::Write;
+
+use super::open_store;
+use crate::cli::ModelsCommand;
+use crate::registry;
+use crate::settings::Settings;
+
+pub async fn run(
+    settings: &Settings,
+    command: &ModelsCommand,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let store = open_store(settings).await?;
+    let actor = format!(
+        "cli:{}",
+        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+    );
+    match command {
+        ModelsCommand::Register { dir, promote } => {
+            let model = registry::register(&store, dir, &actor).await?;
+            writeln!(
+                out,
+                "Registered model {} ({}).",
+                model.record.version, model.record.path
+            )?;
+            if *promote {
+                registry::promote(&store, None, &model.record.version, &actor).await?;
+                writeln!(out, "Promoted {} to champion.", model.record.version)?;
+            }
+        }
+        ModelsCommand::List => {
+            let models = store.list_models().await?;
+            if models.is_empty() {
+                writeln!(
+                    out,
+                    "No models registered. Train one with `riskloop train`, then `riskloop models register DIR`."
+                )?;
+            }
+            for m in models {
+                let auc = m
+                    .record
+                    .manifest
+                    .pointer("/metrics/int8_test/auc")
+                    .and_then(|v| v.as_f64());
+                writeln!(
+                    out,
+                    "{:<40} {:<10} test AUC {}  registered {}",
+                    m.record.version,
+                    format!("{:?}", m.stage).to_lowercase(),
+                    auc.map_or("-".into(), |a| format!("{a:.4}")),
+                    m.registered_at.format("%Y-%m-%d %H:%M:%S")
+                )?;
+            }
+        }
+        ModelsCommand::Promote { version } => {
+            let previous = registry::promote(&store, None, version, &actor).await?;
+            writeln!(
+                out,
+                "Promoted {version} to champion (previous: {}).",
+                previous.as_deref().unwrap_or("none")
+            )?;
+        }
+        ModelsCommand::Rollback => {
+            let version = registry::rollback(&store, None, &actor).await?;
+            writeln!(out, "Rolled back: {version} is champion again.")?;
+        }
+    }
+    Ok(())
+}

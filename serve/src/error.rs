@@ -1,0 +1,155 @@
+//! The one place where failures become HTTP: `ApiError` → status, stable snake_case `code`, and an
+//! `application/problem+json` body that names the field and rule and carries the request id.
+//! 5xx bodies are opaque; the cause chain goes to the log.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::request_id;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("malformed JSON: {0}")]
+    MalformedJson(String),
+    #[error("field `{field}`: {rule}")]
+    InvalidField { field: String, rule: String },
+    #[error("the request body is larger than {limit} bytes")]
+    BodyTooLarge { limit: usize },
+    #[error("expected Content-Type application/json")]
+    UnsupportedMediaType,
+    #[error("missing or malformed bearer API key")]
+    Unauthenticated,
+    #[error("this API key's role `{role}` may not {action}")]
+    Forbidden { role: String, action: &'static str },
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the decision queue is full; retry shortly")]
+    Overloaded,
+    #[error("no model is being served; promote one first")]
+    NoModel,
+    #[error("{0}")]
+    ModelRefused(String),
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn field(field: impl Into<String>, rule: impl Into<String>) -> Self {
+        Self::InvalidField {
+            field: field.into(),
+            rule: rule.into(),
+        }
+    }
+
+    pub fn internal(err: impl Into<anyhow::Error>) -> Self {
+        Self::Internal(err.into())
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            Self::MalformedJson(_) => "malformed_json",
+            Self::InvalidField { .. } => "invalid_field",
+            Self::BodyTooLarge { .. } => "body_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::Unauthenticated => "unauthenticated",
+            Self::Forbidden { .. } => "forbidden",
+            Self::NotFound(_) => "not_found",
+            Self::Conflict(_) => "conflict",
+            Self::Overloaded => "overloaded",
+            Self::NoModel => "no_model",
+            Self::ModelRefused(_) => "model_refused",
+            Self::Internal(_) => "internal",
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::NotFound(what) => Self::NotFound(what),
+            StoreError::Conflict(what) => Self::Conflict(format!("{what} already exists")),
+            other => Self::internal(other),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// Always `about:blank`: `code` is the stable machine-readable kind.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub title: String,
+    pub status: u16,
+    pub code: &'static str,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    pub request_id: String,
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::MalformedJson(_) => StatusCode::BAD_REQUEST,
+            Self::InvalidField { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Overloaded | Self::NoModel => StatusCode::SERVICE_UNAVAILABLE,
+            Self::ModelRefused(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        let request_id = request_id::current();
+        let detail =
+            if status.is_server_error() && !matches!(self, Self::Overloaded | Self::NoModel) {
+                tracing::error!(request_id, error = ?anyhow_chain(self), "request failed");
+                "internal error; quote the request id to support".to_owned()
+            } else {
+                self.to_string()
+            };
+        let (field, rule) = match self {
+            Self::InvalidField { field, rule } => (Some(field.clone()), Some(rule.clone())),
+            _ => (None, None),
+        };
+        let problem = Problem {
+            kind: "about:blank",
+            title: status.canonical_reason().unwrap_or("error").to_owned(),
+            status: status.as_u16(),
+            code: self.code(),
+            detail,
+            field,
+            rule,
+            request_id,
+        };
+        let mut response = HttpResponse::build(status);
+        response.insert_header((
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        ));
+        if matches!(self, Self::Overloaded | Self::NoModel) {
+            response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+        }
+        response.body(serde_json::to_string(&problem).unwrap_or_default())
+    }
+}
+
+fn anyhow_chain(err: &ApiError) -> String {
+    match err {
+        ApiError::Internal(e) => format!("{e:#}"),
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,111 @@
+//! Unauthenticated operational routes: liveness, readiness, Prometheus metrics, versions and
+//! the OpenAPI description (generated from the handlers' annotations, so it cannot drift).
+
+use actix_web::{HttpResponse, web};
+use serde::Serialize;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+use crate::app::AppState;
+use crate::error::ApiError;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(metrics))
+        .route("/v1/info", web::get().to(info))
+        .route("/openapi.json", web::get().to(openapi));
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    pub status: &'static str,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Info {
+    pub riskloop_version: &'static str,
+    pub model_version: Option<String>,
+    pub model_created_at: Option<String>,
+    pub policy_version: String,
+    pub policy_sha256: String,
+    pub database: &'static str,
+}
+
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Health)))]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(Health { status: "ok" })
+}
+
+/// Ready when the database answers and a model is loaded.
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, body = Health), (status = 503, body = crate::error::Problem)))]
+pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    state.store.count_decisions().await?;
+    state.model.current().ok_or(ApiError::NoModel)?;
+    Ok(HttpResponse::Ok().json(Health { status: "ready" }))
+}
+
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "text/plain", body = String)))]
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    state.metrics.queue_depth(state.writer.queued());
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(state.metrics.render())
+}
+
+#[utoipa::path(get, path = "/v1/info", tag = "operations", responses((status = 200, body = Info)))]
+pub async fn info(state: web::Data<AppState>) -> HttpResponse {
+    let model = state.model.current();
+    let policy = state.policy.current();
+    HttpResponse::Ok().json(Info {
+        riskloop_version: env!("CARGO_PKG_VERSION"),
+        model_version: model.as_ref().map(|m| m.version().to_owned()),
+        model_created_at: model.as_ref().map(|m| m.bundle.manifest.created_at.clone()),
+        policy_version: policy.version.clone(),
+        policy_sha256: policy.sha256.clone(),
+        database: match state.store.engine() {
+            crate::store::Engine::Sqlite => "sqlite",
+            crate::store::Engine::Postgres => "postgres",
+        },
+    })
+}
+
+#[utoipa::path(get, path = "/openapi.json", tag = "operations", responses((status = 200, body = Object)))]
+pub async fn openapi() -> HttpResponse {
+    HttpResponse::Ok().json(ApiDoc::openapi())
+}
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+#[derive(Debug, OpenApi)]
+#[openapi(
+    info(title = "riskloop scoring API", description = "Credit-risk decisions with reasons, durable write-back and outcome ingestion."),
+    paths(
+        crate::routes::score::score,
+        crate::routes::score::score_batch,
+        crate::routes::decisions::list,
+        crate::routes::decisions::get,
+        crate::routes::decisions::review,
+        crate::routes::outcomes::report,
+        crate::routes::models::list,
+        crate::routes::models::promote,
+        crate::routes::models::rollback,
+        healthz,
+        readyz,
+        metrics,
+        info,
+        openapi,
+    ),
+    modifiers(&BearerAuth)
+)]
+pub struct ApiDoc;

@@ -1,0 +1,105 @@
+//! The model registry over HTTP: list (analysts and admins), promote and roll back (admins).
+
+use actix_web::{HttpResponse, web};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::app::AppState;
+use crate::auth::{Caller, Permission};
+use crate::error::ApiError;
+use crate::registry::{self, RegistryError};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/v1/models", web::get().to(list))
+        .route("/v1/models/rollback", web::post().to(rollback))
+        .route("/v1/models/{version}/promote", web::post().to(promote));
+}
+
+impl From<RegistryError> for ApiError {
+    fn from(err: RegistryError) -> Self {
+        match err {
+            RegistryError::Refused(reason) => ApiError::ModelRefused(reason),
+            RegistryError::NothingToRollBack => ApiError::Conflict(err.to_string()),
+            RegistryError::Store(e) => e.into(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ModelBody {
+    pub version: String,
+    /// `registered`, `challenger`, `champion` or `retired`.
+    pub stage: String,
+    pub serving: bool,
+    pub registered_at: chrono::DateTime<chrono::Utc>,
+    pub parent_version: Option<String>,
+    #[schema(value_type = Object)]
+    pub metrics: serde_json::Value,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Promoted {
+    pub version: String,
+    pub previous: Option<String>,
+}
+
+#[utoipa::path(get, path = "/v1/models", tag = "models", responses((status = 200, body = Vec<ModelBody>)), security(("api_key" = [])))]
+pub async fn list(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::Read)?;
+    let serving = state.model.current().map(|m| m.version().to_owned());
+    let models: Vec<ModelBody> = state
+        .store
+        .list_models()
+        .await?
+        .into_iter()
+        .map(|m| ModelBody {
+            serving: serving.as_deref() == Some(m.record.version.as_str()),
+            stage: format!("{:?}", m.stage).to_lowercase(),
+            registered_at: m.registered_at,
+            parent_version: m.record.parent_version.clone(),
+            metrics: m
+                .record
+                .manifest
+                .get("metrics")
+                .cloned()
+                .unwrap_or_default(),
+            version: m.record.version,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(models))
+}
+
+#[utoipa::path(post, path = "/v1/models/{version}/promote", tag = "models", params(("version" = String, Path)),
+    responses((status = 200, body = Promoted), (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)),
+    security(("api_key" = [])))]
+pub async fn promote(
+    state: web::Data<AppState>,
+    caller: Caller,
+    version: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::ManageModels)?;
+    let actor = format!("api-key:{}", caller.key_id);
+    let previous = registry::promote(&state.store, Some(&state.model), &version, &actor).await?;
+    state.metrics.model(&version);
+    Ok(HttpResponse::Ok().json(Promoted {
+        version: version.into_inner(),
+        previous,
+    }))
+}
+
+#[utoipa::path(post, path = "/v1/models/rollback", tag = "models",
+    responses((status = 200, body = Promoted), (status = 409, body = crate::error::Problem)), security(("api_key" = [])))]
+pub async fn rollback(
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::ManageModels)?;
+    let from = state.model.current().map(|m| m.version().to_owned());
+    let actor = format!("api-key:{}", caller.key_id);
+    let version = registry::rollback(&state.store, Some(&state.model), &actor).await?;
+    state.metrics.model(&version);
+    Ok(HttpResponse::Ok().json(Promoted {
+        version,
+        previous: from,
+    }))
+}

@@ -1,0 +1,165 @@
+//! Durable decision write-back with group commit: handlers queue their decision and wait; writer
+//! tasks take everything queued (up to a batch size, lingering briefly for more) and commit it in
+//! one statement, then answer every waiting handler. The queue is bounded: when it is full the
+//! handler gets [`SubmitError::Full`] at once (503), never unbounded memory.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::metrics::Metrics;
+use crate::store::{NewDecision, Store};
+
+#[derive(Clone, Copy, Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WriterSettings {
+    /// Decisions waiting for a commit, at most.
+    pub queue: usize,
+    /// Decisions per commit, at most.
+    pub max_batch: usize,
+    /// How long a commit waits for more decisions when fewer than `max_batch` are queued.
+    pub linger_us: u64,
+    /// Concurrent committing tasks; 0 picks 1 for SQLite (one writer) and 4 for PostgreSQL.
+    pub tasks: usize,
+}
+
+impl Default for WriterSettings {
+    fn default() -> Self {
+        Self {
+            queue: 8192,
+            max_batch: 512,
+            linger_us: 200,
+            tasks: 0,
+        }
+    }
+}
+
+/// What became of one submitted decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    /// Committed at this time.
+    Committed(DateTime<Utc>),
+    /// Not written: the same API key already stored this idempotency key.
+    Duplicate,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error("the decision queue is full")]
+    Full,
+    #[error("the decision writer has stopped")]
+    Closed,
+    #[error("committing the batch failed: {0}")]
+    Store(String),
+}
+
+type Reply = oneshot::Sender<Result<Written, SubmitError>>;
+
+#[derive(Clone, Debug)]
+pub struct DecisionWriter {
+    queue: mpsc::Sender<(NewDecision, Reply)>,
+}
+
+/// Join this after the last [`DecisionWriter`] is dropped: it returns when the queue is flushed.
+#[derive(Debug)]
+pub struct WriterTasks(Vec<JoinHandle<()>>);
+
+impl WriterTasks {
+    pub async fn flushed(self) {
+        for task in self.0 {
+            let _ = task.await;
+        }
+    }
+}
+
+impl DecisionWriter {
+    pub fn start(
+        store: Store,
+        settings: WriterSettings,
+        metrics: Arc<Metrics>,
+    ) -> (Self, WriterTasks) {
+        let (tx, rx) = mpsc::channel(settings.queue.max(1));
+        let rx = Arc::new(Mutex::new(rx));
+        let tasks = match settings.tasks {
+            0 if store.engine() == crate::store::Engine::Sqlite => 1,
+            0 => 4,
+            n => n,
+        };
+        let handles = (0..tasks)
+            .map(|_| tokio::spawn(run(store.clone(), rx.clone(), settings, metrics.clone())))
+            .collect();
+        (Self { queue: tx }, WriterTasks(handles))
+    }
+
+    /// Queues `decision` and waits until it is committed (or refused).
+    pub async fn submit(&self, decision: NewDecision) -> Result<Written, SubmitError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .try_send((decision, reply))
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => SubmitError::Full,
+                mpsc::error::TrySendError::Closed(_) => SubmitError::Closed,
+            })?;
+        answer.await.map_err(|_| SubmitError::Closed)?
+    }
+
+    pub fn queued(&self) -> usize {
+        self.queue.max_capacity() - self.queue.capacity()
+    }
+}
+
+async fn run(
+    store: Store,
+    rx: Arc<Mutex<mpsc::Receiver<(NewDecision, Reply)>>>,
+    settings: WriterSettings,
+    metrics: Arc<Metrics>,
+) {
+    let linger = Duration::from_micros(settings.linger_us);
+    let mut batch = Vec::with_capacity(settings.max_batch);
+    loop {
+        {
+            // One task gathers a batch at a time; the others commit meanwhile.
+            let mut rx = rx.lock().await;
+            let Some(first) = rx.recv().await else { return };
+            batch.push(first);
+            let deadline = Instant::now() + linger;
+            while batch.len() < settings.max_batch {
+                match rx.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(mpsc::error::TryRecvError::Disconnected) => break,
+                    Err(mpsc::error::TryRecvError::Empty) => {
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        if left.is_zero() {
+                            break;
+                        }
+                        match tokio::time::timeout(left, rx.recv()).await {
+                            Ok(Some(job)) => batch.push(job),
+                            _ => break,
+                        }
+                    }
+                }
+            }
+            metrics.queue_depth(rx.len());
+        }
+        let (decisions, replies): (Vec<NewDecision>, Vec<Reply>) = batch.drain(..).unzip();
+        let started = Instant::now();
+        let result = store.insert_decisions(&decisions).await;
+        metrics.writer_batch(decisions.len(), started.elapsed());
+        match result {
+            Ok(written) => {
+                for (reply, at) in replies.into_iter().zip(written) {
+                    let _ = reply.send(Ok(at.map_or(Written::Duplicate, Written::Committed)));
+                }
+            }
+            Err(err) => {
+                tracing::error!(error = %err, batch = decisions.len(), "decision batch failed");
+                for reply in replies {
+                    let _ = reply.send(Err(SubmitError::Store(err.to_string())));
+                }
+            }
+        }
+    }
+}

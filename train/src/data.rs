@@ -1,0 +1,145 @@
+//! The only rows → tensor code: reads a dataset split (the ingest's Parquet), keeps its pipeline
+//! slots row-major for the scorers, and encodes the model inputs through [`Layout::encode`].
+
+use std::path::Path;
+
+use burn::prelude::*;
+use polars::prelude::*;
+use riskloop_ingest::etl::{TARGET, read_split};
+use riskloop_ingest::pipeline::FeaturePipeline;
+
+use crate::TrainError;
+use crate::layout::Layout;
+
+/// One split: pipeline slots, model inputs and labels, all row-major.
+#[derive(Clone, Debug)]
+pub struct Split {
+    pub name: String,
+    pub rows: usize,
+    pub width: usize,
+    pub slots: Vec<f32>,
+    pub labels: Vec<u8>,
+}
+
+impl Split {
+    pub fn read(dir: &Path, name: &str, pipeline: &FeaturePipeline) -> Result<Self, TrainError> {
+        let frame = read_split(dir, name)?;
+        Self::from_frame(&frame, name, pipeline)
+    }
+
+    pub fn from_frame(
+        frame: &DataFrame,
+        name: &str,
+        pipeline: &FeaturePipeline,
+    ) -> Result<Self, TrainError> {
+        let rows = frame.height();
+        let width = pipeline.slots.len();
+        let mut slots = vec![0f32; rows * width];
+        for (j, slot) in pipeline.slots.iter().enumerate() {
+            let column = frame
+                .column(&slot.name)
+                .and_then(|c| c.cast(&DataType::Float32))
+                .map_err(TrainError::polars(format!(
+                    "{name} split, column `{}`",
+                    slot.name
+                )))?;
+            let values = column.f32().map_err(TrainError::polars(format!(
+                "{name} split, column `{}`",
+                slot.name
+            )))?;
+            for (i, v) in values.iter().enumerate() {
+                slots[i * width + j] = v.ok_or_else(|| {
+                    TrainError::Data(format!("{name} split: `{}` has a null", slot.name))
+                })?;
+            }
+        }
+        let labels = match frame.column(TARGET) {
+            Ok(column) => column
+                .cast(&DataType::Float64)
+                .and_then(|c| c.f64().cloned())
+                .map_err(TrainError::polars(format!(
+                    "{name} split, column `{TARGET}`"
+                )))?
+                .iter()
+                .map(|v| u8::from(v.unwrap_or(0.0) > 0.5))
+                .collect(),
+            Err(_) => vec![0; rows],
+        };
+        Ok(Self {
+            name: name.to_owned(),
+            rows,
+            width,
+            slots,
+            labels,
+        })
+    }
+
+    pub fn row(&self, i: usize) -> &[f32] {
+        &self.slots[i * self.width..(i + 1) * self.width]
+    }
+
+    pub fn bad_rate(&self) -> f64 {
+        self.labels.iter().map(|&y| f64::from(y)).sum::<f64>() / self.rows.max(1) as f64
+    }
+}
+
+/// Model inputs of a split, encoded once before training.
+#[derive(Clone, Debug)]
+pub struct Encoded {
+    pub rows: usize,
+    pub dense_width: usize,
+    pub level_width: usize,
+    pub dense: Vec<f32>,
+    pub levels: Vec<i64>,
+    pub labels: Vec<f32>,
+}
+
+impl Encoded {
+    pub fn new(layout: &Layout, split: &Split) -> Self {
+        let (p, c) = (layout.dense, layout.categorical);
+        let mut dense = vec![0f32; split.rows * p];
+        let mut levels = vec![0i64; split.rows * c];
+        for i in 0..split.rows {
+            layout.encode(
+                split.row(i),
+                &mut dense[i * p..(i + 1) * p],
+                &mut levels[i * c..(i + 1) * c],
+            );
+        }
+        Self {
+            rows: split.rows,
+            dense_width: p,
+            level_width: c,
+            dense,
+            levels,
+            labels: split.labels.iter().map(|&y| f32::from(y)).collect(),
+        }
+    }
+
+    /// The tensors of the rows `index` (in that order).
+    pub fn batch<B: Backend>(&self, index: &[usize], device: &B::Device) -> Batch<B> {
+        let (p, c) = (self.dense_width, self.level_width);
+        let mut dense = Vec::with_capacity(index.len() * p);
+        let mut levels = Vec::with_capacity(index.len() * c);
+        let mut labels = Vec::with_capacity(index.len());
+        for &i in index {
+            dense.extend_from_slice(&self.dense[i * p..(i + 1) * p]);
+            levels.extend_from_slice(&self.levels[i * c..(i + 1) * c]);
+            labels.push(self.labels[i]);
+        }
+        let n = index.len();
+        Batch {
+            dense: Tensor::from_data(TensorData::new(dense, [n, p]), device),
+            levels: Tensor::from_data(TensorData::new(levels, [n * c]), device),
+            labels: Tensor::from_data(TensorData::new(labels, [n]), device),
+        }
+    }
+}
+
+/// One mini-batch: dense inputs `[B, P]`, global level indices flattened `[B * C]`, labels `[B]`.
+#[derive(Clone, Debug)]
+pub struct Batch<B: Backend> {
+    pub dense: Tensor<B, 2>,
+    pub levels: Tensor<B, 1, Int>,
+    pub labels: Tensor<B, 1>,
+}

@@ -95,8 +95,7 @@ impl Application {
             model.swap(Arc::new(served));
         }
         let policy = PolicyStore::open(&config.policy)?;
-        let (writer, writer_tasks) =
-            DecisionWriter::start(store.clone(), config.writer, metrics.clone());
+        let (writer, writer_tasks) = DecisionWriter::start(&store, config.writer, &metrics);
         let state = web::Data::new(AppState {
             store,
             model,
@@ -206,7 +205,7 @@ async fn observe(
             status,
             micros = started.elapsed().as_micros() as u64,
             "answered"
-        )
+        );
     });
     if let Ok(value) = HeaderValue::from_str(&id) {
         response

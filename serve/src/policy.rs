@@ -307,7 +307,7 @@ approve_min_score = 650
 decline_below_score = 600
 "#;
 
-    fn app(v: serde_json::Value) -> Map<String, Value> {
+    fn app(v: &serde_json::Value) -> Map<String, Value> {
         v.as_object().unwrap().clone()
     }
 
@@ -315,25 +315,25 @@ decline_below_score = 600
     fn rules_then_segments_then_default_cutoffs_decide() {
         let p = Policy::parse(POLICY, "t").unwrap();
         assert_eq!(p.sha256.len(), 64);
-        let v = p.decide(&app(json!({"age": 17, "amount": 100})), 800, 0.01);
+        let v = p.decide(&app(&json!({"age": 17, "amount": 100})), 800, 0.01);
         assert_eq!(v.decision, DecisionKind::Decline);
         assert_eq!(v.rule.unwrap().0, "UNDERAGE");
         assert_eq!(
-            p.decide(&app(json!({"age": 30, "amount": 100})), 620, 0.1)
+            p.decide(&app(&json!({"age": 30, "amount": 100})), 620, 0.1)
                 .decision,
             DecisionKind::Approve
         );
         assert_eq!(
-            p.decide(&app(json!({"age": "30", "amount": 100})), 580, 0.1)
+            p.decide(&app(&json!({"age": "30", "amount": 100})), 580, 0.1)
                 .decision,
             DecisionKind::Review
         );
         assert_eq!(
-            p.decide(&app(json!({"age": 30, "amount": 100})), 540, 0.1)
+            p.decide(&app(&json!({"age": 30, "amount": 100})), 540, 0.1)
                 .decision,
             DecisionKind::Decline
         );
-        let large = p.decide(&app(json!({"age": 30, "amount": 20000})), 620, 0.1);
+        let large = p.decide(&app(&json!({"age": 30, "amount": 20000})), 620, 0.1);
         assert_eq!(
             (large.decision, large.segment.as_deref()),
             (DecisionKind::Review, Some("large"))

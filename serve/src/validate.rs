@@ -107,15 +107,15 @@ mod tests {
         .collect()
     }
 
-    fn check(v: serde_json::Value) -> Result<(), ApiError> {
+    fn check(v: &serde_json::Value) -> Result<(), ApiError> {
         application(&fields(), v.as_object().unwrap(), "application")
     }
 
     #[test]
     fn each_rule_names_its_field() {
-        assert!(check(json!({"income": 5000, "purpose": "car", "owner": true})).is_ok());
-        assert!(check(json!({"income": "$5,000"})).is_ok());
-        let rule = |v| match check(v) {
+        assert!(check(&json!({"income": 5000, "purpose": "car", "owner": true})).is_ok());
+        assert!(check(&json!({"income": "$5,000"})).is_ok());
+        let rule = |v: serde_json::Value| match check(&v) {
             Err(ApiError::InvalidField { field, rule }) => format!("{field}: {rule}"),
             other => panic!("{other:?}"),
         };

@@ -77,9 +77,9 @@ impl WriterTasks {
 
 impl DecisionWriter {
     pub fn start(
-        store: Store,
+        store: &Store,
         settings: WriterSettings,
-        metrics: Arc<Metrics>,
+        metrics: &Arc<Metrics>,
     ) -> (Self, WriterTasks) {
         let (tx, rx) = mpsc::channel(settings.queue.max(1));
         let rx = Arc::new(Mutex::new(rx));

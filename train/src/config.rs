@@ -99,10 +99,10 @@ impl TrainConfig {
         if !(0.0..1.0).contains(&self.warmup) {
             return fail("warmup", "must be in [0, 1)");
         }
-        if !(self.weight_decay >= 0.0) {
+        if self.weight_decay.is_nan() || self.weight_decay < 0.0 {
             return fail("weight_decay", "must be >= 0");
         }
-        if !(self.max_auc_drop >= 0.0) {
+        if self.max_auc_drop.is_nan() || self.max_auc_drop < 0.0 {
             return fail("max_auc_drop", "must be >= 0");
         }
         if self.score.pdo <= 0.0 || self.score.base_odds <= 0.0 || self.score.min >= self.score.max

@@ -74,7 +74,7 @@ pub async fn run(settings: &Settings, args: &DemoArgs, out: &mut impl Write) -> 
         let dataset = demo_dir.join("dataset");
         let bar = spinner();
         let ingested = etl::ingest(&spec, std::slice::from_ref(&csv), &dataset, &mut |s| {
-            bar.set_message(s.to_owned())
+            bar.set_message(s.to_owned());
         });
         bar.finish_and_clear();
         let ingested = ingested?;
@@ -176,7 +176,9 @@ pub async fn run(settings: &Settings, args: &DemoArgs, out: &mut impl Write) -> 
     )?;
     out.flush()?;
     if args.no_serve {
-        app.handle().stop(true).await;
+        // Stopping needs the server running, so the stop is sent from another task.
+        let handle = app.handle();
+        tokio::spawn(async move { handle.stop(true).await });
     }
     app.run_until_stopped().await?;
     Ok(())

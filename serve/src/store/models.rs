@@ -165,19 +165,26 @@ impl Store {
     /// Makes `version` the champion and the previous champion a plain registered model, in one
     /// transaction with both events. Returns the previous champion's version.
     pub async fn promote_model(&self, version: &str, actor: &str) -> Result<Option<String>> {
-        const PREVIOUS: &str = "SELECT version FROM models WHERE stage = 'champion'";
-        const DEMOTE: &str = "UPDATE models SET stage = 'registered' WHERE version = $1";
-        const PROMOTE: &str =
-            "UPDATE models SET stage = 'champion' WHERE version = $1 AND stage <> 'retired'";
+        // The first statement writes, so SQLite takes its write lock at once (a transaction that
+        // reads first cannot upgrade while group commits are landing).
+        const DEMOTE: &str = "UPDATE models SET stage = 'registered' \
+             WHERE stage = 'champion' AND version <> $1 RETURNING version";
+        const PROMOTE: &str = "UPDATE models SET stage = 'champion' \
+             WHERE version = $1 AND stage NOT IN ('retired', 'champion')";
+        const STAGE: &str = "SELECT stage FROM models WHERE version = $1";
         let outcome: Result<Result<Option<String>>, sqlx::Error> = on_pool!(self, pool => async {
             let mut tx = pool.begin().await?;
             let previous: Option<String> =
-                sqlx::query_scalar(PREVIOUS).fetch_optional(&mut *tx).await?;
-            if previous.as_deref() == Some(version) {
-                return Ok(Ok(previous));
+                sqlx::query_scalar(DEMOTE).bind(version).fetch_optional(&mut *tx).await?;
+            if sqlx::query(PROMOTE).bind(version).execute(&mut *tx).await?.rows_affected() != 1 {
+                let stage: Option<String> =
+                    sqlx::query_scalar(STAGE).bind(version).fetch_optional(&mut *tx).await?;
+                return Ok(match stage.as_deref() {
+                    Some("champion") => Ok(Some(version.to_owned())),
+                    _ => Err(StoreError::NotFound(format!("promotable model version {version}"))),
+                });
             }
             if let Some(old) = &previous {
-                sqlx::query(DEMOTE).bind(old).execute(&mut *tx).await?;
                 sqlx::query(EVENT_SQL)
                     .bind(old)
                     .bind("demoted")
@@ -185,9 +192,6 @@ impl Store {
                     .bind(Json(serde_json::json!({ "replaced_by": version })))
                     .execute(&mut *tx)
                     .await?;
-            }
-            if sqlx::query(PROMOTE).bind(version).execute(&mut *tx).await?.rows_affected() != 1 {
-                return Ok(Err(StoreError::NotFound(format!("promotable model version {version}"))));
             }
             sqlx::query(EVENT_SQL)
                 .bind(version)

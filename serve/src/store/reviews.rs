@@ -81,7 +81,13 @@ impl Store {
             .bind(review.decision.as_str())
             .bind(review.note)
             .fetch_one(pool)
-            .await)?;
+            .await)
+        .map_err(|e| match &e {
+            sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+                StoreError::NotFound(format!("decision {}", review.decision_id))
+            }
+            _ => StoreError::Database(e),
+        })?;
         row.try_into()
     }
 

@@ -195,3 +195,58 @@ fn a_config_file_selects_the_data_directory() {
     ));
     assert!(dir.path().join("state/riskloop.db").is_file());
 }
+
+#[test]
+fn demo_sets_up_everything_from_nothing_and_a_second_run_reuses_the_champion() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = riskloop(
+        dir.path(),
+        None,
+        &["demo", "--no-serve", "--listen", "127.0.0.1:0"],
+    );
+    let text = stdout_of(&first);
+    for expected in [
+        "[1/6]",
+        "[3/6] training",
+        "test AUC",
+        "[6/6]",
+        "Authorization: Bearer rk_",
+        "/v1/score",
+        "Ready in",
+    ] {
+        assert!(text.contains(expected), "{expected} missing from:\n{text}");
+    }
+    assert!(dir.path().join("riskloop-data/riskloop.db").is_file());
+    assert!(dir.path().join("riskloop-data/policy.toml").is_file());
+    let second = stdout_of(&riskloop(
+        dir.path(),
+        None,
+        &["demo", "--no-serve", "--listen", "127.0.0.1:0"],
+    ));
+    assert!(
+        second.contains("reusing champion model german_credit-"),
+        "{second}"
+    );
+    let models = stdout_of(&riskloop(dir.path(), None, &["models", "list"]));
+    assert_eq!(models.matches("champion").count(), 1, "{models}");
+}
+
+#[test]
+fn training_on_cuda_without_the_feature_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = riskloop(
+        dir.path(),
+        None,
+        &["train", "--data", "nowhere", "--device", "cuda"],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    if cfg!(feature = "cuda") {
+        assert!(err.contains("error:"), "{err}");
+    } else {
+        assert!(
+            err.contains("--features cuda") && !err.contains("panicked"),
+            "{err}"
+        );
+    }
+}

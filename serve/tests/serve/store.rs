@@ -310,13 +310,13 @@ async fn an_idempotency_key_is_written_once_per_api_key_and_a_failed_batch_write
     assert_eq!(found.record.id, first.id);
     assert!(
         store
-            .decision_by_idempotency_key(key, "retry-2")
+            .decision_by_idempotency_key(key, "retry-3")
             .await
             .unwrap()
             .is_none()
     );
     let recent = store.recent_decisions(10).await.unwrap();
-    assert_eq!(recent.len(), 4);
+    assert_eq!(recent.len(), 5);
     assert!(
         recent
             .windows(2)

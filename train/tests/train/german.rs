@@ -28,7 +28,7 @@ fn german_credit_trains_both_models_and_writes_a_verified_bundle() {
         &dataset,
         &dir.path().join("models"),
         ModelChoice::Auto,
-        TrainConfig::default(),
+        &TrainConfig::default(),
     );
     let m = &trained.manifest;
     assert_eq!(m.candidates.len(), 2);
@@ -145,7 +145,7 @@ fn score_output_equals_the_server_path_on_every_test_row() {
         &dataset,
         &dir.path().join("models"),
         ModelChoice::Logistic,
-        TrainConfig::default(),
+        &TrainConfig::default(),
     );
     let bundle = Bundle::load(&trained.dir).unwrap();
     let out = dir.path().join("scores.parquet");
@@ -188,7 +188,7 @@ fn a_tampered_bundle_is_refused() {
         &dataset,
         &dir.path().join("models"),
         ModelChoice::Logistic,
-        TrainConfig::default(),
+        &TrainConfig::default(),
     );
     let model = trained.dir.join("model.json");
     let text = std::fs::read_to_string(&model).unwrap();
@@ -220,13 +220,13 @@ fn training_is_deterministic_given_a_seed() {
         &dataset,
         &dir.path().join("a"),
         ModelChoice::Additive,
-        config.clone(),
+        &config,
     );
     let b = train(
         &dataset,
         &dir.path().join("b"),
         ModelChoice::Additive,
-        config,
+        &config,
     );
     let weights =
         |t: &riskloop_train::run::Trained| Bundle::load(&t.dir).unwrap().model.float.weights;

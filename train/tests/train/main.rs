@@ -32,13 +32,16 @@ pub(crate) fn train(
     data_dir: &Path,
     out: &Path,
     model: ModelChoice,
-    config: TrainConfig,
+    config: &TrainConfig,
 ) -> Trained {
     let request = TrainRequest {
         data: data_dir,
         out,
         device: DeviceChoice::Cpu,
-        config: TrainConfig { model, ..config },
+        config: TrainConfig {
+            model,
+            ..config.clone()
+        },
         parent_version: None,
     };
     run::train(&request, &mut |_| {}).unwrap()

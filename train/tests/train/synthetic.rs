@@ -26,7 +26,7 @@ fn the_additive_model_recovers_the_synthetic_signal_and_beats_logistic_regressio
         &dataset,
         &dir.path().join("models"),
         ModelChoice::Auto,
-        TrainConfig::default(),
+        &TrainConfig::default(),
     );
     let m = &trained.manifest;
 

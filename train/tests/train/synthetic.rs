@@ -54,6 +54,16 @@ fn the_additive_model_recovers_the_synthetic_signal_and_beats_logistic_regressio
         .iter()
         .find(|c| c.model == ModelKind::Logistic)
         .unwrap();
+    println!(
+        "synthetic test split: Bayes AUC {bayes:.4}; additive {:.4} [{:.4}, {:.4}]; logistic {:.4} [{:.4}, {:.4}]; served int8 {:.4}",
+        additive.test_auc,
+        additive.test_auc_ci[0],
+        additive.test_auc_ci[1],
+        logistic.test_auc,
+        logistic.test_auc_ci[0],
+        logistic.test_auc_ci[1],
+        m.metrics.int8_test.auc
+    );
     assert_eq!(m.model, ModelKind::Additive, "{:?}", m.candidates);
     assert!(
         bayes - additive.test_auc < 0.02,

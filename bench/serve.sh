@@ -63,7 +63,7 @@ app = {k: (int(v) if v.isdigit() else v) for k, v in zip(rows[0], rows[1]) if k 
 print(json.dumps({"application_id": "bench", "application": app}))
 PY
 
-"$ECHO" 127.0.0.1:18081 & PIDS+=($!)
+"$ECHO" 127.0.0.1:18081 >/dev/null & PIDS+=($!)
 wait_up_post() { for _ in $(seq 100); do curl -sf -X POST -H 'Content-Type: application/json' -d '{}' "$1" >/dev/null && return 0; sleep 0.1; done; exit 1; }
 wait_up_post http://127.0.0.1:18081/echo
 
@@ -72,7 +72,7 @@ echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
 load "actix-web JSON echo" http://127.0.0.1:18081/echo "$WORK/score.json"
 
 setup sqlite
-(cd "$WORK/sqlite" && "$BIN" serve --listen 127.0.0.1:18080 2>"$WORK/sqlite/serve.log") & PIDS+=($!)
+(cd "$WORK/sqlite" && exec "$BIN" serve --listen 127.0.0.1:18080 2>"$WORK/sqlite/serve.log") & PIDS+=($!)
 wait_up http://127.0.0.1:18080/readyz
 load "POST /v1/score, SQLite" http://127.0.0.1:18080/v1/score "$WORK/score.json" "Authorization: Bearer $(cat "$WORK/sqlite/key")"
 echo "  (SQLite decisions stored: $(sqlite3 "$WORK/sqlite/riskloop-data/riskloop.db" 'select count(*) from decisions' 2>/dev/null || echo '?'))" >&2
@@ -80,7 +80,7 @@ echo "  (SQLite decisions stored: $(sqlite3 "$WORK/sqlite/riskloop-data/riskloop
 if psql "$PG_ADMIN" -qc 'DROP DATABASE IF EXISTS riskloop_bench' 2>/dev/null && psql "$PG_ADMIN" -qc 'CREATE DATABASE riskloop_bench'; then
   PG_URL=${PG_ADMIN%/*}/riskloop_bench
   setup postgres "$PG_URL"
-  (cd "$WORK/postgres" && DATABASE_URL=$PG_URL "$BIN" serve --listen 127.0.0.1:18082 2>"$WORK/postgres/serve.log") & PIDS+=($!)
+  (cd "$WORK/postgres" && DATABASE_URL=$PG_URL exec "$BIN" serve --listen 127.0.0.1:18082 2>"$WORK/postgres/serve.log") & PIDS+=($!)
   wait_up http://127.0.0.1:18082/readyz
   load "POST /v1/score, PostgreSQL" http://127.0.0.1:18082/v1/score "$WORK/score.json" "Authorization: Bearer $(cat "$WORK/postgres/key")"
 else

@@ -1,6 +1,6 @@
 //! The `riskloop` binary: parse the command line, set up logging, hand over to the library.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -14,6 +14,7 @@ async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     match Cli::parse().run().await {
         Ok(()) => ExitCode::SUCCESS,

@@ -247,41 +247,40 @@ macro_rules! skip_duplicates {
     };
 }
 
-/// SQLite runs in process: one cached single-row statement per decision is cheapest.
+/// Rows per SQLite statement. Every statement is a message to sqlx's SQLite thread, so rows are
+/// sent many per statement; a fixed chunk keeps the few distinct statements in the cache.
+const SQLITE_CHUNK: usize = 32;
+
 async fn insert_sqlite(
     pool: &sqlx::SqlitePool,
     batch: &[NewDecision],
 ) -> std::result::Result<Vec<Option<DateTime<Utc>>>, sqlx::Error> {
-    const SQL: &str = concat!(
-        insert_columns!(),
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-        skip_duplicates!(),
-        " RETURNING created_at"
-    );
     let mut tx = pool.begin().await?;
-    let mut written = Vec::with_capacity(batch.len());
-    for d in batch {
-        let at: Option<DateTime<Utc>> = sqlx::query_scalar(SQL)
-            .bind(&d.id)
-            .bind(&d.application_id)
-            .bind(d.api_key_id)
-            .bind(&d.idempotency_key)
-            .bind(&d.request_sha256)
-            .bind(Json(&d.input))
-            .bind(&d.model_version)
-            .bind(&d.policy_version)
-            .bind(&d.policy_sha256)
-            .bind(d.probability)
-            .bind(d.score)
-            .bind(d.decision.as_str())
-            .bind(Json(&d.reasons))
-            .bind(d.latency_us)
-            .fetch_optional(&mut *tx)
-            .await?;
-        written.push(at);
+    let mut created = std::collections::HashMap::with_capacity(batch.len());
+    for chunk in batch.chunks(SQLITE_CHUNK) {
+        let mut query = sqlx::QueryBuilder::new(insert_columns!());
+        query.push_values(chunk, |mut row, d| {
+            row.push_bind(&d.id)
+                .push_bind(&d.application_id)
+                .push_bind(d.api_key_id)
+                .push_bind(&d.idempotency_key)
+                .push_bind(&d.request_sha256)
+                .push_bind(Json(&d.input))
+                .push_bind(&d.model_version)
+                .push_bind(&d.policy_version)
+                .push_bind(&d.policy_sha256)
+                .push_bind(d.probability)
+                .push_bind(d.score)
+                .push_bind(d.decision.as_str())
+                .push_bind(Json(&d.reasons))
+                .push_bind(d.latency_us);
+        });
+        query.push(concat!(skip_duplicates!(), " RETURNING id, created_at"));
+        let rows: Vec<(String, DateTime<Utc>)> = query.build_query_as().fetch_all(&mut *tx).await?;
+        created.extend(rows);
     }
     tx.commit().await?;
-    Ok(written)
+    Ok(batch.iter().map(|d| created.get(&d.id).copied()).collect())
 }
 
 /// PostgreSQL: one round trip per batch. The rows travel as arrays, so the statement text is

@@ -10,7 +10,8 @@ set -euo pipefail
 ROWS=${1:-1000000}
 EPOCHS=${2:-3}
 cd "$(dirname "$0")/.."
-if command -v cargo >/dev/null; then
+# RISKLOOP_BIN names a prebuilt binary (the GPU machines have no Rust toolchain).
+if [ -z "${RISKLOOP_BIN:-}" ] && command -v cargo >/dev/null; then
   cargo build --release --features cuda -p riskloop-serve --bin riskloop
 fi
 BIN=${RISKLOOP_BIN:-target/release/riskloop}

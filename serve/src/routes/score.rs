@@ -70,7 +70,12 @@ pub struct BatchDecisionBody {
 
 impl From<&Decision> for DecisionBody {
     fn from(d: &Decision) -> Self {
-        let r = &d.record;
+        Self::new(&d.record, d.created_at)
+    }
+}
+
+impl DecisionBody {
+    fn new(r: &NewDecision, created_at: DateTime<Utc>) -> Self {
         Self {
             decision_id: r.id.clone(),
             application_id: r.application_id.clone(),
@@ -88,7 +93,7 @@ impl From<&Decision> for DecisionBody {
                     contribution: x.contribution,
                 })
                 .collect(),
-            created_at: d.created_at,
+            created_at,
         }
     }
 }
@@ -301,21 +306,17 @@ async fn commit(
     sha: &str,
 ) -> Result<DecisionBody, ApiError> {
     let kind = decision.decision;
-    let written = state
-        .writer
-        .submit(decision.clone())
-        .await
-        .map_err(|e| match e {
-            SubmitError::Full => ApiError::Overloaded,
-            other => ApiError::internal(other),
-        })?;
+    // The answer is built before the record moves to the writer, so the record is never copied.
+    let mut body = DecisionBody::new(&decision, Utc::now());
+    let written = state.writer.submit(decision).await.map_err(|e| match e {
+        SubmitError::Full => ApiError::Overloaded,
+        other => ApiError::internal(other),
+    })?;
     match written {
         Written::Committed(created_at) => {
             state.metrics.decision(kind.as_str());
-            Ok(DecisionBody::from(&Decision {
-                record: decision,
-                created_at,
-            }))
+            body.created_at = created_at;
+            Ok(body)
         }
         Written::Duplicate => {
             let key = idempotency_key.ok_or_else(|| {

@@ -11,19 +11,19 @@ use riskloop_train::inference::{load_burn_model, score_files};
 use riskloop_train::layout::{ModelKind, TermKind};
 use riskloop_train::run::{self, TrainRequest};
 use riskloop_train::training;
-use riskloop_train::weights::TermValues;
 use riskloop_train::{TrainError, device::DeviceChoice};
 
 use crate::{column_f64, data, ingest, raw_rows, train};
 
+/// The shipped German credit file, ingested into `dir/dataset`.
+fn german_dataset(dir: &std::path::Path) -> std::path::PathBuf {
+    ingest(dir, "german_credit.toml", &[data("german_credit.csv")])
+}
+
 #[test]
 fn german_credit_trains_both_models_and_writes_a_verified_bundle() {
     let dir = tempfile::tempdir().unwrap();
-    let dataset = ingest(
-        dir.path(),
-        "german_credit.toml",
-        &[data("german_credit.csv")],
-    );
+    let dataset = german_dataset(dir.path());
     let trained = train(
         &dataset,
         &dir.path().join("models"),
@@ -130,17 +130,12 @@ fn german_credit_trains_both_models_and_writes_a_verified_bundle() {
             term.feature
         );
     }
-    let _ = float.weights.bias();
 }
 
 #[test]
 fn score_output_equals_the_server_path_on_every_test_row() {
     let dir = tempfile::tempdir().unwrap();
-    let dataset = ingest(
-        dir.path(),
-        "german_credit.toml",
-        &[data("german_credit.csv")],
-    );
+    let dataset = german_dataset(dir.path());
     let trained = train(
         &dataset,
         &dir.path().join("models"),
@@ -179,11 +174,7 @@ fn score_output_equals_the_server_path_on_every_test_row() {
 #[test]
 fn a_tampered_bundle_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let dataset = ingest(
-        dir.path(),
-        "german_credit.toml",
-        &[data("german_credit.csv")],
-    );
+    let dataset = german_dataset(dir.path());
     let trained = train(
         &dataset,
         &dir.path().join("models"),
@@ -207,11 +198,7 @@ fn a_tampered_bundle_is_refused() {
 #[test]
 fn training_is_deterministic_given_a_seed() {
     let dir = tempfile::tempdir().unwrap();
-    let dataset = ingest(
-        dir.path(),
-        "german_credit.toml",
-        &[data("german_credit.csv")],
-    );
+    let dataset = german_dataset(dir.path());
     let config = TrainConfig {
         max_epochs: 5,
         ..TrainConfig::default()
@@ -241,11 +228,7 @@ fn training_is_deterministic_given_a_seed() {
 #[test]
 fn an_int8_model_that_loses_too_much_auc_is_refused_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let dataset = ingest(
-        dir.path(),
-        "german_credit.toml",
-        &[data("german_credit.csv")],
-    );
+    let dataset = german_dataset(dir.path());
     let out = dir.path().join("models");
     let request = TrainRequest {
         data: &dataset,

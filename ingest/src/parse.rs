@@ -128,12 +128,16 @@ pub fn parse_percent(raw: &str, decimal: char) -> Result<f64, String> {
 
 /// Reads yes/no in the usual spellings: `Y/N`, `yes/no`, `true/false`, `T/F`, `1/0`.
 pub fn parse_bool(raw: &str) -> Result<f64, String> {
-    match raw.trim().to_ascii_lowercase().as_str() {
-        "y" | "yes" | "true" | "t" | "1" | "1.0" => Ok(1.0),
-        "n" | "no" | "false" | "f" | "0" | "0.0" => Ok(0.0),
-        _ => Err(format!(
+    let s = raw.trim();
+    let is = |spellings: &[&str]| spellings.iter().any(|w| w.eq_ignore_ascii_case(s));
+    if is(&["y", "yes", "true", "t", "1", "1.0"]) {
+        Ok(1.0)
+    } else if is(&["n", "no", "false", "f", "0", "0.0"]) {
+        Ok(0.0)
+    } else {
+        Err(format!(
             "{raw:?} is not a boolean (Y/N, yes/no, true/false, 1/0)"
-        )),
+        ))
     }
 }
 
@@ -141,6 +145,12 @@ pub fn parse_bool(raw: &str) -> Result<f64, String> {
 /// 19xx. Formats without a day (`%b-%Y`) mean the first of the month; a time part is ignored.
 pub fn parse_date(raw: &str, format: &str, pivot: u32) -> Result<NaiveDate, String> {
     let raw = raw.trim();
+    // ISO dates are the common case; chrono would re-read the format string for every value.
+    if format == "%Y-%m-%d"
+        && let Some(date) = iso_date(raw)
+    {
+        return Ok(date);
+    }
     let mismatch =
         |e: chrono::ParseError| format!("{raw:?} does not match the date format {format:?}: {e}");
     let mut fields = Parsed::new();
@@ -162,6 +172,21 @@ pub fn parse_date(raw: &str, format: &str, pivot: u32) -> Result<NaiveDate, Stri
     let year = if yy < pivot { 2000 + yy } else { 1900 + yy } as i32;
     date.with_year(year)
         .ok_or_else(|| format!("{raw:?} is not a valid date"))
+}
+
+/// `YYYY-MM-DD` exactly, as chrono would read it with `%Y-%m-%d`; None for anything else
+/// (chrono then decides, and explains a failure).
+fn iso_date(raw: &str) -> Option<NaiveDate> {
+    let b = raw.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let digits = |r: std::ops::Range<usize>| {
+        b[r].iter().try_fold(0u32, |n, &c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
+    };
+    NaiveDate::from_ymd_opt(digits(0..4)? as i32, digits(5..7)?, digits(8..10)?)
 }
 
 fn date_to_number(
@@ -244,6 +269,12 @@ mod tests {
             Ok(d(2021, 3, 4))
         );
         assert!(parse_date("2021-13-01", "%Y-%m-%d", 50).is_err());
+        assert!(parse_date("2021-02-29", "%Y-%m-%d", 50).is_err());
+        assert_eq!(
+            parse_date(" 2024-02-29 ", "%Y-%m-%d", 50),
+            Ok(d(2024, 2, 29))
+        );
+        assert_eq!(parse_date("2021-3-4", "%Y-%m-%d", 50), Ok(d(2021, 3, 4)));
         assert!(parse_date("yesterday", "%Y-%m-%d", 50).is_err());
     }
 

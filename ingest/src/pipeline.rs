@@ -7,12 +7,13 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use chrono::NaiveDate;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 
 use crate::IngestError;
 use crate::parse::{RawFormat, Value, is_na, parse_date};
-use crate::spec::{DatasetSpec, FeatureKind, MissingPolicy, Monotone, Parser, TimeColumn};
+use crate::spec::{DatasetSpec, Feature, FeatureKind, MissingPolicy, Monotone, Parser, TimeColumn};
 use crate::table::{MISSING_CODE, ParsedColumn};
 
 pub const FORMAT_VERSION: u32 = 1;
@@ -157,9 +158,12 @@ impl FeaturePipeline {
                 "no training rows to fit the feature pipeline on".into(),
             ));
         }
-        let mut features = Vec::new();
-        for (feature, column) in spec.model_features().zip(columns) {
-            let transform = match (feature.kind, column) {
+        // Features fit independently: spread them over the cores.
+        let model_features: Vec<&Feature> = spec.model_features().collect();
+        let transforms: Vec<Transform> = model_features
+            .par_iter()
+            .zip(columns)
+            .map(|(feature, column)| match (feature.kind, column) {
                 (FeatureKind::Numeric, ParsedColumn::Number(values)) => {
                     fit_numeric(feature, values)
                 }
@@ -178,7 +182,10 @@ impl FeaturePipeline {
                     fit_levels(feature, dict, codes)
                 }
                 _ => unreachable!("parsed column kind follows the feature kind"),
-            };
+            })
+            .collect();
+        let mut features = Vec::new();
+        for (feature, transform) in model_features.into_iter().zip(transforms) {
             features.push(FittedFeature {
                 name: feature.name.clone(),
                 column: feature.column().to_owned(),
@@ -474,7 +481,7 @@ fn fit_numeric(feature: &crate::spec::Feature, values: &[Option<f64>]) -> Transf
             bin_edges: Vec::new(),
         };
     }
-    present.sort_by(f64::total_cmp);
+    present.sort_unstable_by(f64::total_cmp);
     let [q_lo, q_hi] = feature.clip_quantiles.unwrap_or(DEFAULT_CLIP_QUANTILES);
     let lo = quantile(&present, q_lo).max(hard_lo);
     let hi = quantile(&present, q_hi).min(hard_hi);

@@ -58,7 +58,7 @@ pub struct FeatureQuality {
     pub parse_failures: usize,
     pub parse_failure_examples: Vec<String>,
     pub distinct: usize,
-    /// `(q, value)` over used rows, numeric features only.
+    /// `(q, value)` over the rows read, numeric features only.
     pub quantiles: Vec<(f64, f64)>,
     /// Training rows and bad rate by level (categorical and boolean), most frequent first.
     pub levels: Vec<LevelStat>,
@@ -98,45 +98,45 @@ pub fn report(input: Input<'_>) -> QualityReport {
         splits,
         target,
     } = input;
-    let used: Vec<usize> = {
-        let mut all = [splits.train.as_slice(), &splits.valid, &splits.test].concat();
-        all.sort_unstable();
-        all
-    };
-    let mut features = Vec::new();
-    for (i, f) in spec.features.iter().enumerate() {
-        let column = &parsed.features[i];
-        let bins = Bins::of(column, &splits.train);
-        let iv = information_value(&bins, &splits.train, labels);
-        let psi = psi(&bins, &splits.train, &splits.test);
-        let single_auc = bins.auc(&splits.train, labels).map(|a| a.max(1.0 - a));
-        let probable_leakage = !f.protected && single_auc.is_some_and(|a| a > LEAKAGE_AUC);
-        features.push(FeatureQuality {
-            name: f.name.clone(),
-            column: f.column().to_owned(),
-            kind: f.kind,
-            protected: f.protected,
-            missing_rate: if parsed.rows == 0 {
-                0.0
-            } else {
-                (0..parsed.rows).filter(|&r| column.is_missing(r)).count() as f64
-                    / parsed.rows as f64
-            },
-            parse_failures: parsed.failures[i],
-            parse_failure_examples: parsed.failure_examples[i].clone(),
-            distinct: distinct(column),
-            quantiles: quantiles(column, &used),
-            levels: levels(f.kind, column, &splits.train, labels),
-            iv,
-            psi,
-            auc: single_auc,
-            probable_leakage,
-        });
-    }
+    let features: Vec<FeatureQuality> = spec
+        .features
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let column = &parsed.features[i];
+            let bins = Bins::of(column, &splits.train);
+            let iv = information_value(&bins, &splits.train, labels);
+            let psi = psi(&bins, &splits.train, &splits.test);
+            let single_auc = bins.auc(&splits.train, labels).map(|a| a.max(1.0 - a));
+            let probable_leakage = !f.protected && single_auc.is_some_and(|a| a > LEAKAGE_AUC);
+            let (distinct, quantiles) = distinct_and_quantiles(column);
+            FeatureQuality {
+                name: f.name.clone(),
+                column: f.column().to_owned(),
+                kind: f.kind,
+                protected: f.protected,
+                missing_rate: if parsed.rows == 0 {
+                    0.0
+                } else {
+                    (0..parsed.rows).filter(|&r| column.is_missing(r)).count() as f64
+                        / parsed.rows as f64
+                },
+                parse_failures: parsed.failures[i],
+                parse_failure_examples: parsed.failure_examples[i].clone(),
+                distinct,
+                quantiles,
+                levels: levels(f.kind, column, &splits.train, labels),
+                iv,
+                psi,
+                auc: single_auc,
+                probable_leakage,
+            }
+        })
+        .collect();
     QualityReport {
         dataset: spec.name.clone(),
         rows_read: parsed.rows,
-        rows_used: used.len(),
+        rows_used: splits.train.len() + splits.valid.len() + splits.test.len(),
         target,
         probable_leakage: features
             .iter()
@@ -159,7 +159,7 @@ impl Bins {
         match column {
             ParsedColumn::Number(values) => {
                 let mut present: Vec<f64> = train.iter().filter_map(|&r| values[r]).collect();
-                present.sort_by(f64::total_cmp);
+                present.sort_unstable_by(f64::total_cmp);
                 let mut edges: Vec<f64> = if present.is_empty() {
                     Vec::new()
                 } else {
@@ -298,13 +298,21 @@ fn psi(bins: &Bins, train: &[usize], test: &[usize]) -> Option<f64> {
     Some(a.iter().zip(&b).map(|(p, q)| (q - p) * (q / p).ln()).sum())
 }
 
-fn distinct(column: &ParsedColumn) -> usize {
+/// Distinct present values and, for numbers, quantiles, over the rows read: one sort serves both.
+fn distinct_and_quantiles(column: &ParsedColumn) -> (usize, Vec<(f64, f64)>) {
     match column {
         ParsedColumn::Number(values) => {
-            let mut bits: Vec<u64> = values.iter().flatten().map(|v| v.to_bits()).collect();
-            bits.sort_unstable();
-            bits.dedup();
-            bits.len()
+            let mut present: Vec<f64> = values.iter().flatten().copied().collect();
+            if present.is_empty() {
+                return (0, Vec::new());
+            }
+            present.sort_unstable_by(f64::total_cmp);
+            let distinct = present.chunk_by(|a, b| a.to_bits() == b.to_bits()).count();
+            let quantiles = QUANTILES
+                .iter()
+                .map(|&q| (q, crate::pipeline::quantile(&present, q)))
+                .collect();
+            (distinct, quantiles)
         }
         ParsedColumn::Text { dict, codes } => {
             let mut seen = vec![false; dict.len()];
@@ -312,24 +320,9 @@ fn distinct(column: &ParsedColumn) -> usize {
                 .iter()
                 .filter(|&&c| c != MISSING_CODE)
                 .for_each(|&c| seen[c as usize] = true);
-            seen.iter().filter(|&&s| s).count()
+            (seen.iter().filter(|&&s| s).count(), Vec::new())
         }
     }
-}
-
-fn quantiles(column: &ParsedColumn, rows: &[usize]) -> Vec<(f64, f64)> {
-    let ParsedColumn::Number(values) = column else {
-        return Vec::new();
-    };
-    let mut present: Vec<f64> = rows.iter().filter_map(|&r| values[r]).collect();
-    if present.is_empty() {
-        return Vec::new();
-    }
-    present.sort_by(f64::total_cmp);
-    QUANTILES
-        .iter()
-        .map(|&q| (q, crate::pipeline::quantile(&present, q)))
-        .collect()
 }
 
 fn levels(

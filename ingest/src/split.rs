@@ -39,22 +39,36 @@ pub fn stratified(rows: &[usize], labels: &[u8], split: &Split) -> Splits {
     out
 }
 
-/// Oldest applications train, the next valid, the newest test. Rows must all have dates.
+/// Oldest applications train, the next valid, the newest test; ties on the date go by row.
+/// `rows` must be ascending and all have dates.
 pub fn by_time(rows: &[usize], dates: &[Option<NaiveDate>], split: &Split) -> Splits {
-    let mut ordered: Vec<usize> = rows.to_vec();
-    ordered.sort_unstable_by_key(|&r| (dates[r], r)); // rows are unique: no ties to keep stable
-    let n = ordered.len() as f64;
+    debug_assert!(rows.windows(2).all(|w| w[0] < w[1]), "rows ascending");
+    let n = rows.len() as f64;
     let n_test = (n * split.test).round() as usize;
     let n_valid = (n * split.valid).round() as usize;
-    let n_train = ordered.len().saturating_sub(n_test + n_valid);
+    let n_train = rows.len().saturating_sub(n_test + n_valid);
+    // The first valid and the first test row in (date, row) order, found without a full sort;
+    // rows are unique, so every other row is strictly before or after each cut.
+    let key = |r: usize| (dates[r], r);
+    let mut keys: Vec<(Option<NaiveDate>, usize)> = rows.iter().map(|&r| key(r)).collect();
+    let mut cut = |at: usize| (at < keys.len()).then(|| *keys.select_nth_unstable(at).1);
+    let valid_from = cut(n_train);
+    let test_from = cut(n_train + n_valid);
     let mut out = Splits {
-        train: ordered[..n_train].to_vec(),
-        valid: ordered[n_train..n_train + n_valid].to_vec(),
-        test: ordered[n_train + n_valid..].to_vec(),
+        train: Vec::with_capacity(n_train),
+        valid: Vec::with_capacity(n_valid),
+        test: Vec::with_capacity(n_test),
     };
-    out.train.sort_unstable();
-    out.valid.sort_unstable();
-    out.test.sort_unstable();
+    for &r in rows {
+        let k = key(r);
+        if valid_from.is_none_or(|c| k < c) {
+            out.train.push(r);
+        } else if test_from.is_none_or(|c| k < c) {
+            out.valid.push(r);
+        } else {
+            out.test.push(r);
+        }
+    }
     out
 }
 
@@ -127,5 +141,18 @@ mod tests {
         let oldest_test = s.test.iter().map(|&r| dates[r]).min().unwrap();
         assert!(newest_train <= oldest_valid && newest_valid <= oldest_test);
         assert_eq!((s.train.len(), s.valid.len(), s.test.len()), (60, 20, 20));
+        for part in [&s.train, &s.valid, &s.test] {
+            assert!(part.windows(2).all(|w| w[0] < w[1]), "each split ascending");
+        }
+    }
+
+    #[test]
+    fn time_splits_break_date_ties_by_row() {
+        let day = NaiveDate::from_ymd_opt(2021, 6, 1);
+        let dates = vec![day; 10];
+        let rows: Vec<usize> = (0..10).collect();
+        let s = by_time(&rows, &dates, &split(0));
+        assert_eq!(s.train, (0..6).collect::<Vec<_>>());
+        assert_eq!((s.valid, s.test), (vec![6, 7], vec![8, 9]));
     }
 }

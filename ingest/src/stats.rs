@@ -9,7 +9,8 @@ pub fn auc(scores: &[f64], labels: &[u8]) -> Option<f64> {
         return None;
     }
     let mut order: Vec<usize> = (0..scores.len()).collect();
-    order.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
+    // Tied scores are grouped below, so their order among themselves does not matter.
+    order.sort_unstable_by(|&a, &b| scores[a].total_cmp(&scores[b]));
     let mut rank_sum = 0.0;
     let mut i = 0;
     while i < order.len() {

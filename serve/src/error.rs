@@ -26,6 +26,8 @@ pub enum ApiError {
     Forbidden { role: String, action: &'static str },
     #[error("{0} not found")]
     NotFound(String),
+    #[error("this route accepts only {0}")]
+    MethodNotAllowed(actix_web::http::Method),
     #[error("{0}")]
     Conflict(String),
     #[error("the decision queue is full; retry shortly")]
@@ -59,6 +61,7 @@ impl ApiError {
             Self::Unauthenticated => "unauthenticated",
             Self::Forbidden { .. } => "forbidden",
             Self::NotFound(_) => "not_found",
+            Self::MethodNotAllowed(_) => "method_not_allowed",
             Self::Conflict(_) => "conflict",
             Self::Overloaded => "overloaded",
             Self::NoModel => "no_model",
@@ -104,6 +107,7 @@ impl ResponseError for ApiError {
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Overloaded | Self::NoModel => StatusCode::SERVICE_UNAVAILABLE,
             Self::ModelRefused(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -142,6 +146,11 @@ impl ResponseError for ApiError {
         ));
         if matches!(self, Self::Overloaded | Self::NoModel) {
             response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+        }
+        if let Self::MethodNotAllowed(allowed) = self
+            && let Ok(value) = HeaderValue::from_str(allowed.as_str())
+        {
+            response.insert_header((header::ALLOW, value));
         }
         response.body(serde_json::to_string(&problem).unwrap_or_default())
     }

@@ -6,6 +6,11 @@ use std::process::ExitCode;
 use clap::Parser;
 use riskloop_serve::cli::Cli;
 
+// Decisions are allocated on the HTTP workers and freed on the writer's thread: glibc's malloc
+// serialises that on its arena locks, mimalloc does not.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_env("RISKLOOP_LOG")

@@ -1,7 +1,8 @@
-//! Durable decision write-back with group commit: handlers queue their decision and wait; writer
+//! Durable decision write-back with group commit: handlers queue their decisions and wait; writer
 //! tasks take everything queued (up to a batch size, lingering briefly for more) and commit it in
-//! one statement, then answer every waiting handler. The queue is bounded: when it is full the
-//! handler gets [`SubmitError::Full`] at once (503), never unbounded memory.
+//! one transaction, then answer every waiting handler. What one handler submits together is
+//! committed together: a batch request is stored whole or not at all. The queue is bounded: when
+//! it is full the handler gets [`SubmitError::Full`] at once (503), never unbounded memory.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,11 +17,13 @@ use crate::store::{NewDecision, Store};
 #[derive(Clone, Copy, Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WriterSettings {
-    /// Decisions waiting for a commit, at most.
+    /// Submissions waiting for a commit, at most (a batch request is one submission).
     pub queue: usize,
-    /// Decisions per commit, at most.
+    /// Decisions per commit, at most; a larger single submission is still committed whole.
     pub max_batch: usize,
-    /// How long a commit waits for more decisions when fewer than `max_batch` are queued.
+    /// How long a commit waits for more decisions when fewer than `max_batch` are queued. 0 (the
+    /// default) takes what is queued: under load the queue fills while the previous batch commits,
+    /// and tokio's timer rounds any wait up to a millisecond.
     pub linger_us: u64,
     /// Concurrent committing tasks; 0 picks 1 for SQLite (one writer) and 4 for PostgreSQL.
     pub tasks: usize,
@@ -31,7 +34,7 @@ impl Default for WriterSettings {
         Self {
             queue: 8192,
             max_batch: 512,
-            linger_us: 200,
+            linger_us: 0,
             tasks: 0,
         }
     }
@@ -56,11 +59,15 @@ pub enum SubmitError {
     Store(String),
 }
 
-type Reply = oneshot::Sender<Result<Written, SubmitError>>;
+/// Decisions to commit in one transaction, and where to send what became of each.
+type Job = (
+    Vec<NewDecision>,
+    oneshot::Sender<Result<Vec<Written>, SubmitError>>,
+);
 
 #[derive(Clone, Debug)]
 pub struct DecisionWriter {
-    queue: mpsc::Sender<(NewDecision, Reply)>,
+    queue: mpsc::Sender<Job>,
 }
 
 /// Join this after the last [`DecisionWriter`] is dropped: it returns when the queue is flushed.
@@ -94,11 +101,12 @@ impl DecisionWriter {
         (Self { queue: tx }, WriterTasks(handles))
     }
 
-    /// Queues `decision` and waits until it is committed (or refused).
-    pub async fn submit(&self, decision: NewDecision) -> Result<Written, SubmitError> {
+    /// Queues `decisions` and waits until all of them are committed, in one transaction, or
+    /// none is. The answer holds one entry per decision, in order.
+    pub async fn submit(&self, decisions: Vec<NewDecision>) -> Result<Vec<Written>, SubmitError> {
         let (reply, answer) = oneshot::channel();
         self.queue
-            .try_send((decision, reply))
+            .try_send((decisions, reply))
             .map_err(|e| match e {
                 mpsc::error::TrySendError::Full(_) => SubmitError::Full,
                 mpsc::error::TrySendError::Closed(_) => SubmitError::Closed,
@@ -113,22 +121,23 @@ impl DecisionWriter {
 
 async fn run(
     store: Store,
-    rx: Arc<Mutex<mpsc::Receiver<(NewDecision, Reply)>>>,
+    rx: Arc<Mutex<mpsc::Receiver<Job>>>,
     settings: WriterSettings,
     metrics: Arc<Metrics>,
 ) {
     let linger = Duration::from_micros(settings.linger_us);
-    let mut batch = Vec::with_capacity(settings.max_batch);
+    let mut decisions = Vec::with_capacity(settings.max_batch);
+    let mut replies = Vec::new();
     loop {
         {
             // One task gathers a batch at a time; the others commit meanwhile.
             let mut rx = rx.lock().await;
             let Some(first) = rx.recv().await else { return };
-            batch.push(first);
+            take(first, &mut decisions, &mut replies);
             let deadline = Instant::now() + linger;
-            while batch.len() < settings.max_batch {
+            while decisions.len() < settings.max_batch {
                 match rx.try_recv() {
-                    Ok(job) => batch.push(job),
+                    Ok(job) => take(job, &mut decisions, &mut replies),
                     Err(mpsc::error::TryRecvError::Disconnected) => break,
                     Err(mpsc::error::TryRecvError::Empty) => {
                         let left = deadline.saturating_duration_since(Instant::now());
@@ -136,7 +145,7 @@ async fn run(
                             break;
                         }
                         match tokio::time::timeout(left, rx.recv()).await {
-                            Ok(Some(job)) => batch.push(job),
+                            Ok(Some(job)) => take(job, &mut decisions, &mut replies),
                             _ => break,
                         }
                     }
@@ -144,22 +153,33 @@ async fn run(
             }
             metrics.queue_depth(rx.len());
         }
-        let (decisions, replies): (Vec<NewDecision>, Vec<Reply>) = batch.drain(..).unzip();
         let started = Instant::now();
         let result = store.insert_decisions(&decisions).await;
         metrics.writer_batch(decisions.len(), started.elapsed());
         match result {
             Ok(written) => {
-                for (reply, at) in replies.into_iter().zip(written) {
-                    let _ = reply.send(Ok(at.map_or(Written::Duplicate, Written::Committed)));
+                let mut written = written
+                    .into_iter()
+                    .map(|at| at.map_or(Written::Duplicate, Written::Committed));
+                for (reply, n) in replies.drain(..) {
+                    let _ = reply.send(Ok(written.by_ref().take(n).collect()));
                 }
             }
             Err(err) => {
                 tracing::error!(error = %err, batch = decisions.len(), "decision batch failed");
-                for reply in replies {
+                for (reply, _) in replies.drain(..) {
                     let _ = reply.send(Err(SubmitError::Store(err.to_string())));
                 }
             }
         }
+        decisions.clear();
     }
+}
+
+type Waiting = (oneshot::Sender<Result<Vec<Written>, SubmitError>>, usize);
+
+fn take(job: Job, decisions: &mut Vec<NewDecision>, replies: &mut Vec<Waiting>) {
+    let (batch, reply) = job;
+    replies.push((reply, batch.len()));
+    decisions.extend(batch);
 }

@@ -1,9 +1,11 @@
 //! Reading decisions (analysts) and reviewing them: a review is a new row, the decision stays.
 
+use actix_web::http::Method;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::route;
 use super::{object, optional_string, read_json};
 use crate::app::AppState;
 use crate::auth::{Caller, Permission};
@@ -12,9 +14,9 @@ use crate::routes::score::DecisionBody;
 use crate::store::{DecisionFilter, DecisionKind, NewReview};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/decisions", web::get().to(list))
-        .route("/v1/decisions/{id}", web::get().to(get))
-        .route("/v1/decisions/{id}/review", web::post().to(review));
+    cfg.service(route("/v1/decisions", Method::GET, list))
+        .service(route("/v1/decisions/{id}", Method::GET, get))
+        .service(route("/v1/decisions/{id}/review", Method::POST, review));
 }
 
 #[derive(Debug, Serialize, ToSchema)]

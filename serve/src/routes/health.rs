@@ -1,20 +1,22 @@
 //! Unauthenticated operational routes: liveness, readiness, Prometheus metrics, versions and
 //! the OpenAPI description (generated from the handlers' annotations, so it cannot drift).
 
+use actix_web::http::Method;
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
+use super::route;
 use crate::app::AppState;
 use crate::error::ApiError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz))
-        .route("/metrics", web::get().to(metrics))
-        .route("/v1/info", web::get().to(info))
-        .route("/openapi.json", web::get().to(openapi));
+    cfg.service(route("/healthz", Method::GET, healthz))
+        .service(route("/readyz", Method::GET, readyz))
+        .service(route("/metrics", Method::GET, metrics))
+        .service(route("/v1/info", Method::GET, info))
+        .service(route("/openapi.json", Method::GET, openapi));
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -1,13 +1,15 @@
 //! HTTP routes, one module per resource, each registering itself; plus the shared body reader
 //! that turns size and JSON problems into problem responses.
 
+pub mod bodies; // request and response bodies of the scoring and decision routes
 pub mod decisions; // GET /v1/decisions, GET /v1/decisions/{id}, POST /v1/decisions/{id}/review
 pub mod health; // /healthz, /readyz, /metrics, /v1/info, /openapi.json
 pub mod models; // GET /v1/models, promote, rollback
 pub mod outcomes; // POST /v1/outcomes
 pub mod score; // POST /v1/score, POST /v1/score/batch
 
-use actix_web::{HttpRequest, web};
+use actix_web::http::Method;
+use actix_web::{FromRequest, Handler, HttpRequest, HttpResponse, Resource, Responder, web};
 use futures_util::StreamExt;
 use serde_json::Value;
 
@@ -22,6 +24,23 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.default_service(web::to(|| async {
         Err::<actix_web::HttpResponse, _>(ApiError::NotFound("route".into()))
     }));
+}
+
+/// `method` on `path`. Any other method is answered 405 with `Allow` and a problem body, like
+/// every other error.
+pub fn route<F, Args>(path: &str, method: Method, handler: F) -> Resource
+where
+    F: Handler<Args>,
+    Args: FromRequest + 'static,
+    F::Output: Responder + 'static,
+{
+    let allowed = method.clone();
+    web::resource(path)
+        .route(web::method(method).to(handler))
+        .default_service(web::to(move || {
+            let allowed = allowed.clone();
+            async move { Err::<HttpResponse, _>(ApiError::MethodNotAllowed(allowed)) }
+        }))
 }
 
 /// Reads a JSON body of at most `limit` bytes, without trusting Content-Length.

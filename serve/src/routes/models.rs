@@ -1,18 +1,20 @@
 //! The model registry over HTTP: list (analysts and admins), promote and roll back (admins).
 
+use actix_web::http::Method;
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::route;
 use crate::app::AppState;
 use crate::auth::{Caller, Permission};
 use crate::error::ApiError;
 use crate::registry::{self, RegistryError};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/models", web::get().to(list))
-        .route("/v1/models/rollback", web::post().to(rollback))
-        .route("/v1/models/{version}/promote", web::post().to(promote));
+    cfg.service(route("/v1/models", Method::GET, list))
+        .service(route("/v1/models/rollback", Method::POST, rollback))
+        .service(route("/v1/models/{version}/promote", Method::POST, promote));
 }
 
 impl From<RegistryError> for ApiError {

@@ -1,12 +1,14 @@
 //! Outcome ingestion: what became of past decisions (repaid or defaulted), one or many at once,
 //! by decision id or by the bank's application id. All of a request is stored, or none of it.
 
+use actix_web::http::Method;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use super::route;
 use super::{object, optional_string, read_json};
 use crate::app::AppState;
 use crate::auth::{Caller, Permission};
@@ -14,7 +16,7 @@ use crate::error::ApiError;
 use crate::store::{NewOutcome, OutcomeKind};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/outcomes", web::post().to(report));
+    cfg.service(route("/v1/outcomes", Method::POST, report));
 }
 
 /// One outcome; `decision_id` or `application_id` names the decision.

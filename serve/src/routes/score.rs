@@ -4,13 +4,14 @@
 
 use std::time::Instant;
 
+use actix_web::http::Method;
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::{DateTime, Utc};
-use serde::Serialize;
-use serde_json::{Map, Value};
+use chrono::Utc;
+use serde_json::Value;
 use sha2::{Digest, Sha256};
-use utoipa::ToSchema;
 
+pub use super::bodies::{BatchDecisionBody, BatchScoreRequest, DecisionBody, ScoreRequest};
+use super::route;
 use super::{object, optional_string, read_json};
 use crate::app::AppState;
 use crate::auth::{Caller, Permission};
@@ -20,82 +21,8 @@ use crate::validate;
 use crate::writer::{SubmitError, Written};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/score", web::post().to(score))
-        .route("/v1/score/batch", web::post().to(score_batch));
-}
-
-/// One application to score.
-#[derive(Debug, ToSchema)]
-#[allow(dead_code)]
-pub struct ScoreRequest {
-    /// The bank's own id for the application (optional, at most 128 bytes).
-    application_id: Option<String>,
-    /// The applicant's fields, as the served model's input schema names them.
-    #[schema(value_type = Object)]
-    application: Map<String, Value>,
-}
-
-#[derive(Debug, ToSchema)]
-#[allow(dead_code)]
-pub struct BatchScoreRequest {
-    applications: Vec<ScoreRequest>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ReasonBody {
-    pub feature: String,
-    pub description: String,
-    /// How much this feature raised the log-odds of default, relative to the training population.
-    pub contribution: f64,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct DecisionBody {
-    pub decision_id: String,
-    pub application_id: Option<String>,
-    pub model_version: String,
-    pub policy_version: String,
-    pub probability_of_default: f64,
-    pub score: i32,
-    /// `approve`, `review` or `decline`.
-    pub decision: String,
-    pub reasons: Vec<ReasonBody>,
-    pub created_at: DateTime<Utc>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct BatchDecisionBody {
-    pub decisions: Vec<DecisionBody>,
-}
-
-impl From<&Decision> for DecisionBody {
-    fn from(d: &Decision) -> Self {
-        Self::new(&d.record, d.created_at)
-    }
-}
-
-impl DecisionBody {
-    fn new(r: &NewDecision, created_at: DateTime<Utc>) -> Self {
-        Self {
-            decision_id: r.id.clone(),
-            application_id: r.application_id.clone(),
-            model_version: r.model_version.clone(),
-            policy_version: r.policy_version.clone(),
-            probability_of_default: r.probability,
-            score: r.score,
-            decision: r.decision.as_str().to_owned(),
-            reasons: r
-                .reasons
-                .iter()
-                .map(|x| ReasonBody {
-                    feature: x.feature.clone(),
-                    description: x.description.clone(),
-                    contribution: x.contribution,
-                })
-                .collect(),
-            created_at,
-        }
-    }
+    cfg.service(route("/v1/score", Method::POST, score))
+        .service(route("/v1/score/batch", Method::POST, score_batch));
 }
 
 #[utoipa::path(post, path = "/v1/score", tag = "scoring", request_body = ScoreRequest,
@@ -132,7 +59,17 @@ pub async fn score(
         sha.clone(),
         started,
     )?;
-    let committed = commit(&state, decision, caller, idempotency_key.as_deref(), &sha).await?;
+    let mut committed = commit(
+        &state,
+        vec![decision],
+        caller,
+        idempotency_key.as_deref(),
+        &sha,
+    )
+    .await?;
+    let committed = committed
+        .pop()
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("the writer answered nothing")))?;
     Ok(HttpResponse::Ok().json(committed))
 }
 
@@ -184,10 +121,8 @@ pub async fn score_batch(
             )
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let waits = decisions
-        .into_iter()
-        .map(|d| commit(&state, d, caller, None, ""));
-    let committed = futures_util::future::try_join_all(waits).await?;
+    // One transaction: the batch is stored whole or not at all.
+    let committed = commit(&state, decisions, caller, None, "").await?;
     Ok(HttpResponse::Ok().json(BatchDecisionBody {
         decisions: committed,
     }))
@@ -296,45 +231,50 @@ fn decide(
     })
 }
 
-/// Waits for the decision's commit; a concurrent retry with the same idempotency key resolves
-/// to the decision that won.
+/// Waits for the decisions' commit, all in one transaction; a concurrent retry with the same
+/// idempotency key resolves to the decision that won.
 async fn commit(
     state: &AppState,
-    decision: NewDecision,
+    decisions: Vec<NewDecision>,
     caller: Caller,
     idempotency_key: Option<&str>,
     sha: &str,
-) -> Result<DecisionBody, ApiError> {
-    let kind = decision.decision;
-    // The answer is built before the record moves to the writer, so the record is never copied.
-    let mut body = DecisionBody::new(&decision, Utc::now());
-    let written = state.writer.submit(decision).await.map_err(|e| match e {
+) -> Result<Vec<DecisionBody>, ApiError> {
+    let kinds: Vec<_> = decisions.iter().map(|d| d.decision).collect();
+    // The answers are built before the records move to the writer, so no record is copied.
+    let mut bodies: Vec<DecisionBody> = decisions
+        .iter()
+        .map(|d| DecisionBody::new(d, Utc::now()))
+        .collect();
+    let written = state.writer.submit(decisions).await.map_err(|e| match e {
         SubmitError::Full => ApiError::Overloaded,
         other => ApiError::internal(other),
     })?;
-    match written {
-        Written::Committed(created_at) => {
-            state.metrics.decision(kind.as_str());
-            body.created_at = created_at;
-            Ok(body)
-        }
-        Written::Duplicate => {
-            let key = idempotency_key.ok_or_else(|| {
-                ApiError::internal(anyhow::anyhow!("duplicate without an idempotency key"))
-            })?;
-            let existing = state
-                .store
-                .decision_by_idempotency_key(caller.key_id, key)
-                .await?
-                .ok_or_else(|| {
-                    ApiError::internal(anyhow::anyhow!("duplicate decision vanished"))
-                })?;
-            if existing.record.request_sha256 != sha {
-                return Err(ApiError::Conflict(
-                    "this Idempotency-Key was used with a different request body".into(),
-                ));
+    for ((body, kind), written) in bodies.iter_mut().zip(kinds).zip(written) {
+        match written {
+            Written::Committed(created_at) => {
+                state.metrics.decision(kind.as_str());
+                body.created_at = created_at;
             }
-            Ok(DecisionBody::from(&existing))
+            Written::Duplicate => {
+                let key = idempotency_key.ok_or_else(|| {
+                    ApiError::internal(anyhow::anyhow!("duplicate without an idempotency key"))
+                })?;
+                let existing = state
+                    .store
+                    .decision_by_idempotency_key(caller.key_id, key)
+                    .await?
+                    .ok_or_else(|| {
+                        ApiError::internal(anyhow::anyhow!("duplicate decision vanished"))
+                    })?;
+                if existing.record.request_sha256 != sha {
+                    return Err(ApiError::Conflict(
+                        "this Idempotency-Key was used with a different request body".into(),
+                    ));
+                }
+                *body = DecisionBody::from(&existing);
+            }
         }
     }
+    Ok(bodies)
 }

@@ -15,6 +15,7 @@ use sqlx::sqlite::{
 };
 
 mod audit;
+mod decision_inserts;
 mod decisions;
 mod jobs;
 mod keys;
@@ -127,7 +128,9 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(Duration::from_secs(10))
+            // Room for the decision insert at every row count up to a statement's, and the rest.
+            .statement_cache_capacity(2 * decision_inserts::SQLITE_ROWS_PER_STATEMENT);
         if let Some(dir) = options
             .get_filename()
             .parent()
@@ -138,8 +141,11 @@ impl Store {
                 source,
             })?;
         }
+        // A local file needs no liveness check before each use; it would cost a trip to
+        // sqlx's SQLite thread on every acquire, the writer's included.
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections)
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(|source| StoreError::Connect {

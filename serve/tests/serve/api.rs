@@ -482,5 +482,22 @@ async fn the_openapi_description_lists_every_route_and_metrics_count_requests() 
     )));
     let info = app.get("/v1/info", None).json();
     assert_eq!(info["model_version"], app.versions[0].as_str());
+
+    // Wrong methods and unknown routes are problems like every other error.
+    let wrong = app.get("/v1/score", Some(&app.integration));
+    assert_eq!(wrong.status, 405, "{}", wrong.body);
+    assert_eq!(wrong.header("allow"), Some("POST"));
+    assert_eq!(
+        wrong.header("content-type"),
+        Some("application/problem+json")
+    );
+    assert_eq!(wrong.json()["code"], "method_not_allowed");
+    let wrong = crate::app::http(app.port, "DELETE", "/v1/models", &[], None);
+    assert_eq!((wrong.status, wrong.header("allow")), (405, Some("GET")));
+    let nowhere = app.get("/v2/nothing", None);
+    assert_eq!(
+        (nowhere.status, nowhere.json()["code"].as_str()),
+        (404, Some("not_found"))
+    );
     app.finish().await;
 }

@@ -46,6 +46,7 @@ on_both_engines!(
     promoting_a_model_swaps_the_champion_and_records_both_events,
     a_job_is_claimed_once_and_finishes_with_its_result,
     audit_entries_are_listed_newest_first,
+    the_writer_commits_each_submission_whole_even_above_its_batch_size,
 );
 
 const TABLES: [&str; 8] = [
@@ -579,4 +580,32 @@ async fn audit_entries_are_listed_newest_first(store: &Store) {
     let actions: Vec<&str> = entries.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(actions, ["key.revoke", "key.create"]);
     assert_eq!(entries[0].detail["n"], 1);
+}
+
+async fn the_writer_commits_each_submission_whole_even_above_its_batch_size(store: &Store) {
+    use riskloop_serve::writer::{DecisionWriter, WriterSettings, Written};
+    let key = seed(store).await;
+    let settings = WriterSettings {
+        max_batch: 2,
+        ..WriterSettings::default()
+    };
+    let metrics = std::sync::Arc::new(riskloop_serve::metrics::Metrics::default());
+    let (writer, tasks) = DecisionWriter::start(store, settings, &metrics);
+
+    let good: Vec<NewDecision> = (0..5).map(|_| decision(key, None)).collect();
+    let written = writer.submit(good.clone()).await.unwrap();
+    assert_eq!(written.len(), 5);
+    assert!(written.iter().all(|w| matches!(w, Written::Committed(_))));
+
+    // The last of five clashes with a stored id: the first four, though more than one batch's
+    // worth, must not be stored either.
+    let mut bad: Vec<NewDecision> = (0..4).map(|_| decision(key, None)).collect();
+    bad.push(good[0].clone());
+    assert!(writer.submit(bad.clone()).await.is_err());
+    for d in &bad[..4] {
+        assert!(store.get_decision(&d.id).await.unwrap().is_none());
+    }
+    assert_eq!(store.count_decisions().await.unwrap(), 5);
+    drop(writer);
+    tasks.flushed().await;
 }

@@ -11,6 +11,10 @@ use riskloop_ingest::etl;
 use riskloop_ingest::spec::DatasetSpec;
 use riskloop_ingest::synth::{self, SynthOptions};
 
+// The allocator the `riskloop` binary runs with, so the ETL is timed as `riskloop ingest` runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)

@@ -33,7 +33,7 @@ pub fn ingest(
     spec: &DatasetSpec,
     inputs: &[PathBuf],
     out_dir: &Path,
-    progress: &mut dyn FnMut(&str),
+    progress: &mut (dyn FnMut(&str) + Send),
 ) -> Result<Ingested, IngestError> {
     progress(&format!("reading {}", read::describe(inputs)));
     let lf = read::scan(inputs, &spec.read)?;
@@ -91,6 +91,39 @@ pub fn ingest(
     })
     .collect();
 
+    // The quality report needs only the parsed values and the splits: compute it while the
+    // pipeline is fitted and the splits are written.
+    let report = || {
+        quality::report(quality::Input {
+            spec,
+            parsed: &parsed,
+            labels: &labels,
+            splits: &splits,
+            target,
+        })
+    };
+    let (fitted, quality) = rayon::join(
+        || fit_and_write(spec, &parsed, &labels, &splits, out_dir, progress),
+        report,
+    );
+    let pipeline = fitted?;
+    quality.save(&out_dir.join("quality.json"))?;
+    Ok(Ingested {
+        pipeline,
+        quality,
+        out_dir: out_dir.to_owned(),
+    })
+}
+
+/// Fits the pipeline on the training rows and writes the dataset folder but `quality.json`.
+fn fit_and_write(
+    spec: &DatasetSpec,
+    parsed: &Parsed,
+    labels: &[u8],
+    splits: &Splits,
+    out_dir: &Path,
+    progress: &mut (dyn FnMut(&str) + Send),
+) -> Result<FeaturePipeline, IngestError> {
     progress(&format!(
         "fitting the feature pipeline on {} training rows",
         splits.train.len()
@@ -114,39 +147,19 @@ pub fn ingest(
         out_dir.display()
     ));
     std::fs::create_dir_all(out_dir).map_err(IngestError::io(out_dir))?;
-    // Writing the splits and computing the report read the same parsed data: do both at once.
-    let write = || -> Result<(), IngestError> {
-        for (name, rows) in [
-            ("train", &splits.train),
-            ("valid", &splits.valid),
-            ("test", &splits.test),
-        ] {
-            let mut frame = dataset_frame(spec, &parsed, &pipeline, &model_columns, &labels, rows)?;
-            write_parquet(&mut frame, &out_dir.join(format!("{name}.parquet")))?;
-        }
-        pipeline.save(&out_dir.join("pipeline.json"))?;
-        let spec_path = out_dir.join("spec.toml");
-        let spec_text =
-            toml::to_string_pretty(spec).map_err(|e| IngestError::Spec(e.to_string()))?;
-        std::fs::write(&spec_path, spec_text).map_err(IngestError::io(&spec_path))
-    };
-    let report = || {
-        quality::report(quality::Input {
-            spec,
-            parsed: &parsed,
-            labels: &labels,
-            splits: &splits,
-            target,
-        })
-    };
-    let (written, quality) = rayon::join(write, report);
-    written?;
-    quality.save(&out_dir.join("quality.json"))?;
-    Ok(Ingested {
-        pipeline,
-        quality,
-        out_dir: out_dir.to_owned(),
-    })
+    for (name, rows) in [
+        ("train", &splits.train),
+        ("valid", &splits.valid),
+        ("test", &splits.test),
+    ] {
+        let mut frame = dataset_frame(spec, parsed, &pipeline, &model_columns, labels, rows)?;
+        write_parquet(&mut frame, &out_dir.join(format!("{name}.parquet")))?;
+    }
+    pipeline.save(&out_dir.join("pipeline.json"))?;
+    let spec_path = out_dir.join("spec.toml");
+    let spec_text = toml::to_string_pretty(spec).map_err(|e| IngestError::Spec(e.to_string()))?;
+    std::fs::write(&spec_path, spec_text).map_err(IngestError::io(&spec_path))?;
+    Ok(pipeline)
 }
 
 /// 1 for bad, 0 for good, per row; counts the rest by raw value (or fails, per the spec).

@@ -3,7 +3,9 @@
 //! A value that does not parse is an error here; the ETL counts it per column as a parse failure
 //! (and treats the value as missing), the server refuses the application naming the field.
 
-use chrono::format::{Parsed, StrftimeItems};
+use std::cell::RefCell;
+
+use chrono::format::{Item, Parsed, StrftimeItems};
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 
@@ -154,7 +156,9 @@ pub fn parse_date(raw: &str, format: &str, pivot: u32) -> Result<NaiveDate, Stri
     let mismatch =
         |e: chrono::ParseError| format!("{raw:?} does not match the date format {format:?}: {e}");
     let mut fields = Parsed::new();
-    chrono::format::parse(&mut fields, raw, StrftimeItems::new(format)).map_err(mismatch)?;
+    with_items(format, |items| {
+        chrono::format::parse(&mut fields, raw, items.iter()).map_err(mismatch)
+    })?;
     if fields.day().is_none()
         && fields.ordinal().is_none()
         && fields.week_from_sun().is_none()
@@ -172,6 +176,24 @@ pub fn parse_date(raw: &str, format: &str, pivot: u32) -> Result<NaiveDate, Stri
     let year = if yy < pivot { 2000 + yy } else { 1900 + yy } as i32;
     date.with_year(year)
         .ok_or_else(|| format!("{raw:?} is not a valid date"))
+}
+
+/// Runs `f` on `format`'s parsed strftime items. A column is read with one format, so each thread
+/// keeps the last one rather than re-reading the format string for every value.
+fn with_items<T>(format: &str, f: impl FnOnce(&[Item<'static>]) -> T) -> T {
+    thread_local! {
+        static LAST: RefCell<(String, Vec<Item<'static>>)> = const { RefCell::new((String::new(), Vec::new())) };
+    }
+    LAST.with_borrow_mut(|(cached, items)| {
+        if cached != format || items.is_empty() {
+            // An invalid format becomes an item that fails every parse, with chrono's message.
+            *items = StrftimeItems::new(format)
+                .parse_to_owned()
+                .unwrap_or_else(|_| vec![Item::Error]);
+            format.clone_into(cached);
+        }
+        f(items)
+    })
 }
 
 /// `YYYY-MM-DD` exactly, as chrono would read it with `%Y-%m-%d`; None for anything else

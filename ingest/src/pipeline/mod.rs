@@ -1,0 +1,252 @@
+//! The feature pipeline: fitted on the training split, then applied identically to a batch
+//! (Polars) and to one JSON application (the server). Both paths parse with [`crate::parse`] and
+//! encode with the same `encode_*` functions (in `apply`), so their `f32` outputs agree bit for
+//! bit.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::path::Path;
+
+use chrono::NaiveDate;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value as Json};
+
+use crate::IngestError;
+use crate::parse::{RawFormat, Value, is_na, parse_date};
+use crate::spec::{DatasetSpec, Feature, FeatureKind, MissingPolicy, Monotone, Parser, TimeColumn};
+use crate::table::{MISSING_CODE, ParsedColumn};
+
+mod apply; // transform (batch), apply_one (online), apply_batch (raw frames)
+mod fit; // fitting on the training split
+
+pub use fit::quantile;
+
+pub const FORMAT_VERSION: u32 = 1;
+pub const MISSING_LEVEL: &str = "__missing__";
+pub const OTHER_LEVEL: &str = "__other__";
+/// Quantile bins per numeric feature (edges are deduplicated, so there may be fewer).
+pub const BINS: usize = 10;
+const DEFAULT_CLIP_QUANTILES: [f64; 2] = [0.005, 0.995];
+const DEFAULT_MAX_LEVELS: usize = 50;
+const DEFAULT_MIN_FREQUENCY: usize = 5;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FeaturePipeline {
+    pub format_version: u32,
+    pub dataset: String,
+    pub na_values: Vec<String>,
+    /// The application date, read when a feature is a date's age.
+    pub time: Option<TimeColumn>,
+    pub two_digit_year_pivot: u32,
+    pub features: Vec<FittedFeature>,
+    /// One entry per output value, in output order, naming the raw feature it comes from.
+    pub slots: Vec<Slot>,
+    pub input_schema: Vec<InputField>,
+    pub fitted_rows: usize,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FittedFeature {
+    pub name: String,
+    pub column: String,
+    pub description: String,
+    pub monotone: Option<Monotone>,
+    pub missing: MissingPolicy,
+    pub format: RawFormat,
+    pub transform: Transform,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Transform {
+    /// Clip to `[lo, hi]`, impute, standardise. `bin_edges` are training quantiles in raw units.
+    Numeric {
+        lo: f64,
+        hi: f64,
+        impute: f64,
+        mean: f64,
+        scale: f64,
+        bin_edges: Vec<f64>,
+    },
+    /// 0/1, missing imputed with the training mode.
+    Boolean { impute: f64 },
+    /// Level index: 0 `__missing__`, 1 `__other__` (rare or unseen), then by training frequency.
+    Categorical {
+        levels: Vec<String>,
+        #[serde(skip)]
+        lookup: HashMap<String, u32>,
+    },
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Slot {
+    pub name: String,
+    pub feature: String,
+    pub kind: SlotKind,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum SlotKind {
+    /// A standardised number.
+    Standardized,
+    /// A 0/1 value.
+    Binary,
+    /// 1 when the raw value was missing.
+    MissingIndicator,
+    /// A level index in `0..cardinality`, stored as f32.
+    CategoryIndex { cardinality: usize },
+}
+
+/// One field the online path accepts, with the JSON types it may take.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct InputField {
+    pub name: String,
+    /// `number`, `string`, `boolean` or `date`; numbers may also come as their raw strings.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub required: bool,
+    pub description: String,
+}
+
+// ---- encoding: the one definition both paths use ----
+
+impl FittedFeature {
+    /// Numeric and boolean features may add a 0/1 missing slot; categories have `__missing__`.
+    fn has_indicator(&self) -> bool {
+        self.missing == MissingPolicy::Indicator
+            && !matches!(self.transform, Transform::Categorical { .. })
+    }
+
+    fn numeric_params(&self) -> Option<(f64, f64, f64, f64, f64)> {
+        match &self.transform {
+            Transform::Numeric {
+                lo,
+                hi,
+                impute,
+                mean,
+                scale,
+                ..
+            } => Some((*lo, *hi, *impute, *mean, *scale)),
+            _ => None,
+        }
+    }
+}
+
+impl FeaturePipeline {
+    fn build_slots(&self) -> Vec<Slot> {
+        let mut slots = Vec::new();
+        for f in &self.features {
+            let kind = match &f.transform {
+                Transform::Numeric { .. } => SlotKind::Standardized,
+                Transform::Boolean { .. } => SlotKind::Binary,
+                Transform::Categorical { levels, .. } => SlotKind::CategoryIndex {
+                    cardinality: levels.len(),
+                },
+            };
+            slots.push(Slot {
+                name: f.name.clone(),
+                feature: f.name.clone(),
+                kind,
+            });
+            if f.has_indicator() {
+                slots.push(Slot {
+                    name: format!("{}__missing", f.name),
+                    feature: f.name.clone(),
+                    kind: SlotKind::MissingIndicator,
+                });
+            }
+        }
+        slots
+    }
+
+    fn build_input_schema(&self) -> Vec<InputField> {
+        let mut fields: Vec<InputField> = self
+            .features
+            .iter()
+            .map(|f| InputField {
+                name: f.column.clone(),
+                kind: match (f.format.kind, f.format.parser) {
+                    (FeatureKind::Categorical, _) => "string",
+                    (FeatureKind::Boolean, _) => "boolean",
+                    (FeatureKind::Numeric, Parser::Date) => "date",
+                    (FeatureKind::Numeric, _) => "number",
+                }
+                .to_owned(),
+                required: f.missing == MissingPolicy::Reject,
+                description: f.description.clone(),
+            })
+            .collect();
+        if let Some(time) = self.time_needed() {
+            fields.push(InputField {
+                name: time.column.clone(),
+                kind: "date".into(),
+                required: false,
+                description: format!("Application date ({})", time.format),
+            });
+        }
+        fields
+    }
+
+    fn time_needed(&self) -> Option<&TimeColumn> {
+        let needed = self
+            .features
+            .iter()
+            .any(|f| f.format.date_part == Some(crate::spec::DatePart::DaysBeforeApplication));
+        self.time.as_ref().filter(|_| needed)
+    }
+
+    /// Number of output values per application.
+    pub fn width(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn save(&self, path: &Path) -> Result<(), IngestError> {
+        crate::error::write_json(path, self)
+    }
+
+    pub fn load(path: &Path) -> Result<Self, IngestError> {
+        let bytes = std::fs::read(path).map_err(IngestError::io(path))?;
+        let mut pipeline: Self =
+            serde_json::from_slice(&bytes).map_err(|source| IngestError::Json {
+                path: path.display().to_string(),
+                source,
+            })?;
+        if pipeline.format_version != FORMAT_VERSION {
+            return Err(IngestError::Input(format!(
+                "{}: pipeline format {} is not supported (this build reads {FORMAT_VERSION})",
+                path.display(),
+                pipeline.format_version
+            )));
+        }
+        pipeline.index();
+        Ok(pipeline)
+    }
+
+    /// Rebuilds the lookup tables that are not serialised.
+    fn index(&mut self) {
+        for f in &mut self.features {
+            if let Transform::Categorical { levels, lookup } = &mut f.transform {
+                *lookup = lookup_of(levels);
+            }
+        }
+    }
+}
+
+fn field_error(field: &str, rule: impl Into<String>) -> IngestError {
+    IngestError::Field {
+        field: field.to_owned(),
+        rule: rule.into(),
+    }
+}
+
+/// Level → index, for the levels after the reserved `__missing__` and `__other__`.
+fn lookup_of(levels: &[String]) -> HashMap<String, u32> {
+    levels
+        .iter()
+        .enumerate()
+        .skip(2)
+        .map(|(i, l)| (l.clone(), i as u32))
+        .collect()
+}

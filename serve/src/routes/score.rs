@@ -241,10 +241,12 @@ async fn commit(
     sha: &str,
 ) -> Result<Vec<DecisionBody>, ApiError> {
     let kinds: Vec<_> = decisions.iter().map(|d| d.decision).collect();
-    // The answers are built before the records move to the writer, so no record is copied.
+    // The answers are built before the records move to the writer, so no record is copied;
+    // `created_at` is replaced by the commit time below.
+    let placeholder = Utc::now();
     let mut bodies: Vec<DecisionBody> = decisions
         .iter()
-        .map(|d| DecisionBody::new(d, Utc::now()))
+        .map(|d| DecisionBody::new(d, placeholder))
         .collect();
     let written = state.writer.submit(decisions).await.map_err(|e| match e {
         SubmitError::Full => ApiError::Overloaded,

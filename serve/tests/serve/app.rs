@@ -64,6 +64,19 @@ pub(crate) fn bundles() -> &'static [PathBuf; 2] {
         .1
 }
 
+/// Copies a bundle folder (flat: manifest, pipeline, weights, report) under `into`, keeping its
+/// name, which is the model version.
+fn copy_bundle(bundle: &Path, into: &Path) -> PathBuf {
+    let copy = into.join(bundle.file_name().unwrap());
+    std::fs::create_dir_all(&copy).unwrap();
+    for entry in std::fs::read_dir(bundle).unwrap() {
+        let entry = entry.unwrap();
+        assert!(entry.file_type().unwrap().is_file(), "{:?}", entry.path());
+        std::fs::copy(entry.path(), copy.join(entry.file_name())).unwrap();
+    }
+    copy
+}
+
 pub(crate) struct TestApp {
     pub(crate) port: u16,
     pub(crate) store: Store,
@@ -97,10 +110,21 @@ pub(crate) async fn spawn_app(db: TestDb) -> TestApp {
 }
 
 pub(crate) async fn spawn_app_with(db: TestDb, writer: WriterSettings) -> TestApp {
-    let bundles = tokio::task::spawn_blocking(bundles).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let private = dir.path().to_owned();
+    // Each app registers its own copies: a test that tampers with a bundle must not race the
+    // verification of the same files in another test.
+    let bundles = tokio::task::spawn_blocking(move || {
+        bundles()
+            .iter()
+            .map(|b| copy_bundle(b, &private.join("models")))
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap();
     let store = db.store.clone();
     let mut versions = Vec::new();
-    for b in bundles {
+    for b in &bundles {
         versions.push(
             registry::register(&store, b, "test")
                 .await
@@ -128,7 +152,6 @@ pub(crate) async fn spawn_app_with(db: TestDb, writer: WriterSettings) -> TestAp
         key(Role::Analyst).await,
         key(Role::Admin).await,
     );
-    let dir = tempfile::tempdir().unwrap();
     let policy = dir.path().join("policy.toml");
     std::fs::write(&policy, POLICY).unwrap();
     let config = ServeConfig {

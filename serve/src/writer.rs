@@ -128,6 +128,7 @@ async fn run(
     let linger = Duration::from_micros(settings.linger_us);
     let mut decisions = Vec::with_capacity(settings.max_batch);
     let mut replies = Vec::new();
+    let mut sink = store.decision_sink();
     loop {
         {
             // One task gathers a batch at a time; the others commit meanwhile.
@@ -154,7 +155,7 @@ async fn run(
             metrics.queue_depth(rx.len());
         }
         let started = Instant::now();
-        let result = store.insert_decisions(&decisions).await;
+        let result = sink.insert(&decisions).await;
         metrics.writer_batch(decisions.len(), started.elapsed());
         match result {
             Ok(written) => {

@@ -24,6 +24,7 @@ mod outcomes;
 mod reviews;
 
 pub use audit::{AuditEntry, NewAuditEntry};
+pub use decision_inserts::DecisionSink;
 pub use decisions::{Decision, DecisionFilter, DecisionKind, NewDecision, Reason};
 pub use jobs::{Job, JobStatus};
 pub use keys::{ApiKey, NewApiKey};

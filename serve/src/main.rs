@@ -7,7 +7,8 @@ use clap::Parser;
 use riskloop_serve::cli::Cli;
 
 // Decisions are allocated on the HTTP workers and freed on the writer's thread: glibc's malloc
-// serialises that on its arena locks, mimalloc does not.
+// serialises that on its arena locks, mimalloc does not. Its `override` feature (serve/Cargo.toml)
+// also routes C's malloc to it, so SQLite's allocations on the writer's path are cheaper too.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

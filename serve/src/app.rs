@@ -182,11 +182,11 @@ async fn observe(
     let route = req
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
-    let method = req.method().to_string();
+    let method = req.method().clone();
     let metrics = req
         .app_data::<web::Data<AppState>>()
         .map(|s| s.metrics.clone());
-    let span = tracing::info_span!("request", request_id = %id, %method, %route);
+    let span = tracing::info_span!("request", request_id = %id, method = method.as_str(), %route);
     let response = request_id::scope(id.clone(), next.call(req).instrument(span.clone())).await;
     let mut response = match response {
         Ok(r) => r,
@@ -198,7 +198,7 @@ async fn observe(
     };
     let status = response.status().as_u16();
     if let Some(metrics) = metrics {
-        metrics.request(&route, &method, status, started.elapsed());
+        metrics.request(&route, method.as_str(), status, started.elapsed());
     }
     span.in_scope(|| {
         tracing::debug!(

@@ -54,10 +54,16 @@ impl Histogram {
     }
 }
 
+/// Requests to one route: counts by method and status (a handful, so a list), and latency.
+#[derive(Debug, Default)]
+struct RouteStats {
+    counts: Vec<(String, u16, u64)>,
+    latency: Histogram,
+}
+
 #[derive(Debug, Default)]
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
-    latency: Mutex<BTreeMap<String, Histogram>>,
+    routes: Mutex<BTreeMap<String, RouteStats>>,
     decisions: Mutex<BTreeMap<String, u64>>,
     batches: Mutex<(Histogram, Histogram)>,
     queue_depth: AtomicU64,
@@ -65,21 +71,39 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    /// Called for every request, so it allocates only for a route, method or status not yet
+    /// seen.
     pub fn request(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
-        if let Ok(mut m) = self.requests.lock() {
-            *m.entry((route.to_owned(), method.to_owned(), status))
-                .or_default() += 1;
+        let Ok(mut routes) = self.routes.lock() else {
+            return;
+        };
+        if !routes.contains_key(route) {
+            routes.insert(route.to_owned(), RouteStats::default());
         }
-        if let Ok(mut m) = self.latency.lock() {
-            m.entry(route.to_owned())
-                .or_default()
-                .observe(&LATENCY_BUCKETS, elapsed.as_secs_f64());
+        let Some(stats) = routes.get_mut(route) else {
+            return;
+        };
+        match stats
+            .counts
+            .iter_mut()
+            .find(|(m, s, _)| m == method && *s == status)
+        {
+            Some((_, _, n)) => *n += 1,
+            None => stats.counts.push((method.to_owned(), status, 1)),
         }
+        stats
+            .latency
+            .observe(&LATENCY_BUCKETS, elapsed.as_secs_f64());
     }
 
     pub fn decision(&self, kind: &str) {
         if let Ok(mut m) = self.decisions.lock() {
-            *m.entry(kind.to_owned()).or_default() += 1;
+            match m.get_mut(kind) {
+                Some(n) => *n += 1,
+                None => {
+                    m.insert(kind.to_owned(), 1);
+                }
+            }
         }
     }
 
@@ -103,17 +127,22 @@ impl Metrics {
     pub fn render(&self) -> String {
         let mut out = String::new();
         out.push_str("# HELP riskloop_http_requests_total HTTP requests by route, method and status.\n# TYPE riskloop_http_requests_total counter\n");
-        if let Ok(m) = self.requests.lock() {
-            for ((route, method, status), n) in m.iter() {
-                let _ = writeln!(
-                    out,
-                    "riskloop_http_requests_total{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}} {n}"
-                );
+        let routes = self.routes.lock();
+        if let Ok(m) = &routes {
+            for (route, stats) in m.iter() {
+                let mut counts: Vec<_> = stats.counts.iter().collect();
+                counts.sort();
+                for (method, status, n) in counts {
+                    let _ = writeln!(
+                        out,
+                        "riskloop_http_requests_total{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}} {n}"
+                    );
+                }
             }
         }
         out.push_str("# HELP riskloop_http_request_duration_seconds Time to answer, by route.\n# TYPE riskloop_http_request_duration_seconds histogram\n");
-        if let Ok(m) = self.latency.lock() {
-            for (route, h) in m.iter() {
+        if let Ok(m) = &routes {
+            for (route, RouteStats { latency: h, .. }) in m.iter() {
                 h.render(
                     &mut out,
                     "riskloop_http_request_duration_seconds",
@@ -122,6 +151,7 @@ impl Metrics {
                 );
             }
         }
+        drop(routes);
         out.push_str("# HELP riskloop_decisions_total Decisions committed, by outcome.\n# TYPE riskloop_decisions_total counter\n");
         if let Ok(m) = self.decisions.lock() {
             for (kind, n) in m.iter() {

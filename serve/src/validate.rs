@@ -20,10 +20,11 @@ pub fn application(
     at: &str,
 ) -> Result<(), ApiError> {
     for (name, value) in application {
-        let path = format!("{at}.{name}");
+        // Built only for a refusal: this loop runs for every field of every request.
+        let path = || format!("{at}.{name}");
         let Some((kind, _)) = fields.get(name) else {
             return Err(ApiError::field(
-                path,
+                path(),
                 "unknown field: the served model does not accept it",
             ));
         };
@@ -33,7 +34,7 @@ pub fn application(
                 Some(x) if x.is_finite() && x.abs() <= MAX_ABS_NUMBER => true,
                 _ => {
                     return Err(ApiError::field(
-                        path,
+                        path(),
                         format!("out of range: |value| must be at most {MAX_ABS_NUMBER:e}"),
                     ));
                 }
@@ -41,7 +42,7 @@ pub fn application(
             ("number" | "string" | "date", Value::String(s)) => {
                 if s.len() > MAX_STRING_LEN {
                     return Err(ApiError::field(
-                        path,
+                        path(),
                         format!("too long: at most {MAX_STRING_LEN} bytes"),
                     ));
                 }
@@ -53,7 +54,7 @@ pub fn application(
         };
         if !ok {
             return Err(ApiError::field(
-                path,
+                path(),
                 format!("wrong type: expected {kind}, got {}", type_name(value)),
             ));
         }

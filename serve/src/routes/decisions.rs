@@ -25,7 +25,7 @@ pub struct DecisionDetail {
     pub decision: DecisionBody,
     /// The application as it was scored.
     #[schema(value_type = Object)]
-    pub input: serde_json::Value,
+    pub input: crate::store::JsonText,
     pub latency_us: i64,
     pub reviews: Vec<ReviewBody>,
 }

@@ -16,7 +16,7 @@ use super::{object, optional_string, read_json};
 use crate::app::AppState;
 use crate::auth::{Caller, Permission};
 use crate::error::ApiError;
-use crate::store::{Decision, NewDecision, Reason};
+use crate::store::{Decision, JsonText, NewDecision, Reason};
 use crate::validate;
 use crate::writer::{SubmitError, Written};
 
@@ -194,6 +194,7 @@ fn decide(
     let scored = scorer.score(&slots);
     let policy = state.policy.current();
     let verdict = policy.decide(&application, scored.score, scored.probability);
+    let input = JsonText::encode(&application).map_err(ApiError::internal)?;
     let mut reasons: Vec<Reason> = verdict
         .rule
         .iter()
@@ -219,7 +220,7 @@ fn decide(
         api_key_id: caller.key_id,
         idempotency_key,
         request_sha256,
-        input: Value::Object(application),
+        input,
         model_version: model.version().to_owned(),
         policy_version: policy.version.clone(),
         policy_sha256: policy.sha256.clone(),

@@ -167,7 +167,7 @@ fn sqlite_insert(rows: &[NewDecision], created_at: &str) -> sqlx::QueryBuilder<s
             .push_bind(d.api_key_id)
             .push_bind(&d.idempotency_key)
             .push_bind(&d.request_sha256)
-            .push_bind(Json(&d.input))
+            .push_bind(d.input.as_str())
             .push_bind(&d.model_version)
             .push_bind(&d.policy_version)
             .push_bind(&d.policy_sha256)
@@ -200,7 +200,6 @@ async fn insert_postgres(
         " RETURNING id, created_at"
     );
     let column = |f: fn(&NewDecision) -> String| batch.iter().map(f).collect::<Vec<String>>();
-    let json = |v: &serde_json::Value| serde_json::to_string(v).unwrap_or_default();
     let reasons: Vec<String> = batch
         .iter()
         .map(|d| serde_json::to_string(&d.reasons).unwrap_or_default())
@@ -221,7 +220,7 @@ async fn insert_postgres(
                 .collect::<Vec<_>>(),
         )
         .bind(column(|d| d.request_sha256.clone()))
-        .bind(batch.iter().map(|d| json(&d.input)).collect::<Vec<_>>())
+        .bind(column(|d| d.input.as_str().to_owned()))
         .bind(column(|d| d.model_version.clone()))
         .bind(column(|d| d.policy_version.clone()))
         .bind(column(|d| d.policy_sha256.clone()))

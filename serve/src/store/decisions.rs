@@ -33,6 +33,39 @@ impl DecisionKind {
     }
 }
 
+/// JSON encoded once, where it is made (on an HTTP worker), so that the decision writer's serial
+/// path only binds its text. Two are equal when their JSON values are: PostgreSQL's `jsonb` gives
+/// the same value back formatted its own way.
+#[derive(Clone, Debug)]
+pub struct JsonText(Box<serde_json::value::RawValue>);
+
+impl JsonText {
+    pub fn encode(value: &impl Serialize) -> serde_json::Result<Self> {
+        serde_json::value::to_raw_value(value).map(Self)
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.get()
+    }
+
+    /// The JSON value, parsed again.
+    pub fn value(&self) -> serde_json::Value {
+        serde_json::from_str(self.0.get()).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+impl PartialEq for JsonText {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str() || self.value() == other.value()
+    }
+}
+
+impl Serialize for JsonText {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
 /// One reason behind a decision: a raw feature and how much it pushed the risk up.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Reason {
@@ -49,7 +82,8 @@ pub struct NewDecision {
     pub idempotency_key: Option<String>,
     /// SHA-256 of the request body: tells a true retry from a reused idempotency key.
     pub request_sha256: String,
-    pub input: serde_json::Value,
+    /// The application as scored.
+    pub input: JsonText,
     pub model_version: String,
     pub policy_version: String,
     pub policy_sha256: String,
@@ -91,7 +125,7 @@ struct Row {
     api_key_id: i64,
     idempotency_key: Option<String>,
     request_sha256: String,
-    input: Json<serde_json::Value>,
+    input: Json<Box<serde_json::value::RawValue>>,
     model_version: String,
     policy_version: String,
     policy_sha256: String,
@@ -116,7 +150,7 @@ impl TryFrom<Row> for Decision {
                 api_key_id: r.api_key_id,
                 idempotency_key: r.idempotency_key,
                 request_sha256: r.request_sha256,
-                input: r.input.0,
+                input: JsonText(r.input.0),
                 model_version: r.model_version,
                 policy_version: r.policy_version,
                 policy_sha256: r.policy_sha256,

@@ -25,7 +25,7 @@ mod reviews;
 
 pub use audit::{AuditEntry, NewAuditEntry};
 pub use decision_inserts::DecisionSink;
-pub use decisions::{Decision, DecisionFilter, DecisionKind, NewDecision, Reason};
+pub use decisions::{Decision, DecisionFilter, DecisionKind, JsonText, NewDecision, Reason};
 pub use jobs::{Job, JobStatus};
 pub use keys::{ApiKey, NewApiKey};
 pub use models::{Model, ModelEvent, ModelStage, NewModel};

@@ -73,7 +73,7 @@ async fn score_returns_a_stored_decision_with_versions_and_reasons(app: &TestApp
         .unwrap()
         .expect("a 2xx decision is in the database");
     assert_eq!(stored.record.probability, pd);
-    assert_eq!(stored.record.input["age_in_years"], 67);
+    assert_eq!(stored.record.input.value()["age_in_years"], 67);
     assert_eq!(stored.record.policy_sha256.len(), 64);
 }
 

@@ -3,7 +3,7 @@
 use chrono::{TimeZone, Utc};
 use riskloop_serve::api_key::{GeneratedKey, Role};
 use riskloop_serve::store::{
-    DecisionKind, JobStatus, ModelStage, NewApiKey, NewAuditEntry, NewDecision, NewModel,
+    DecisionKind, JobStatus, JsonText, ModelStage, NewApiKey, NewAuditEntry, NewDecision, NewModel,
     NewOutcome, NewReview, OutcomeKind, Reason, Store, StoreError,
 };
 
@@ -103,7 +103,10 @@ fn decision(api_key_id: i64, idempotency_key: Option<&str>) -> NewDecision {
         api_key_id,
         idempotency_key: idempotency_key.map(str::to_owned),
         request_sha256: "cd".repeat(32),
-        input: serde_json::json!({ "income": 60000.5, "purpose": "car (new)", "age": 31 }),
+        input: JsonText::encode(
+            &serde_json::json!({ "income": 60000.5, "purpose": "car (new)", "age": 31 }),
+        )
+        .unwrap(),
         model_version: "m1".into(),
         policy_version: "p1".into(),
         policy_sha256: "ef".repeat(32),

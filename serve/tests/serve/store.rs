@@ -47,6 +47,7 @@ on_both_engines!(
     a_job_is_claimed_once_and_finishes_with_its_result,
     audit_entries_are_listed_newest_first,
     the_writer_commits_each_submission_whole_even_above_its_batch_size,
+    a_decision_references_a_stored_key_and_model_and_neither_is_ever_removed,
 );
 
 const TABLES: [&str; 8] = [
@@ -253,6 +254,54 @@ async fn reviews_outcomes_model_events_and_audit_entries_are_append_only(store: 
         assert!(err.to_string().contains("append-only"), "{delete}: {err}");
     }
     assert_eq!(store.reviews_of(&d.id).await.unwrap()[0].note, "ok");
+}
+
+async fn a_decision_references_a_stored_key_and_model_and_neither_is_ever_removed(store: &Store) {
+    let key = seed(store).await;
+    let fine = decision(key, None);
+    for wrong in [
+        NewDecision {
+            model_version: "no-such-model".into(),
+            ..decision(key, None)
+        },
+        NewDecision {
+            api_key_id: key + 1000,
+            ..decision(key, None)
+        },
+    ] {
+        let err = store
+            .insert_decisions(&[fine.clone(), wrong.clone()])
+            .await
+            .expect_err("an unknown reference must be refused");
+        let text = err.to_string();
+        assert!(
+            text.contains("FOREIGN KEY") || text.contains("does not exist"),
+            "{text}"
+        );
+        assert!(
+            store.get_decision(&fine.id).await.unwrap().is_none(),
+            "the batch is atomic"
+        );
+    }
+    store
+        .insert_decisions(std::slice::from_ref(&fine))
+        .await
+        .unwrap();
+    for sql in [
+        "DELETE FROM api_keys".to_owned(),
+        "DELETE FROM models".to_owned(),
+        "UPDATE models SET version = 'm1-renamed'".to_owned(),
+        format!("UPDATE api_keys SET name = 'renamed' WHERE id = {key}"),
+    ] {
+        let changed = store.execute_raw(&sql).await;
+        if sql.contains("name =") {
+            assert_eq!(changed.unwrap(), 1, "other columns of a key may change");
+        } else {
+            let err = changed.expect_err(&sql).to_string();
+            assert!(err.contains("never removed or renamed"), "{sql}: {err}");
+        }
+    }
+    assert_eq!(store.count_decisions().await.unwrap(), 1);
 }
 
 async fn an_idempotency_key_is_written_once_per_api_key_and_a_failed_batch_writes_nothing(

@@ -10,11 +10,11 @@ set -euo pipefail
 ROWS=${1:-1000000}
 EPOCHS=${2:-3}
 cd "$(dirname "$0")/.."
-# RISKLOOP_BIN names a prebuilt binary (the GPU machines have no Rust toolchain).
-if [ -z "${RISKLOOP_BIN:-}" ] && command -v cargo >/dev/null; then
+# RISKLOOP_BENCH_BIN names a prebuilt binary (the GPU machines have no Rust toolchain).
+if [ -z "${RISKLOOP_BENCH_BIN:-}" ] && command -v cargo >/dev/null; then
   cargo build --release --features cuda -p riskloop-serve --bin riskloop
 fi
-BIN=${RISKLOOP_BIN:-target/release/riskloop}
+BIN=${RISKLOOP_BENCH_BIN:-target/release/riskloop}
 WORK=${RISKLOOP_BENCH_DIR:-target/bench-gpu}
 mkdir -p "$WORK"
 [ -f "$WORK/book_$ROWS.csv" ] || "$BIN" synth --rows "$ROWS" --seed 3 --out "$WORK/book_$ROWS.csv"

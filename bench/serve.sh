@@ -7,6 +7,7 @@
 # For each target: the maximum throughput (closed loop, CONNECTIONS connections), then latency
 # at half that rate (open loop, `oha -q`). The load generator is oha (crates.io), installed once
 # under target/bench-tools. PostgreSQL: RISKLOOP_BENCH_POSTGRES_URL (default the local server).
+# RISKLOOP_BENCH_BIN runs another riskloop binary (an older build, to compare in one run).
 set -euo pipefail
 SECONDS_PER_RUN=${1:-15}
 CONNECTIONS=${2:-64}
@@ -17,7 +18,8 @@ PG_ADMIN=${RISKLOOP_BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postg
 cargo build --release -p riskloop-serve --bin riskloop --example echo
 OHA=$ROOT/target/bench-tools/bin/oha
 [ -x "$OHA" ] || cargo install oha --locked --root "$ROOT/target/bench-tools"
-BIN=$ROOT/target/release/riskloop
+BIN=${RISKLOOP_BENCH_BIN:-$ROOT/target/release/riskloop}
+unset RISKLOOP_BENCH_BIN # builds before RISKLOOP_BENCH_* was ignored refuse it
 ECHO=$ROOT/target/release/examples/echo
 WORK=$(mktemp -d)
 PIDS=()
@@ -52,7 +54,7 @@ PY
 setup() { # setup NAME [DATABASE_URL]: a model, a key and a server on a fresh database.
   local dir=$WORK/$1
   mkdir -p "$dir"
-  (cd "$dir" && env ${2:+DATABASE_URL=$2} "$BIN" demo --no-serve > demo.txt 2>/dev/null)
+  (cd "$dir" && env ${2:+DATABASE_URL=$2} "$BIN" demo --no-serve > demo.txt 2>demo.err) || { cat "$dir/demo.err" >&2; exit 1; }
   grep -A1 "shown once" "$dir/demo.txt" | tail -1 | tr -d ' ' > "$dir/key"
 }
 

@@ -78,7 +78,7 @@ impl Default for DatabaseSettings {
 }
 
 /// Variables that belong to riskloop's tooling rather than to a running riskloop.
-const IGNORED_ENV_PREFIXES: &[&str] = &["RISKLOOP_TEST_", "RISKLOOP_LOG"];
+const IGNORED_ENV_PREFIXES: &[&str] = &["RISKLOOP_TEST_", "RISKLOOP_BENCH_", "RISKLOOP_LOG"];
 
 impl Settings {
     /// Loads settings from the process environment and an optional file.
@@ -248,12 +248,16 @@ mod tests {
     }
 
     #[test]
-    fn a_misspelt_riskloop_variable_is_an_error_but_test_variables_are_not() {
+    fn a_misspelt_riskloop_variable_is_an_error_but_test_and_bench_variables_are_not() {
         let err = Settings::load_from(None, env(&[("RISKLOOP_LISTN", "x")])).unwrap_err();
         assert!(err.to_string().contains("RISKLOOP_LISTN"));
         Settings::load_from(
             None,
-            env(&[("RISKLOOP_TEST_POSTGRES_URL", "postgres://x/y")]),
+            env(&[
+                ("RISKLOOP_TEST_POSTGRES_URL", "postgres://x/y"),
+                ("RISKLOOP_BENCH_POSTGRES_URL", "postgres://x/y"),
+                ("RISKLOOP_BENCH_BIN", "/tmp/riskloop"),
+            ]),
         )
         .unwrap();
     }

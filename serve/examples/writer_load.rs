@@ -2,7 +2,8 @@
 //! (closed loop) to the real group-commit writer on the real store for SECONDS, so the figure
 //! shows what the durable write path allows before any request parsing or scoring.
 //! `bench/writer.sh` runs it against a database that `riskloop demo --no-serve` set up:
-//! `cargo run --release --example writer_load -- DATABASE_URL CLIENTS SECONDS BODY.json`.
+//! `cargo run --release --example writer_load -- DATABASE_URL CLIENTS SECONDS BODY.json [TASKS]`
+//! (TASKS: committing writer tasks, default as `writer.tasks`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,8 +19,14 @@ use secrecy::SecretString;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [url, clients, seconds, body] = args.as_slice() else {
-        anyhow::bail!("usage: writer_load DATABASE_URL CLIENTS SECONDS BODY.json");
+    let (url, clients, seconds, body, tasks) = match args.as_slice() {
+        [url, clients, seconds, body] => (url, clients, seconds, body, None),
+        [url, clients, seconds, body, tasks] => (url, clients, seconds, body, Some(tasks)),
+        _ => anyhow::bail!("usage: writer_load DATABASE_URL CLIENTS SECONDS BODY.json [TASKS]"),
+    };
+    let settings = WriterSettings {
+        tasks: tasks.map_or(Ok(0), |t| t.parse()).context("TASKS")?,
+        ..WriterSettings::default()
     };
     let clients: usize = clients.parse().context("CLIENTS")?;
     let seconds: u64 = seconds.parse().context("SECONDS")?;
@@ -75,7 +82,7 @@ async fn main() -> anyhow::Result<()> {
     };
 
     let metrics = Arc::new(Metrics::default());
-    let (writer, tasks) = DecisionWriter::start(&store, WriterSettings::default(), &metrics);
+    let (writer, tasks) = DecisionWriter::start(&store, settings, &metrics);
     let done = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let stop = started + Duration::from_secs(seconds);

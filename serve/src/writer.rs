@@ -1,7 +1,8 @@
 //! Durable decision write-back with group commit: handlers queue their decisions and wait; writer
 //! tasks take everything queued (up to a batch size, lingering briefly for more) and commit it in
 //! one transaction, then answer every waiting handler. What one handler submits together is
-//! committed together: a batch request is stored whole or not at all. The queue is bounded: when
+//! committed together: a batch request is stored whole or not at all, and a submission the
+//! database refuses fails alone, not the others gathered with it. The queue is bounded: when
 //! it is full the handler gets [`SubmitError::Full`] at once (503), never unbounded memory.
 
 use std::sync::Arc;
@@ -25,7 +26,9 @@ pub struct WriterSettings {
     /// default) takes what is queued: under load the queue fills while the previous batch commits,
     /// and tokio's timer rounds any wait up to a millisecond.
     pub linger_us: u64,
-    /// Concurrent committing tasks; 0 picks 1 for SQLite (one writer) and 4 for PostgreSQL.
+    /// Concurrent committing tasks; 0 picks 1 for SQLite (one writer) and 2 for PostgreSQL: one
+    /// gathers and inserts while the other waits for its commit to be flushed, and more tasks
+    /// only split the same decisions into smaller batches (see `bench/README.md`).
     pub tasks: usize,
 }
 
@@ -92,7 +95,7 @@ impl DecisionWriter {
         let rx = Arc::new(Mutex::new(rx));
         let tasks = match settings.tasks {
             0 if store.engine() == crate::store::Engine::Sqlite => 1,
-            0 => 4,
+            0 => 2,
             n => n,
         };
         let handles = (0..tasks)
@@ -159,11 +162,30 @@ async fn run(
         metrics.writer_batch(decisions.len(), started.elapsed());
         match result {
             Ok(written) => {
-                let mut written = written
-                    .into_iter()
-                    .map(|at| at.map_or(Written::Duplicate, Written::Committed));
+                let mut written = written.into_iter().map(written_as);
                 for (reply, n) in replies.drain(..) {
                     let _ = reply.send(Ok(written.by_ref().take(n).collect()));
+                }
+            }
+            Err(err) if err.is_refused_row() && replies.len() > 1 => {
+                // A batch gathers the submissions of many clients: one whose rows the database
+                // refuses must not fail the others, so each is committed again on its own.
+                tracing::warn!(error = %err, batch = decisions.len(), submissions = replies.len(),
+                    "decision batch refused a row; committing its submissions one by one");
+                let mut rows = decisions.as_slice();
+                for (reply, n) in replies.drain(..) {
+                    let (own, rest) = rows.split_at(n);
+                    rows = rest;
+                    let started = Instant::now();
+                    let answer = sink.insert(own).await;
+                    metrics.writer_batch(n, started.elapsed());
+                    let _ = reply.send(match answer {
+                        Ok(written) => Ok(written.into_iter().map(written_as).collect()),
+                        Err(err) => {
+                            tracing::error!(error = %err, batch = n, "decision submission failed");
+                            Err(SubmitError::Store(err.to_string()))
+                        }
+                    });
                 }
             }
             Err(err) => {
@@ -175,6 +197,10 @@ async fn run(
         }
         decisions.clear();
     }
+}
+
+fn written_as(committed: Option<DateTime<Utc>>) -> Written {
+    committed.map_or(Written::Duplicate, Written::Committed)
 }
 
 type Waiting = (oneshot::Sender<Result<Vec<Written>, SubmitError>>, usize);

@@ -74,11 +74,17 @@ impl DecisionSink {
     }
 }
 
+/// The columns a decision insert binds; SQLite binds `created_at` too (the batch's time, which
+/// it then need not send back), PostgreSQL returns its default instead.
 macro_rules! insert_columns {
-    () => {
-        "INSERT INTO decisions (id, application_id, api_key_id, idempotency_key, request_sha256, \
-         input, model_version, policy_version, policy_sha256, probability, score, decision, \
-         reasons, latency_us) "
+    ($($first:literal)?) => {
+        concat!(
+            "INSERT INTO decisions (",
+            $($first, ", ",)?
+            "id, application_id, api_key_id, idempotency_key, request_sha256, input, \
+             model_version, policy_version, policy_sha256, probability, score, decision, reasons, \
+             latency_us) "
+        )
     };
 }
 macro_rules! skip_duplicates {
@@ -155,11 +161,7 @@ pub(super) async fn insert_sqlite(
 }
 
 fn sqlite_insert(rows: &[NewDecision], created_at: &str) -> sqlx::QueryBuilder<sqlx::Sqlite> {
-    let mut query = sqlx::QueryBuilder::new(
-        "INSERT INTO decisions (created_at, id, application_id, api_key_id, idempotency_key, \
-         request_sha256, input, model_version, policy_version, policy_sha256, probability, \
-         score, decision, reasons, latency_us) ",
-    );
+    let mut query = sqlx::QueryBuilder::new(insert_columns!("created_at"));
     query.push_values(rows, |mut row, d| {
         row.push_bind(created_at)
             .push_bind(&d.id)

@@ -71,6 +71,18 @@ impl StoreError {
     }
 }
 
+impl StoreError {
+    /// The database refused a row it was given (a clash, a check, a missing reference), as
+    /// opposed to failing itself: the same statement without that row can succeed.
+    pub fn is_refused_row(&self) -> bool {
+        match self {
+            Self::Conflict(_) => true,
+            Self::Database(sqlx::Error::Database(db)) => !matches!(db.kind(), sqlx::error::ErrorKind::Other),
+            _ => false,
+        }
+    }
+}
+
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// Which engine a [`Store`] talks to.

@@ -47,6 +47,7 @@ on_both_engines!(
     a_job_is_claimed_once_and_finishes_with_its_result,
     audit_entries_are_listed_newest_first,
     the_writer_commits_each_submission_whole_even_above_its_batch_size,
+    a_submission_the_database_refuses_fails_alone_not_the_batch_it_was_gathered_in,
     a_decision_references_a_stored_key_and_model_and_neither_is_ever_removed,
 );
 
@@ -658,6 +659,65 @@ async fn the_writer_commits_each_submission_whole_even_above_its_batch_size(stor
         assert!(store.get_decision(&d.id).await.unwrap().is_none());
     }
     assert_eq!(store.count_decisions().await.unwrap(), 5);
+    drop(writer);
+    tasks.flushed().await;
+}
+
+async fn a_submission_the_database_refuses_fails_alone_not_the_batch_it_was_gathered_in(
+    store: &Store,
+) {
+    use riskloop_serve::writer::{DecisionWriter, WriterSettings, Written};
+    let key = seed(store).await;
+    let stored = decision(key, None);
+    store
+        .insert_decisions(std::slice::from_ref(&stored))
+        .await
+        .unwrap();
+    // One writer task lingering long enough that all four submissions are gathered into one
+    // batch (the metrics below check that they were).
+    let settings = WriterSettings {
+        linger_us: 300_000,
+        tasks: 1,
+        ..WriterSettings::default()
+    };
+    let metrics = std::sync::Arc::new(riskloop_serve::metrics::Metrics::default());
+    let (writer, tasks) = DecisionWriter::start(store, settings, &metrics);
+
+    let first: Vec<NewDecision> = (0..2).map(|_| decision(key, None)).collect();
+    let clash = vec![decision(key, None), stored.clone()];
+    let out_of_range = vec![NewDecision {
+        probability: 1.5,
+        ..decision(key, None)
+    }];
+    let last = vec![decision(key, Some("last"))];
+    let (a, b, c, d) = tokio::join!(
+        writer.submit(first.clone()),
+        writer.submit(clash.clone()),
+        writer.submit(out_of_range.clone()),
+        writer.submit(last.clone()),
+    );
+    let committed = |w: Vec<Written>| w.iter().all(|w| matches!(w, Written::Committed(_)));
+    assert!(committed(a.unwrap()), "an innocent submission is committed");
+    assert!(committed(d.unwrap()), "an innocent submission is committed");
+    assert!(b.is_err(), "a clashing id is refused");
+    assert!(c.is_err(), "a probability above 1 is refused");
+    for d in first.iter().chain(&last) {
+        assert!(store.get_decision(&d.id).await.unwrap().is_some());
+    }
+    assert!(
+        store.get_decision(&clash[0].id).await.unwrap().is_none(),
+        "a refused submission is stored whole or not at all"
+    );
+    assert!(store.get_decision(&out_of_range[0].id).await.unwrap().is_none());
+    assert_eq!(store.count_decisions().await.unwrap(), 4);
+
+    // One gathered batch of 6, then each of the 4 submissions on its own.
+    let text = metrics.render();
+    assert!(
+        text.contains("riskloop_writer_batch_size_count 5")
+            && text.contains("riskloop_writer_batch_size_sum 12"),
+        "{text}"
+    );
     drop(writer);
     tasks.flushed().await;
 }

@@ -77,7 +77,9 @@ impl StoreError {
     pub fn is_refused_row(&self) -> bool {
         match self {
             Self::Conflict(_) => true,
-            Self::Database(sqlx::Error::Database(db)) => !matches!(db.kind(), sqlx::error::ErrorKind::Other),
+            Self::Database(sqlx::Error::Database(db)) => {
+                !matches!(db.kind(), sqlx::error::ErrorKind::Other)
+            }
             _ => false,
         }
     }

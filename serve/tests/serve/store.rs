@@ -708,7 +708,13 @@ async fn a_submission_the_database_refuses_fails_alone_not_the_batch_it_was_gath
         store.get_decision(&clash[0].id).await.unwrap().is_none(),
         "a refused submission is stored whole or not at all"
     );
-    assert!(store.get_decision(&out_of_range[0].id).await.unwrap().is_none());
+    assert!(
+        store
+            .get_decision(&out_of_range[0].id)
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(store.count_decisions().await.unwrap(), 4);
 
     // One gathered batch of 6, then each of the 4 submissions on its own.

@@ -69,9 +69,7 @@ impl StoreError {
             _ => Self::Database(err),
         }
     }
-}
 
-impl StoreError {
     /// The database refused a row it was given (a clash, a check, a missing reference), as
     /// opposed to failing itself: the same statement without that row can succeed.
     pub fn is_refused_row(&self) -> bool {

@@ -32,6 +32,8 @@ pub enum ApiError {
     Conflict(String),
     #[error("the decision queue is full; retry shortly")]
     Overloaded,
+    #[error("the decision could not be stored and nothing was written; retry shortly")]
+    NotStored,
     #[error("no model is being served; promote one first")]
     NoModel,
     #[error("{0}")]
@@ -52,6 +54,11 @@ impl ApiError {
         Self::Internal(err.into())
     }
 
+    /// A 503 whose detail tells the client what to do: retry after a second.
+    fn says_retry(&self) -> bool {
+        matches!(self, Self::Overloaded | Self::NotStored | Self::NoModel)
+    }
+
     fn code(&self) -> &'static str {
         match self {
             Self::MalformedJson(_) => "malformed_json",
@@ -64,6 +71,7 @@ impl ApiError {
             Self::MethodNotAllowed(_) => "method_not_allowed",
             Self::Conflict(_) => "conflict",
             Self::Overloaded => "overloaded",
+            Self::NotStored => "not_stored",
             Self::NoModel => "no_model",
             Self::ModelRefused(_) => "model_refused",
             Self::Internal(_) => "internal",
@@ -109,7 +117,7 @@ impl ResponseError for ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
-            Self::Overloaded | Self::NoModel => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Overloaded | Self::NotStored | Self::NoModel => StatusCode::SERVICE_UNAVAILABLE,
             Self::ModelRefused(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -118,13 +126,12 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
         let request_id = request_id::current();
-        let detail =
-            if status.is_server_error() && !matches!(self, Self::Overloaded | Self::NoModel) {
-                tracing::error!(request_id, error = ?anyhow_chain(self), "request failed");
-                "internal error; quote the request id to support".to_owned()
-            } else {
-                self.to_string()
-            };
+        let detail = if status.is_server_error() && !self.says_retry() {
+            tracing::error!(request_id, error = ?anyhow_chain(self), "request failed");
+            "internal error; quote the request id to support".to_owned()
+        } else {
+            self.to_string()
+        };
         let (field, rule) = match self {
             Self::InvalidField { field, rule } => (Some(field.clone()), Some(rule.clone())),
             _ => (None, None),
@@ -144,7 +151,7 @@ impl ResponseError for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         ));
-        if matches!(self, Self::Overloaded | Self::NoModel) {
+        if self.says_retry() {
             response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
         }
         if let Self::MethodNotAllowed(allowed) = self
@@ -160,5 +167,40 @@ fn anyhow_chain(err: &ApiError) -> String {
     match err {
         ApiError::Internal(e) => format!("{e:#}"),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_decision_not_stored_is_a_503_that_says_retry_and_names_its_code() {
+        let response = ApiError::NotStored.error_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers().get(header::RETRY_AFTER).unwrap(), "1");
+        let body = actix_web::body::to_bytes(response.into_body())
+            .await
+            .unwrap();
+        let problem: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(problem["code"], "not_stored");
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .contains("nothing was written"),
+            "{problem}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_internal_error_keeps_its_cause_out_of_the_body() {
+        let response = ApiError::internal(anyhow::anyhow!("password=hunter2")).error_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(response.headers().get(header::RETRY_AFTER).is_none());
+        let body = actix_web::body::to_bytes(response.into_body())
+            .await
+            .unwrap();
+        assert!(!String::from_utf8_lossy(&body).contains("hunter2"));
     }
 }

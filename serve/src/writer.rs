@@ -13,7 +13,7 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::metrics::Metrics;
-use crate::store::{NewDecision, Store};
+use crate::store::{DecisionSink, NewDecision, Store};
 
 #[derive(Clone, Copy, Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -58,7 +58,11 @@ pub enum SubmitError {
     Full,
     #[error("the decision writer has stopped")]
     Closed,
-    #[error("committing the batch failed: {0}")]
+    #[error("the database refused the decisions: {0}")]
+    Refused(String),
+    #[error("the decisions were not stored: committing them failed")]
+    NotStored,
+    #[error("committing the batch failed, and whether it was stored is unknown: {0}")]
     Store(String),
 }
 
@@ -98,8 +102,13 @@ impl DecisionWriter {
             0 => 2,
             n => n,
         };
+        // Each task keeps a connection for itself when that leaves others for the requests.
+        let hold = store.max_connections() as usize > tasks;
         let handles = (0..tasks)
-            .map(|_| tokio::spawn(run(store.clone(), rx.clone(), settings, metrics.clone())))
+            .map(|_| {
+                let sink = store.decision_sink(hold);
+                tokio::spawn(run(sink, rx.clone(), settings, metrics.clone()))
+            })
             .collect();
         (Self { queue: tx }, WriterTasks(handles))
     }
@@ -123,7 +132,7 @@ impl DecisionWriter {
 }
 
 async fn run(
-    store: Store,
+    mut sink: DecisionSink,
     rx: Arc<Mutex<mpsc::Receiver<Job>>>,
     settings: WriterSettings,
     metrics: Arc<Metrics>,
@@ -131,7 +140,6 @@ async fn run(
     let linger = Duration::from_micros(settings.linger_us);
     let mut decisions = Vec::with_capacity(settings.max_batch);
     let mut replies = Vec::new();
-    let mut sink = store.decision_sink();
     loop {
         {
             // One task gathers a batch at a time; the others commit meanwhile.
@@ -179,23 +187,81 @@ async fn run(
                     let started = Instant::now();
                     let answer = sink.insert(own).await;
                     metrics.writer_batch(n, started.elapsed());
-                    let _ = reply.send(match answer {
-                        Ok(written) => Ok(written.into_iter().map(written_as).collect()),
+                    match answer {
+                        Ok(written) => {
+                            let _ = reply.send(Ok(written.into_iter().map(written_as).collect()));
+                        }
+                        Err(err) if err.is_refused_row() => {
+                            tracing::error!(error = %err, batch = n, "decision submission refused");
+                            let _ = reply.send(Err(SubmitError::Refused(err.to_string())));
+                        }
                         Err(err) => {
                             tracing::error!(error = %err, batch = n, "decision submission failed");
-                            Err(SubmitError::Store(err.to_string()))
+                            settle(&mut sink, own, &mut vec![(reply, n)], &err.to_string()).await;
                         }
-                    });
+                    }
+                }
+            }
+            Err(err) if err.is_refused_row() => {
+                tracing::error!(error = %err, batch = decisions.len(), "decision batch refused");
+                for (reply, _) in replies.drain(..) {
+                    let _ = reply.send(Err(SubmitError::Refused(err.to_string())));
                 }
             }
             Err(err) => {
                 tracing::error!(error = %err, batch = decisions.len(), "decision batch failed");
-                for (reply, _) in replies.drain(..) {
-                    let _ = reply.send(Err(SubmitError::Store(err.to_string())));
-                }
+                settle(&mut sink, &decisions, &mut replies, &err.to_string()).await;
             }
         }
         decisions.clear();
+    }
+}
+
+/// After a failed commit: the batch may be stored all the same (the connection dropped while
+/// COMMIT's answer was on its way back), so the database is asked (`DecisionSink::settle`). A
+/// batch is one transaction, stored whole or not at all; a submission is answered with an error
+/// only when its decisions are known not to be stored (safe to retry), or when even that cannot
+/// be told.
+async fn settle(
+    sink: &mut DecisionSink,
+    decisions: &[NewDecision],
+    replies: &mut Vec<Waiting>,
+    failure: &str,
+) {
+    let stored = match sink.settle(decisions).await {
+        Ok(stored) => stored,
+        Err(err) => {
+            tracing::error!(error = %err, batch = decisions.len(),
+                "cannot tell whether the failed decision batch was stored");
+            for (reply, _) in replies.drain(..) {
+                let _ = reply.send(Err(SubmitError::Store(failure.to_owned())));
+            }
+            return;
+        }
+    };
+    if stored.is_empty() {
+        for (reply, _) in replies.drain(..) {
+            let _ = reply.send(Err(SubmitError::NotStored));
+        }
+        return;
+    }
+    tracing::warn!(
+        batch = decisions.len(),
+        "the failed decision batch was committed after all"
+    );
+    let mut rows = decisions;
+    for (reply, n) in replies.drain(..) {
+        let (own, rest) = rows.split_at(n);
+        rows = rest;
+        // In a committed batch, a keyed decision not stored was an idempotent repeat.
+        let written: Option<Vec<Written>> = own
+            .iter()
+            .map(|d| match stored.get(&d.id) {
+                Some(at) => Some(Written::Committed(*at)),
+                None => d.idempotency_key.is_some().then_some(Written::Duplicate),
+            })
+            .collect();
+        let _ = reply.send(written.ok_or_else(|| SubmitError::Store(failure.to_owned())));
     }
 }
 

@@ -251,6 +251,7 @@ async fn commit(
         .collect();
     let written = state.writer.submit(decisions).await.map_err(|e| match e {
         SubmitError::Full => ApiError::Overloaded,
+        SubmitError::NotStored => ApiError::NotStored,
         other => ApiError::internal(other),
     })?;
     for ((body, kind), written) in bodies.iter_mut().zip(kinds).zip(written) {

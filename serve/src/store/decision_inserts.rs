@@ -1,6 +1,8 @@
 //! Writing decisions: a whole batch in one transaction, in as few statements as each engine
 //! allows, skipping idempotent repeats.
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 
@@ -23,7 +25,10 @@ impl Store {
                 Ok(mut conn) => insert_sqlite(&mut conn, batch).await,
                 Err(e) => Err(e),
             },
-            super::Pool::Postgres(pool) => insert_postgres(pool, batch).await,
+            super::Pool::Postgres(pool) => match pool.acquire().await {
+                Ok(mut conn) => insert_postgres(&mut conn, batch).await,
+                Err(e) => Err(e),
+            },
         };
         written.map_err(write_error)
     }
@@ -33,45 +38,136 @@ fn write_error(err: sqlx::Error) -> StoreError {
     StoreError::from_write(err, || "a decision with this id".into())
 }
 
-/// Where the decision writer commits. On SQLite it keeps one pooled connection for itself
-/// (when the pool has room for others): SQLite has one writer anyway, and the connection that
-/// wrote the last batch still has valid pages in its cache, where any other connection would
-/// first re-read what was written through another.
+/// Where one decision writer task commits. It keeps a pooled connection for itself when the
+/// pool has room for others (`hold`). On SQLite, the connection that wrote the last batch still
+/// has valid pages in its cache, where any other would first re-read what was written through
+/// another. On PostgreSQL, it knows its server process, so that after a failed commit it can
+/// wait for that process to end before asking what was stored (see [`DecisionSink::settle`]).
 #[derive(Debug)]
 pub struct DecisionSink {
     store: Store,
-    held: Option<sqlx::pool::PoolConnection<sqlx::Sqlite>>,
+    hold: bool,
+    sqlite: Option<sqlx::pool::PoolConnection<sqlx::Sqlite>>,
+    postgres: Option<(sqlx::pool::PoolConnection<sqlx::Postgres>, i32)>,
+    /// The server process of the connection whose commit last failed, until settled.
+    failed_backend: Option<i32>,
 }
 
 impl Store {
-    pub fn decision_sink(&self) -> DecisionSink {
+    pub fn decision_sink(&self, hold: bool) -> DecisionSink {
         DecisionSink {
             store: self.clone(),
-            held: None,
+            hold,
+            sqlite: None,
+            postgres: None,
+            failed_backend: None,
         }
     }
 }
+
+/// How long [`DecisionSink::settle`] waits for a failed connection's server process to end
+/// before it terminates it, and again after.
+const BACKEND_GONE_WAIT: Duration = Duration::from_secs(5);
 
 impl DecisionSink {
     /// [`Store::insert_decisions`], on the writer's own connection where it has one.
     pub async fn insert(&mut self, batch: &[NewDecision]) -> Result<Vec<Option<DateTime<Utc>>>> {
-        let super::Pool::Sqlite(pool) = &self.store.pool else {
-            return self.store.insert_decisions(batch).await;
-        };
-        if pool.options().get_max_connections() < 2 || batch.is_empty() {
+        if !self.hold || batch.is_empty() {
             return self.store.insert_decisions(batch).await;
         }
-        let mut conn = match self.held.take() {
-            Some(conn) => conn,
-            None => pool.acquire().await.map_err(write_error)?,
-        };
-        let written = insert_sqlite(&mut conn, batch).await;
-        // After a failure the connection goes back to the pool and a fresh one is taken next.
-        if written.is_ok() {
-            self.held = Some(conn);
+        // After a failure the connection is not reused: a fresh one is taken next time.
+        match &self.store.pool {
+            super::Pool::Sqlite(pool) => {
+                let mut conn = match self.sqlite.take() {
+                    Some(conn) => conn,
+                    None => pool.acquire().await.map_err(write_error)?,
+                };
+                let written = insert_sqlite(&mut conn, batch).await;
+                if written.is_ok() {
+                    self.sqlite = Some(conn);
+                }
+                written.map_err(write_error)
+            }
+            super::Pool::Postgres(pool) => {
+                let (mut conn, backend) = match self.postgres.take() {
+                    Some(held) => held,
+                    None => {
+                        let mut conn = pool.acquire().await.map_err(write_error)?;
+                        let backend: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+                            .fetch_one(&mut *conn)
+                            .await
+                            .map_err(write_error)?;
+                        (conn, backend)
+                    }
+                };
+                match insert_postgres(&mut *conn, batch).await {
+                    Ok(written) => {
+                        self.postgres = Some((conn, backend));
+                        Ok(written)
+                    }
+                    Err(err) => {
+                        self.failed_backend = Some(backend);
+                        drop(conn.detach());
+                        Err(write_error(err))
+                    }
+                }
+            }
         }
-        written.map_err(write_error)
     }
+
+    /// After a failed insert that was not a refused row: when each of the batch's decisions was
+    /// committed, those not stored being absent. A batch is one transaction, so the answer is
+    /// all or none. On PostgreSQL the failed connection's server process may still be running
+    /// the commit (the connection dropped while COMMIT's answer was on its way back), so this
+    /// first waits for that process to end, which makes the answer final.
+    pub async fn settle(
+        &mut self,
+        batch: &[NewDecision],
+    ) -> Result<std::collections::HashMap<String, DateTime<Utc>>> {
+        if let (Some(backend), super::Pool::Postgres(pool)) =
+            (self.failed_backend.take(), &self.store.pool)
+        {
+            wait_backend_gone(pool, backend).await?;
+        }
+        let ids: Vec<&str> = batch.iter().map(|d| d.id.as_str()).collect();
+        self.store.committed_at(&ids).await
+    }
+}
+
+async fn wait_backend_gone(pool: &sqlx::PgPool, backend: i32) -> Result<()> {
+    let running = || async {
+        sqlx::query_scalar::<_, bool>(
+            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1)",
+        )
+        .bind(backend)
+        .fetch_one(pool)
+        .await
+    };
+    for terminate in [false, true] {
+        if terminate {
+            tracing::warn!(
+                backend,
+                "terminating the server process of a failed decision commit"
+            );
+            sqlx::query("SELECT pg_terminate_backend($1)")
+                .bind(backend)
+                .execute(pool)
+                .await?;
+        }
+        let deadline = tokio::time::Instant::now() + BACKEND_GONE_WAIT;
+        while running().await? {
+            if tokio::time::Instant::now() >= deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        if !running().await? {
+            return Ok(());
+        }
+    }
+    Err(StoreError::Unsettled(format!(
+        "server process {backend} of the failed commit does not end"
+    )))
 }
 
 /// The columns a decision insert binds; SQLite binds `created_at` too (the batch's time, which
@@ -186,14 +282,14 @@ fn sqlite_insert(rows: &[NewDecision], created_at: &str) -> sqlx::QueryBuilder<s
 /// PostgreSQL: one round trip per batch. The rows travel as arrays, so the statement text is
 /// the same for every batch size and stays prepared.
 async fn insert_postgres(
-    pool: &sqlx::PgPool,
+    conn: &mut sqlx::PgConnection,
     batch: &[NewDecision],
 ) -> std::result::Result<Vec<Option<DateTime<Utc>>>, sqlx::Error> {
     const SQL: &str = concat!(
         insert_columns!(),
-        "SELECT id, application_id, api_key_id, idempotency_key, request_sha256, input::jsonb, \
+        "SELECT id, application_id, api_key_id, idempotency_key, request_sha256, input::json, \
          model_version, policy_version, policy_sha256, probability, score, decision, \
-         reasons::jsonb, latency_us FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::text[], \
+         reasons::json, latency_us FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::text[], \
          $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::float8[], $11::int4[], \
          $12::text[], $13::text[], $14::int8[]) AS t(id, application_id, api_key_id, \
          idempotency_key, request_sha256, input, model_version, policy_version, policy_sha256, \
@@ -201,37 +297,28 @@ async fn insert_postgres(
         skip_duplicates!(),
         " RETURNING id, created_at"
     );
-    let column = |f: fn(&NewDecision) -> String| batch.iter().map(f).collect::<Vec<String>>();
-    let reasons: Vec<String> = batch
-        .iter()
-        .map(|d| serde_json::to_string(&d.reasons).unwrap_or_default())
-        .collect();
+    fn column<'a, T>(batch: &'a [NewDecision], f: impl Fn(&'a NewDecision) -> T) -> Vec<T> {
+        batch.iter().map(f).collect()
+    }
+    let reasons = column(batch, |d| {
+        serde_json::to_string(&d.reasons).unwrap_or_default()
+    });
     let rows: Vec<(String, DateTime<Utc>)> = sqlx::query_as(SQL)
-        .bind(column(|d| d.id.clone()))
-        .bind(
-            batch
-                .iter()
-                .map(|d| d.application_id.clone())
-                .collect::<Vec<_>>(),
-        )
-        .bind(batch.iter().map(|d| d.api_key_id).collect::<Vec<_>>())
-        .bind(
-            batch
-                .iter()
-                .map(|d| d.idempotency_key.clone())
-                .collect::<Vec<_>>(),
-        )
-        .bind(column(|d| d.request_sha256.clone()))
-        .bind(column(|d| d.input.as_str().to_owned()))
-        .bind(column(|d| d.model_version.clone()))
-        .bind(column(|d| d.policy_version.clone()))
-        .bind(column(|d| d.policy_sha256.clone()))
-        .bind(batch.iter().map(|d| d.probability).collect::<Vec<_>>())
-        .bind(batch.iter().map(|d| d.score).collect::<Vec<_>>())
-        .bind(column(|d| d.decision.as_str().to_owned()))
+        .bind(column(batch, |d| d.id.as_str()))
+        .bind(column(batch, |d| d.application_id.as_deref()))
+        .bind(column(batch, |d| d.api_key_id))
+        .bind(column(batch, |d| d.idempotency_key.as_deref()))
+        .bind(column(batch, |d| d.request_sha256.as_str()))
+        .bind(column(batch, |d| d.input.as_str()))
+        .bind(column(batch, |d| d.model_version.as_str()))
+        .bind(column(batch, |d| d.policy_version.as_str()))
+        .bind(column(batch, |d| d.policy_sha256.as_str()))
+        .bind(column(batch, |d| d.probability))
+        .bind(column(batch, |d| d.score))
+        .bind(column(batch, |d| d.decision.as_str()))
         .bind(reasons)
-        .bind(batch.iter().map(|d| d.latency_us).collect::<Vec<_>>())
-        .fetch_all(pool)
+        .bind(column(batch, |d| d.latency_us))
+        .fetch_all(conn)
         .await?;
     let by_id: std::collections::HashMap<String, DateTime<Utc>> = rows.into_iter().collect();
     Ok(batch.iter().map(|d| by_id.get(&d.id).copied()).collect())

@@ -34,8 +34,9 @@ impl DecisionKind {
 }
 
 /// JSON encoded once, where it is made (on an HTTP worker), so that the decision writer's serial
-/// path only binds its text. Two are equal when their JSON values are: PostgreSQL's `jsonb` gives
-/// the same value back formatted its own way.
+/// path only binds its text, which both engines keep as written. Two are equal when their JSON
+/// values are: PostgreSQL gives decisions stored before it kept `json` (migration 13) back
+/// formatted by `jsonb`.
 #[derive(Clone, Debug)]
 pub struct JsonText(Box<serde_json::value::RawValue>);
 
@@ -242,6 +243,26 @@ impl Store {
         Ok(
             on_pool!(self, pool => sqlx::query_scalar(SQL).bind(application_id).fetch_optional(pool).await)?,
         )
+    }
+
+    /// When each of these decisions was committed; those not stored are absent.
+    pub async fn committed_at(
+        &self,
+        ids: &[&str],
+    ) -> Result<std::collections::HashMap<String, DateTime<Utc>>> {
+        if ids.is_empty() {
+            return Ok(Default::default());
+        }
+        let rows: Vec<(String, DateTime<Utc>)> = on_pool!(self, pool => {
+            let mut q = sqlx::QueryBuilder::new("SELECT id, created_at FROM decisions WHERE id IN (");
+            let mut list = q.separated(", ");
+            for id in ids {
+                list.push_bind(*id);
+            }
+            q.push(")");
+            q.build_query_as().fetch_all(pool).await
+        })?;
+        Ok(rows.into_iter().collect())
     }
 
     pub async fn count_decisions(&self) -> Result<i64> {

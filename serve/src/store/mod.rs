@@ -57,6 +57,8 @@ pub enum StoreError {
     Conflict(String),
     #[error("stored value is invalid: {0}")]
     Corrupt(String),
+    #[error("cannot tell whether a failed commit was stored: {0}")]
+    Unsettled(String),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -192,6 +194,11 @@ impl Store {
             pool: Pool::Postgres(pool),
             target,
         })
+    }
+
+    /// The most connections the pool opens.
+    pub fn max_connections(&self) -> u32 {
+        on_pool!(self, pool => pool.options().get_max_connections())
     }
 
     pub fn engine(&self) -> Engine {

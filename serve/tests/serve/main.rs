@@ -5,5 +5,6 @@ mod api;
 mod app;
 mod cli;
 mod helpers;
+mod lost_commit;
 mod store;
 mod swap;

@@ -93,12 +93,12 @@ async fn register(store: &Store, version: &str) {
 }
 
 /// A stored API key and a registered model, which every decision references.
-async fn seed(store: &Store) -> i64 {
+pub(crate) async fn seed(store: &Store) -> i64 {
     register(store, "m1").await;
     create_key(store, "bank", Role::Integration).await.0
 }
 
-fn decision(api_key_id: i64, idempotency_key: Option<&str>) -> NewDecision {
+pub(crate) fn decision(api_key_id: i64, idempotency_key: Option<&str>) -> NewDecision {
     NewDecision {
         id: NewDecision::new_id(),
         application_id: Some("app-42".into()),

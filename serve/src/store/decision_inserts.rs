@@ -100,7 +100,7 @@ impl DecisionSink {
                         (conn, backend)
                     }
                 };
-                match insert_postgres(&mut *conn, batch).await {
+                match insert_postgres(&mut conn, batch).await {
                     Ok(written) => {
                         self.postgres = Some((conn, backend));
                         Ok(written)

@@ -21,10 +21,13 @@ enum Cut {
     BeforeDelivery,
 }
 
-/// A TCP proxy to PostgreSQL that cuts the one connection whose client sends `needle`.
+/// What the proxy waits for a client to send, and what it then does.
+type Trap = Option<(Vec<u8>, Cut)>;
+
+/// A TCP proxy to PostgreSQL that cuts the one connection whose client sends the trap's bytes.
 #[derive(Clone, Default)]
 struct Proxy {
-    trap: Arc<Mutex<Option<(Vec<u8>, Cut)>>>,
+    trap: Arc<Mutex<Trap>>,
     sprung: Arc<Mutex<Option<Cut>>>,
 }
 

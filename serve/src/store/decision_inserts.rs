@@ -75,7 +75,7 @@ impl DecisionSink {
         if !self.hold || batch.is_empty() {
             return self.store.insert_decisions(batch).await;
         }
-        // After a failure the connection is not reused: a fresh one is taken next time.
+        // After a failure other than a refused row the connection is not reused.
         match &self.store.pool {
             super::Pool::Sqlite(pool) => {
                 let mut conn = match self.sqlite.take() {
@@ -106,9 +106,15 @@ impl DecisionSink {
                         Ok(written)
                     }
                     Err(err) => {
-                        self.failed_backend = Some(backend);
-                        drop(conn.detach());
-                        Err(write_error(err))
+                        let err = write_error(err);
+                        if err.is_refused_row() {
+                            // The statement failed cleanly; the connection is sound.
+                            self.postgres = Some((conn, backend));
+                        } else {
+                            self.failed_backend = Some(backend);
+                            drop(conn.detach());
+                        }
+                        Err(err)
                     }
                 }
             }
@@ -155,14 +161,14 @@ async fn wait_backend_gone(pool: &sqlx::PgPool, backend: i32) -> Result<()> {
                 .await?;
         }
         let deadline = tokio::time::Instant::now() + BACKEND_GONE_WAIT;
-        while running().await? {
+        loop {
+            if !running().await? {
+                return Ok(());
+            }
             if tokio::time::Instant::now() >= deadline {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        if !running().await? {
-            return Ok(());
         }
     }
     Err(StoreError::Unsettled(format!(

@@ -2,15 +2,17 @@
 # Load benchmark of `POST /v1/score` with durable writes, on SQLite and on PostgreSQL, against a
 # bare actix-web JSON echo endpoint of similar payload, all in one run on loopback.
 #
-#   bash bench/serve.sh [SECONDS] [CONNECTIONS]
+#   bash bench/serve.sh [SECONDS] [CONNECTIONS...]
 #
-# For each target: the maximum throughput (closed loop, CONNECTIONS connections), then latency
-# at half that rate (open loop, `oha -q`). The load generator is oha (crates.io), installed once
-# under target/bench-tools. PostgreSQL: RISKLOOP_BENCH_POSTGRES_URL (default the local server).
+# For each target and each connection count (default 64): the maximum throughput (closed loop),
+# then latency at half that rate (open loop, `oha -q`). Durable writes commit in groups, so
+# their throughput grows with the requests in flight; the echo's does not need to. The load
+# generator is oha (crates.io), installed once under target/bench-tools. PostgreSQL: RISKLOOP_BENCH_POSTGRES_URL (default the local server).
 # RISKLOOP_BENCH_BIN runs another riskloop binary (an older build, to compare in one run).
 set -euo pipefail
 SECONDS_PER_RUN=${1:-15}
-CONNECTIONS=${2:-64}
+shift $(($# > 0 ? 1 : 0))
+CONNECTION_COUNTS=("${@:-64}")
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 PG_ADMIN=${RISKLOOP_BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
@@ -28,27 +30,29 @@ trap cleanup EXIT
 
 wait_up() { for _ in $(seq 100); do curl -sf "$1" >/dev/null && return 0; sleep 0.1; done; echo "not up: $1" >&2; exit 1; }
 
-# load NAME URL BODY_FILE [HEADER...]: prints one table row.
+# load NAME URL BODY_FILE [HEADER...]: prints one table row per connection count.
 load() {
   local name=$1 url=$2 body=$3; shift 3
   local headers=()
   for h in "$@"; do headers+=(-H "$h"); done
   local common=(-m POST -T application/json -D "$body" --no-tui --output-format json "${headers[@]}")
-  "$OHA" -z "${SECONDS_PER_RUN}s" -c "$CONNECTIONS" "${common[@]}" "$url" > "$WORK/max.json"
-  local rps
-  rps=$(python3 -c 'import json,sys; print(int(json.load(open(sys.argv[1]))["summary"]["requestsPerSec"]))' "$WORK/max.json")
-  "$OHA" -z "${SECONDS_PER_RUN}s" -c "$CONNECTIONS" -q $((rps / 2)) "${common[@]}" "$url" > "$WORK/half.json"
-  python3 - "$name" "$WORK/max.json" "$WORK/half.json" <<'PY'
+  local c rps
+  for c in "${CONNECTION_COUNTS[@]}"; do
+    "$OHA" -z "${SECONDS_PER_RUN}s" -c "$c" "${common[@]}" "$url" > "$WORK/max.json"
+    rps=$(python3 -c 'import json,sys; print(int(json.load(open(sys.argv[1]))["summary"]["requestsPerSec"]))' "$WORK/max.json")
+    "$OHA" -z "${SECONDS_PER_RUN}s" -c "$c" -q $((rps / 2)) "${common[@]}" "$url" > "$WORK/half.json"
+    python3 - "$name" "$c" "$WORK/max.json" "$WORK/half.json" <<'PY2'
 import json, sys
-name, full, half = sys.argv[1], json.load(open(sys.argv[2])), json.load(open(sys.argv[3]))
+name, c, full, half = sys.argv[1], sys.argv[2], json.load(open(sys.argv[3])), json.load(open(sys.argv[4]))
 def row(r):
     s, p = r["summary"], r["latencyPercentiles"]
     codes = r.get("statusCodeDistribution", {})
     ok = sum(v for k, v in codes.items() if k.startswith("2"))
     return s["requestsPerSec"], p["p50"] * 1e3, p["p99"] * 1e3, ok, sum(codes.values())
 m, h = row(full), row(half)
-print(f"| {name} | {m[0]:,.0f} | {m[1]:.2f} | {m[2]:.2f} | {h[0]:,.0f} | {h[1]:.2f} | {h[2]:.2f} | {m[3]+h[3]:,} of {m[4]+h[4]:,} |")
-PY
+print(f"| {name} | {c} | {m[0]:,.0f} | {m[1]:.2f} | {m[2]:.2f} | {h[0]:,.0f} | {h[1]:.2f} | {h[2]:.2f} | {m[3]+h[3]:,} of {m[4]+h[4]:,} |")
+PY2
+  done
 }
 
 setup() { # setup NAME [DATABASE_URL]: a model, a key and a server on a fresh database.
@@ -69,8 +73,8 @@ PY
 wait_up_post() { for _ in $(seq 100); do curl -sf -X POST -H 'Content-Type: application/json' -d '{}' "$1" >/dev/null && return 0; sleep 0.1; done; exit 1; }
 wait_up_post http://127.0.0.1:18081/echo
 
-echo "| target | max req/s | p50 ms | p99 ms | req/s at half | p50 ms | p99 ms | 2xx |"
-echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
+echo "| target | connections | max req/s | p50 ms | p99 ms | req/s at half | p50 ms | p99 ms | 2xx |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 load "actix-web JSON echo" http://127.0.0.1:18081/echo "$WORK/score.json"
 
 setup sqlite
@@ -85,6 +89,7 @@ if psql "$PG_ADMIN" -qc 'DROP DATABASE IF EXISTS riskloop_bench' 2>/dev/null && 
   (cd "$WORK/postgres" && DATABASE_URL=$PG_URL exec "$BIN" serve --listen 127.0.0.1:18082 2>"$WORK/postgres/serve.log") & PIDS+=($!)
   wait_up http://127.0.0.1:18082/readyz
   load "POST /v1/score, PostgreSQL" http://127.0.0.1:18082/v1/score "$WORK/score.json" "Authorization: Bearer $(cat "$WORK/postgres/key")"
+  echo "  (PostgreSQL decisions stored: $(psql "$PG_URL" -Atc 'select count(*) from decisions' 2>/dev/null || echo '?'))" >&2
 else
   echo "(PostgreSQL unreachable at $PG_ADMIN: skipped)" >&2
 fi

@@ -25,6 +25,38 @@ use crate::settings::Settings;
 const GERMAN_CSV: &[u8] = include_bytes!("../../../data/german_credit.csv");
 const GERMAN_SPEC: &str = include_str!("../../../data/german_credit.toml");
 
+/// The demo's policy: the server's default cutoffs, plus what a lender's policy holds besides a
+/// score, on the German credit data's own fields: a hard rule with its own reason code, and a
+/// segment with stricter cutoffs.
+pub const DEMO_POLICY: &str = r#"# riskloop decision policy for the German credit demo. Edit and save: the server reloads it
+# within seconds, and every decision records the version and hash of the policy that made it.
+version = "german-credit-demo-1"
+
+[cutoffs]
+# Scores use 600 points at 50:1 good:bad odds and 20 points to double the odds.
+approve_min_score = 560
+decline_below_score = 520
+
+# Hard rules decide before the score, in file order, each with its own reason code.
+[[rules]]
+code = "UNDERAGE"
+description = "Applicant under 18"
+decision = "decline"
+field = "age_in_years"
+op = "<"
+value = 18
+
+# The first segment an application falls in replaces the cutoffs above.
+[[segments]]
+name = "large_loans"
+field = "credit_amount"
+op = ">="
+value = 10000
+[segments.cutoffs]
+approve_min_score = 580
+decline_below_score = 540
+"#;
+
 pub async fn run(settings: &Settings, args: &DemoArgs, out: &mut impl Write) -> anyhow::Result<()> {
     let started = Instant::now();
     let demo_dir = settings.data_dir.join("demo");
@@ -146,6 +178,22 @@ pub async fn run(settings: &Settings, args: &DemoArgs, out: &mut impl Write) -> 
     let application = sample_application(&csv, &spec)?;
     let listen = args.listen.unwrap_or(settings.listen);
 
+    let policy = settings.policy_path();
+    if policy.exists() {
+        writeln!(out, "      policy {} (kept as it is)", policy.display())?;
+    } else {
+        if let Some(dir) = policy.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(&policy, DEMO_POLICY)?;
+        writeln!(
+            out,
+            "      policy {}: cutoffs 560/520, stricter for loans of 10,000 or more; \
+             applicants under 18 declined (reason UNDERAGE)",
+            policy.display()
+        )?;
+    }
+
     step(out, 6, "starting the scoring API")?;
     let app = serve::build(settings, store, Some(listen)).await?;
     let port = app.port();
@@ -211,4 +259,39 @@ fn sample_application(csv: &Path, spec: &DatasetSpec) -> anyhow::Result<Map<Stri
         application.insert(feature.column().to_owned(), json);
     }
     Ok(application)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::DEMO_POLICY;
+    use crate::policy::Policy;
+    use crate::store::DecisionKind;
+
+    #[test]
+    fn the_demo_policy_declines_minors_on_its_own_rule_and_segments_large_loans() {
+        let policy = Policy::parse(DEMO_POLICY, "demo").unwrap();
+        let app = |v: serde_json::Value| v.as_object().unwrap().clone();
+        let minor = policy.decide(
+            &app(json!({"age_in_years": 17, "credit_amount": 1000})),
+            700,
+            0.01,
+        );
+        assert_eq!(minor.decision, DecisionKind::Decline);
+        assert_eq!(minor.rule.unwrap().0, "UNDERAGE");
+        let adult = policy.decide(
+            &app(json!({"age_in_years": 18, "credit_amount": 1000})),
+            570,
+            0.05,
+        );
+        assert_eq!((adult.decision, adult.rule), (DecisionKind::Approve, None));
+        let large = policy.decide(
+            &app(json!({"age_in_years": 40, "credit_amount": 12000})),
+            570,
+            0.05,
+        );
+        assert_eq!(large.decision, DecisionKind::Review);
+        assert_eq!(large.segment.as_deref(), Some("large_loans"));
+    }
 }

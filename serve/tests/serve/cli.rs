@@ -211,6 +211,7 @@ fn demo_sets_up_everything_from_nothing_and_a_second_run_reuses_the_champion() {
         "[1/6]",
         "[3/6] training",
         "test AUC",
+        "applicants under 18 declined (reason UNDERAGE)",
         "[6/6]",
         "Authorization: Bearer rk_",
         "/v1/score",
@@ -229,6 +230,9 @@ fn demo_sets_up_everything_from_nothing_and_a_second_run_reuses_the_champion() {
         second.contains("reusing champion model german_credit-"),
         "{second}"
     );
+    assert!(second.contains("(kept as it is)"), "{second}");
+    let policy = std::fs::read_to_string(dir.path().join("riskloop-data/policy.toml")).unwrap();
+    assert!(policy.contains("code = \"UNDERAGE\""), "{policy}");
     let models = stdout_of(&riskloop(dir.path(), None, &["models", "list"]));
     assert_eq!(models.matches("champion").count(), 1, "{models}");
 }

@@ -28,6 +28,9 @@ pub struct RawFormat {
     pub date_part: Option<DatePart>,
     pub decimal: char,
     pub two_digit_year_pivot: u32,
+    /// Plausible values; bundles written before it existed have none.
+    #[serde(default)]
+    pub valid: Option<[f64; 2]>,
 }
 
 impl RawFormat {
@@ -39,6 +42,18 @@ impl RawFormat {
             date_part: feature.date_part,
             decimal: read.decimal,
             two_digit_year_pivot: read.two_digit_year_pivot,
+            valid: feature.valid,
+        }
+    }
+
+    /// `value` if it lies within the feature's plausible values; the one check both the text
+    /// parser and the server's JSON numbers go through.
+    pub fn plausible(&self, value: f64) -> Result<f64, String> {
+        match self.valid {
+            Some([lo, hi]) if !(lo..=hi).contains(&value) => Err(format!(
+                "{value} is out of range: must be within [{lo}, {hi}]"
+            )),
+            _ => Ok(value),
         }
     }
 
@@ -53,17 +68,23 @@ impl RawFormat {
         match self.kind {
             FeatureKind::Categorical => Ok(Value::Text(raw)),
             FeatureKind::Boolean => parse_bool(raw).map(Value::Number),
-            FeatureKind::Numeric => match self.parser {
-                Parser::Number => parse_number(raw, self.decimal).map(Value::Number),
-                Parser::Percent => parse_percent(raw, self.decimal).map(Value::Number),
-                Parser::Date => {
-                    let format = self.date_format.as_deref().unwrap_or("%Y-%m-%d");
-                    let date = parse_date(raw, format, self.two_digit_year_pivot)?;
-                    let part = self.date_part.unwrap_or(DatePart::Year);
-                    date_to_number(date, part, application_date)
-                }
-                Parser::Text => Err("numeric features cannot be read as text".into()),
-            },
+            FeatureKind::Numeric => {
+                let number = match self.parser {
+                    Parser::Number => parse_number(raw, self.decimal)?,
+                    Parser::Percent => parse_percent(raw, self.decimal)?,
+                    Parser::Date => {
+                        let format = self.date_format.as_deref().unwrap_or("%Y-%m-%d");
+                        let date = parse_date(raw, format, self.two_digit_year_pivot)?;
+                        let part = self.date_part.unwrap_or(DatePart::Year);
+                        match date_to_number(date, part, application_date)? {
+                            Value::Number(n) => n,
+                            other => return Ok(other),
+                        }
+                    }
+                    Parser::Text => return Err("numeric features cannot be read as text".into()),
+                };
+                self.plausible(number).map(Value::Number)
+            }
         }
     }
 }
@@ -321,6 +342,7 @@ mod tests {
             date_part: Some(part),
             decimal: '.',
             two_digit_year_pivot: 30,
+            valid: None,
         };
         let app = NaiveDate::from_ymd_opt(2020, 3, 1);
         assert_eq!(
@@ -358,7 +380,29 @@ mod tests {
             date_part: None,
             decimal: '.',
             two_digit_year_pivot: 50,
+            valid: None,
         };
         assert_eq!(format.parse(" 021 ", None), Ok(Value::Text("021")));
+    }
+
+    #[test]
+    fn values_outside_the_plausible_range_are_refused_like_unparseable_ones() {
+        let age = RawFormat {
+            kind: FeatureKind::Numeric,
+            parser: Parser::Number,
+            date_format: None,
+            date_part: None,
+            decimal: '.',
+            two_digit_year_pivot: 50,
+            valid: Some([0.0, 120.0]),
+        };
+        assert_eq!(age.parse("0", None), Ok(Value::Number(0.0)));
+        assert_eq!(age.parse(" 120 ", None), Ok(Value::Number(120.0)));
+        assert_eq!(
+            age.parse("-4", None),
+            Err("-4 is out of range: must be within [0, 120]".into())
+        );
+        assert!(age.plausible(120.5).unwrap_err().contains("out of range"));
+        assert_eq!(age.plausible(37.0), Ok(37.0));
     }
 }

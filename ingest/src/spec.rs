@@ -145,6 +145,10 @@ pub struct Feature {
     pub date_part: Option<DatePart>,
     #[serde(default)]
     pub missing: MissingPolicy,
+    /// Plausible values (numeric): a value outside them is invalid, like one that does not
+    /// parse. The ETL counts it and treats it as missing; the server refuses the application,
+    /// naming the field. An age of -4 is a data error, not a risk.
+    pub valid: Option<[f64; 2]>,
     /// Hard bounds on the parsed value; values outside are clipped to them.
     pub clip: Option<[f64; 2]>,
     /// Quantiles of the training data beyond which values are clipped (numeric).
@@ -366,9 +370,17 @@ impl Feature {
         {
             return Err("`clip_quantiles` needs [low, high] with 0 <= low < high <= 1".into());
         }
-        let numeric_only = self.clip.is_some() || self.clip_quantiles.is_some();
+        if let Some([lo, hi]) = self.valid
+            && !(lo.is_finite() && hi.is_finite() && lo <= hi)
+        {
+            return Err("`valid` needs [low, high] with finite low <= high".into());
+        }
+        let numeric_only =
+            self.clip.is_some() || self.clip_quantiles.is_some() || self.valid.is_some();
         if numeric_only && self.kind != FeatureKind::Numeric {
-            return Err("`clip` and `clip_quantiles` apply to numeric features only".into());
+            return Err(
+                "`valid`, `clip` and `clip_quantiles` apply to numeric features only".into(),
+            );
         }
         let categorical_only = self.max_levels.is_some() || self.min_frequency.is_some();
         if categorical_only && self.kind != FeatureKind::Categorical {
@@ -449,6 +461,12 @@ kind = "numeric"
         assert!(error_of(&with("max_levels = 3")).contains("categorical features only"));
         assert!(error_of(&with("clip = [5.0, 1.0]")).contains("low < high"));
         assert!(error_of(&with("clip_quantiles = [0.5, 1.5]")).contains("clip_quantiles"));
+        assert!(error_of(&with("valid = [5.0, 1.0]")).contains("finite low <= high"));
+        let valid_text = MINIMAL.replace(
+            "kind = \"numeric\"",
+            "kind = \"categorical\"\nvalid = [0.0, 1.0]",
+        );
+        assert!(error_of(&valid_text).contains("numeric features only"));
         assert!(error_of(&with("parse = \"text\"")).contains("numeric feature needs"));
         let categorical = MINIMAL.replace(
             "kind = \"numeric\"",

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 
+use riskloop_ingest::parse::RawFormat;
 use riskloop_ingest::spec::FeatureKind;
 use riskloop_train::bundle::Bundle;
 
@@ -14,6 +15,9 @@ pub struct ServedModel {
     pub bundle: Bundle,
     /// Field name → expected kind (`number`, `string`, `boolean`, `date`) and whether required.
     pub fields: BTreeMap<String, (String, bool)>,
+    /// Protected attributes (never model inputs, so the pipeline does not read them) that
+    /// declare plausible values, with how to read them.
+    pub protected: Vec<(String, RawFormat)>,
 }
 
 impl ServedModel {
@@ -28,7 +32,12 @@ impl ServedModel {
             .collect();
         // Protected attributes are never model inputs, but an application may carry them so that
         // they are stored for fairness monitoring and hard policy rules can read them.
-        for f in bundle.spec()?.features.iter().filter(|f| f.protected) {
+        let spec = bundle.spec()?;
+        let mut protected = Vec::new();
+        for f in spec.features.iter().filter(|f| f.protected) {
+            if f.valid.is_some() {
+                protected.push((f.column().to_owned(), RawFormat::of(f, &spec.read)));
+            }
             let kind = match f.kind {
                 FeatureKind::Numeric => "number",
                 FeatureKind::Categorical => "string",
@@ -38,7 +47,11 @@ impl ServedModel {
                 .entry(f.column().to_owned())
                 .or_insert((kind.to_owned(), false));
         }
-        Ok(Self { bundle, fields })
+        Ok(Self {
+            bundle,
+            fields,
+            protected,
+        })
     }
 
     pub fn version(&self) -> &str {

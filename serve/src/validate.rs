@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use riskloop_ingest::parse::{RawFormat, is_na};
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
@@ -66,6 +67,25 @@ pub fn application(
                 "required field is missing",
             ));
         }
+    }
+    Ok(())
+}
+
+/// The plausible values of protected attributes, read the way the pipeline reads its inputs (NA
+/// tokens are missing, text is parsed): the pipeline itself never reads these fields.
+pub fn protected(
+    formats: &[(String, RawFormat)],
+    na_values: &[String],
+    application: &Map<String, Value>,
+    at: &str,
+) -> Result<(), ApiError> {
+    for (name, format) in formats {
+        let checked = match application.get(name) {
+            Some(Value::Number(n)) => n.as_f64().map_or(Ok(()), |v| format.plausible(v).map(drop)),
+            Some(Value::String(s)) if !is_na(s, na_values) => format.parse(s, None).map(drop),
+            _ => Ok(()),
+        };
+        checked.map_err(|rule| ApiError::field(format!("{at}.{name}"), rule))?;
     }
     Ok(())
 }

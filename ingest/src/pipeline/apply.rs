@@ -129,7 +129,10 @@ impl FeaturePipeline {
                 if boolean && v != 0.0 && v != 1.0 {
                     return Err(field_error(&f.column, "must be true/false or 1/0"));
                 }
-                Ok(Some(v))
+                f.format
+                    .plausible(v)
+                    .map(Some)
+                    .map_err(|rule| field_error(&f.column, rule))
             }
             Some(Json::String(s)) if is_na(s, &self.na_values) => Ok(None),
             Some(Json::String(s)) => match f.format.parse(s, application_date) {

@@ -161,9 +161,10 @@ fn unparseable_values_are_counted_per_column_never_zero() {
     let dir = tempfile::tempdir().unwrap();
     let csv = std::fs::read_to_string(data("german_credit.csv")).unwrap();
     let mut lines: Vec<String> = csv.lines().map(str::to_owned).collect();
-    for line in lines.iter_mut().skip(1).take(3) {
+    for (i, line) in lines.iter_mut().skip(1).take(5).enumerate() {
         let mut cells: Vec<String> = line.split(',').map(str::to_owned).collect();
-        cells[1] = "twelve".into(); // duration_in_month
+        // duration_in_month: three unreadable, two outside its plausible values [1, 480]
+        cells[1] = if i < 3 { "twelve" } else { "0" }.into();
         *line = cells.join(",");
     }
     let path = dir.path().join("g.csv");
@@ -181,7 +182,10 @@ fn unparseable_values_are_counted_per_column_never_zero() {
         .iter()
         .find(|f| f.name == "duration_in_month")
         .unwrap();
-    assert_eq!(duration.parse_failures, 3);
-    assert_eq!(duration.parse_failure_examples, ["twelve"; 3]);
-    assert!((duration.missing_rate - 0.003).abs() < 1e-9);
+    assert_eq!(duration.parse_failures, 5);
+    assert_eq!(
+        duration.parse_failure_examples,
+        ["twelve", "twelve", "twelve", "0", "0"]
+    );
+    assert!((duration.missing_rate - 0.005).abs() < 1e-9);
 }

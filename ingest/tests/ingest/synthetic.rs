@@ -110,6 +110,7 @@ fn a_leakage_column_used_as_a_feature_is_flagged() {
         missing: Default::default(),
         clip: None,
         clip_quantiles: None,
+        valid: None,
         max_levels: None,
         min_frequency: None,
         monotone: None,

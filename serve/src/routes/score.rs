@@ -180,6 +180,12 @@ fn decide(
     };
     let model = state.model.current().ok_or(ApiError::NoModel)?;
     validate::application(&model.fields, &application, &app_path)?;
+    validate::protected(
+        &model.protected,
+        &model.bundle.pipeline.na_values,
+        &application,
+        &app_path,
+    )?;
     let slots = model
         .bundle
         .pipeline

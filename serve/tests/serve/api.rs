@@ -182,6 +182,29 @@ async fn every_validation_error_class_is_a_problem_naming_the_field(app: &TestAp
         "invalid_field",
         Some("application.credit_amount"),
     );
+    // Outside the spec's plausible values: a model input, and a protected attribute the
+    // pipeline never reads (as a number and as text).
+    check(
+        &with("duration_in_month", json!(0)),
+        None,
+        422,
+        "invalid_field",
+        Some("application.duration_in_month"),
+    );
+    check(
+        &with("age_in_years", json!(-4)),
+        None,
+        422,
+        "invalid_field",
+        Some("application.age_in_years"),
+    );
+    check(
+        &with("age_in_years", json!("200")),
+        None,
+        422,
+        "invalid_field",
+        Some("application.age_in_years"),
+    );
     check(
         &with("duration_in_month", json!("six")),
         None,

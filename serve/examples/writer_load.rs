@@ -3,7 +3,7 @@
 //! shows what the durable write path allows before any request parsing or scoring.
 //! `bench/writer.sh` runs it against a database that `riskloop demo --no-serve` set up:
 //! `cargo run --release --example writer_load -- DATABASE_URL CLIENTS SECONDS BODY.json [TASKS]`
-//! (TASKS: committing writer tasks, default as `writer.tasks`).
+//! (TASKS: committing writer tasks on PostgreSQL, default as `writer.tasks`; SQLite has one writer).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -82,7 +82,7 @@ async fn main() -> anyhow::Result<()> {
     };
 
     let metrics = Arc::new(Metrics::default());
-    let (writer, tasks) = DecisionWriter::start(&store, settings, &metrics);
+    let (writer, tasks) = DecisionWriter::start(&store, settings, &metrics)?;
     let done = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let stop = started + Duration::from_secs(seconds);

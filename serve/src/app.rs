@@ -95,7 +95,7 @@ impl Application {
             model.swap(Arc::new(served));
         }
         let policy = PolicyStore::open(&config.policy)?;
-        let (writer, writer_tasks) = DecisionWriter::start(&store, config.writer, &metrics);
+        let (writer, writer_tasks) = DecisionWriter::start(&store, config.writer, &metrics)?;
         let state = web::Data::new(AppState {
             store,
             model,

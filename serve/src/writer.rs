@@ -1,10 +1,12 @@
-//! Durable decision write-back with group commit: handlers queue their decisions and wait; writer
-//! tasks take everything queued (up to a batch size, lingering briefly for more) and commit it in
-//! one transaction, then answer every waiting handler. What one handler submits together is
+//! Durable decision write-back with group commit: handlers queue their decisions and wait; a
+//! writer (a thread on SQLite, see [`sqlite`]; tasks on PostgreSQL) takes everything queued (up
+//! to a batch size, lingering briefly for more) and commits it in one transaction, then answers
+//! every waiting handler. What one handler submits together is
 //! committed together: a batch request is stored whole or not at all, and a submission the
 //! database refuses fails alone, not the others gathered with it. The queue is bounded: when
 //! it is full the handler gets [`SubmitError::Full`] at once (503), never unbounded memory.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,7 +15,9 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::metrics::Metrics;
-use crate::store::{DecisionSink, NewDecision, Store};
+use crate::store::{DecisionSink, NewDecision, Store, StoreError};
+
+mod sqlite;
 
 #[derive(Clone, Copy, Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -22,13 +26,17 @@ pub struct WriterSettings {
     pub queue: usize,
     /// Decisions per commit, at most; a larger single submission is still committed whole.
     pub max_batch: usize,
-    /// How long a commit waits for more decisions when fewer than `max_batch` are queued. 0 (the
-    /// default) takes what is queued: under load the queue fills while the previous batch commits,
-    /// and tokio's timer rounds any wait up to a millisecond.
-    pub linger_us: u64,
-    /// Concurrent committing tasks; 0 picks 1 for SQLite (one writer) and 2 for PostgreSQL: one
-    /// gathers and inserts while the other waits for its commit to be flushed, and more tasks
-    /// only split the same decisions into smaller batches (see `bench/README.md`).
+    /// How long a commit waits for more decisions when fewer than `max_batch` are queued. Set,
+    /// it always waits that long. Unset, SQLite's writer (a thread of its own, which sleeps
+    /// precisely) waits 200 µs, and only when another submission is already queued behind the
+    /// first, so a lone request never waits: under load, fewer and larger commits cost less per
+    /// decision (a sync, and the partly filled pages each commit writes again). Unset on
+    /// PostgreSQL it takes what is queued (the queue fills while the previous batch commits;
+    /// tokio's timer would round any wait up to a millisecond).
+    pub linger_us: Option<u64>,
+    /// Concurrent committing tasks on PostgreSQL; 0 picks 2: one gathers and inserts while the
+    /// other waits for its commit to be flushed, and more tasks only split the same decisions
+    /// into smaller batches (see `bench/README.md`). SQLite takes one writer, always.
     pub tasks: usize,
 }
 
@@ -37,7 +45,7 @@ impl Default for WriterSettings {
         Self {
             queue: 8192,
             max_batch: 512,
-            linger_us: 0,
+            linger_us: None,
             tasks: 0,
         }
     }
@@ -79,38 +87,58 @@ pub struct DecisionWriter {
 
 /// Join this after the last [`DecisionWriter`] is dropped: it returns when the queue is flushed.
 #[derive(Debug)]
-pub struct WriterTasks(Vec<JoinHandle<()>>);
+pub struct WriterTasks {
+    tasks: Vec<JoinHandle<()>>,
+    thread: Option<oneshot::Receiver<()>>,
+}
 
 impl WriterTasks {
     pub async fn flushed(self) {
-        for task in self.0 {
+        for task in self.tasks {
             let _ = task.await;
+        }
+        if let Some(thread) = self.thread {
+            // Resolves, with an error, when the thread drops its end: it has finished.
+            let _ = thread.await;
         }
     }
 }
 
 impl DecisionWriter {
+    /// Starts the writer on `store`: on SQLite a thread with a connection of its own (the
+    /// file must be there, migrated), on PostgreSQL tasks on the pool.
     pub fn start(
         store: &Store,
         settings: WriterSettings,
         metrics: &Arc<Metrics>,
-    ) -> (Self, WriterTasks) {
+    ) -> Result<(Self, WriterTasks), StoreError> {
         let (tx, rx) = mpsc::channel(settings.queue.max(1));
-        let rx = Arc::new(Mutex::new(rx));
-        let tasks = match settings.tasks {
-            0 if store.engine() == crate::store::Engine::Sqlite => 1,
-            0 => 2,
-            n => n,
+        let tasks = if let Some(file) = store.sqlite_file() {
+            WriterTasks {
+                tasks: Vec::new(),
+                thread: Some(sqlite::start(&file, rx, settings, metrics.clone())?),
+            }
+        } else {
+            let rx = Arc::new(Mutex::new(rx));
+            let tasks = if settings.tasks == 0 {
+                2
+            } else {
+                settings.tasks
+            };
+            // Each task keeps a connection for itself when that leaves others for the requests.
+            let hold = store.max_connections() as usize > tasks;
+            let handles = (0..tasks)
+                .map(|_| {
+                    let sink = store.decision_sink(hold);
+                    tokio::spawn(run(sink, rx.clone(), settings, metrics.clone()))
+                })
+                .collect();
+            WriterTasks {
+                tasks: handles,
+                thread: None,
+            }
         };
-        // Each task keeps a connection for itself when that leaves others for the requests.
-        let hold = store.max_connections() as usize > tasks;
-        let handles = (0..tasks)
-            .map(|_| {
-                let sink = store.decision_sink(hold);
-                tokio::spawn(run(sink, rx.clone(), settings, metrics.clone()))
-            })
-            .collect();
-        (Self { queue: tx }, WriterTasks(handles))
+        Ok((Self { queue: tx }, tasks))
     }
 
     /// Queues `decisions` and waits until all of them are committed, in one transaction, or
@@ -137,7 +165,7 @@ async fn run(
     settings: WriterSettings,
     metrics: Arc<Metrics>,
 ) {
-    let linger = Duration::from_micros(settings.linger_us);
+    let linger = Duration::from_micros(settings.linger_us.unwrap_or(0));
     let mut decisions = Vec::with_capacity(settings.max_batch);
     let mut replies = Vec::new();
     loop {
@@ -218,51 +246,66 @@ async fn run(
 }
 
 /// After a failed commit: the batch may be stored all the same (the connection dropped while
-/// COMMIT's answer was on its way back), so the database is asked (`DecisionSink::settle`). A
-/// batch is one transaction, stored whole or not at all; a submission is answered with an error
-/// only when its decisions are known not to be stored (safe to retry), or when even that cannot
-/// be told.
+/// COMMIT's answer was on its way back), so the database is asked (`DecisionSink::settle`).
 async fn settle(
     sink: &mut DecisionSink,
     decisions: &[NewDecision],
     replies: &mut Vec<Waiting>,
     failure: &str,
 ) {
-    let stored = match sink.settle(decisions).await {
+    let stored = sink.settle(decisions).await.map_err(|e| e.to_string());
+    let sizes: Vec<usize> = replies.iter().map(|(_, n)| *n).collect();
+    let answers = answers_after_failure(decisions, &sizes, stored, failure);
+    for ((reply, _), answer) in replies.drain(..).zip(answers) {
+        let _ = reply.send(answer);
+    }
+}
+
+/// What to answer each submission of a batch whose commit failed, given what the database
+/// holds of it afterwards (`stored`: each stored decision's commit time). A batch is one
+/// transaction, stored whole or not at all; a submission is answered with an error only when
+/// its decisions are known not to be stored (safe to retry), or when even that cannot be told.
+pub(crate) fn answers_after_failure(
+    decisions: &[NewDecision],
+    sizes: &[usize],
+    stored: Result<HashMap<String, DateTime<Utc>>, String>,
+    failure: &str,
+) -> Vec<Result<Vec<Written>, SubmitError>> {
+    let stored = match stored {
         Ok(stored) => stored,
         Err(err) => {
             tracing::error!(error = %err, batch = decisions.len(),
                 "cannot tell whether the failed decision batch was stored");
-            for (reply, _) in replies.drain(..) {
-                let _ = reply.send(Err(SubmitError::Store(failure.to_owned())));
-            }
-            return;
+            return sizes
+                .iter()
+                .map(|_| Err(SubmitError::Store(failure.to_owned())))
+                .collect();
         }
     };
     if stored.is_empty() {
-        for (reply, _) in replies.drain(..) {
-            let _ = reply.send(Err(SubmitError::NotStored));
-        }
-        return;
+        return sizes.iter().map(|_| Err(SubmitError::NotStored)).collect();
     }
     tracing::warn!(
         batch = decisions.len(),
         "the failed decision batch was committed after all"
     );
     let mut rows = decisions;
-    for (reply, n) in replies.drain(..) {
-        let (own, rest) = rows.split_at(n);
-        rows = rest;
-        // In a committed batch, a keyed decision not stored was an idempotent repeat.
-        let written: Option<Vec<Written>> = own
-            .iter()
-            .map(|d| match stored.get(&d.id) {
-                Some(at) => Some(Written::Committed(*at)),
-                None => d.idempotency_key.is_some().then_some(Written::Duplicate),
-            })
-            .collect();
-        let _ = reply.send(written.ok_or_else(|| SubmitError::Store(failure.to_owned())));
-    }
+    sizes
+        .iter()
+        .map(|&n| {
+            let (own, rest) = rows.split_at(n);
+            rows = rest;
+            // In a committed batch, a keyed decision not stored was an idempotent repeat.
+            let written: Option<Vec<Written>> = own
+                .iter()
+                .map(|d| match stored.get(&d.id) {
+                    Some(at) => Some(Written::Committed(*at)),
+                    None => d.idempotency_key.is_some().then_some(Written::Duplicate),
+                })
+                .collect();
+            written.ok_or_else(|| SubmitError::Store(failure.to_owned()))
+        })
+        .collect()
 }
 
 fn written_as(committed: Option<DateTime<Utc>>) -> Written {

@@ -1,10 +1,9 @@
-//! Writing decisions: a whole batch in one transaction, in as few statements as each engine
-//! allows, skipping idempotent repeats.
+//! Writing decisions: a whole batch in one transaction, skipping idempotent repeats. PostgreSQL
+//! here, through sqlx; SQLite in `sqlite_decisions`.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::types::Json;
 
 use super::{NewDecision, Result, Store, StoreError};
 
@@ -12,7 +11,8 @@ impl Store {
     /// Writes decisions in one transaction (one sync): all are durable when this returns, or
     /// none is. A decision whose `(api_key_id, idempotency_key)` is already stored (or repeated
     /// earlier in the batch) is skipped: its entry is `None`. The others get the time their
-    /// batch was written (`created_at`), in input order.
+    /// batch was written (`created_at`), in input order. The decision writer is the way
+    /// decisions are written while serving; this is the same write, once, for tools and tests.
     pub async fn insert_decisions(
         &self,
         batch: &[NewDecision],
@@ -20,17 +20,32 @@ impl Store {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        let written = match &self.pool {
-            super::Pool::Sqlite(pool) => match pool.acquire().await {
-                Ok(mut conn) => insert_sqlite(&mut conn, batch).await,
-                Err(e) => Err(e),
-            },
-            super::Pool::Postgres(pool) => match pool.acquire().await {
-                Ok(mut conn) => insert_postgres(&mut conn, batch).await,
-                Err(e) => Err(e),
-            },
-        };
-        written.map_err(write_error)
+        match &self.pool {
+            super::Pool::Sqlite(_) => {
+                let path = self
+                    .sqlite_file()
+                    .ok_or_else(|| StoreError::Corrupt("a SQLite store without a file".into()))?;
+                let batch = batch.to_vec();
+                let written = tokio::task::spawn_blocking(move || {
+                    let conn = super::sqlite_decisions::open(&path)?;
+                    super::sqlite_decisions::insert_batch(&conn, &batch, &[batch.len()])
+                })
+                .await
+                .map_err(|e| StoreError::Thread(std::io::Error::other(e)))?;
+                match written.map_err(StoreError::from_sqlite)?.pop() {
+                    Some(Ok(written)) => Ok(written),
+                    Some(Err(refused)) => Err(StoreError::from_sqlite(refused)),
+                    None => Ok(Vec::new()),
+                }
+            }
+            super::Pool::Postgres(pool) => {
+                let written = match pool.acquire().await {
+                    Ok(mut conn) => insert_postgres(&mut conn, batch).await,
+                    Err(e) => Err(e),
+                };
+                written.map_err(write_error)
+            }
+        }
     }
 }
 
@@ -38,16 +53,14 @@ fn write_error(err: sqlx::Error) -> StoreError {
     StoreError::from_write(err, || "a decision with this id".into())
 }
 
-/// Where one decision writer task commits. It keeps a pooled connection for itself when the
-/// pool has room for others (`hold`). On SQLite, the connection that wrote the last batch still
-/// has valid pages in its cache, where any other would first re-read what was written through
-/// another. On PostgreSQL, it knows its server process, so that after a failed commit it can
-/// wait for that process to end before asking what was stored (see [`DecisionSink::settle`]).
+/// Where one PostgreSQL decision writer task commits. It keeps a pooled connection for itself
+/// when the pool has room for others (`hold`), and knows its server process, so that after a
+/// failed commit it can wait for that process to end before asking what was stored (see
+/// [`DecisionSink::settle`]). SQLite's writer is a thread of its own (`writer::sqlite`).
 #[derive(Debug)]
 pub struct DecisionSink {
     store: Store,
     hold: bool,
-    sqlite: Option<sqlx::pool::PoolConnection<sqlx::Sqlite>>,
     postgres: Option<(sqlx::pool::PoolConnection<sqlx::Postgres>, i32)>,
     /// The server process of the connection whose commit last failed, until settled.
     failed_backend: Option<i32>,
@@ -58,7 +71,6 @@ impl Store {
         DecisionSink {
             store: self.clone(),
             hold,
-            sqlite: None,
             postgres: None,
             failed_backend: None,
         }
@@ -77,17 +89,7 @@ impl DecisionSink {
         }
         // After a failure other than a refused row the connection is not reused.
         match &self.store.pool {
-            super::Pool::Sqlite(pool) => {
-                let mut conn = match self.sqlite.take() {
-                    Some(conn) => conn,
-                    None => pool.acquire().await.map_err(write_error)?,
-                };
-                let written = insert_sqlite(&mut conn, batch).await;
-                if written.is_ok() {
-                    self.sqlite = Some(conn);
-                }
-                written.map_err(write_error)
-            }
+            super::Pool::Sqlite(_) => self.store.insert_decisions(batch).await,
             super::Pool::Postgres(pool) => {
                 let (mut conn, backend) = match self.postgres.take() {
                     Some(held) => held,
@@ -176,13 +178,11 @@ async fn wait_backend_gone(pool: &sqlx::PgPool, backend: i32) -> Result<()> {
     )))
 }
 
-/// The columns a decision insert binds; SQLite binds `created_at` too (the batch's time, which
-/// it then need not send back), PostgreSQL returns its default instead.
+/// The columns a decision insert binds (SQLite's, in `sqlite_decisions`, binds `created_at` too).
 macro_rules! insert_columns {
-    ($($first:literal)?) => {
+    () => {
         concat!(
             "INSERT INTO decisions (",
-            $($first, ", ",)?
             "id, application_id, api_key_id, idempotency_key, request_sha256, input, \
              model_version, policy_version, policy_sha256, probability, score, decision, reasons, \
              latency_us) "
@@ -193,96 +193,6 @@ macro_rules! skip_duplicates {
     () => {
         " ON CONFLICT (api_key_id, idempotency_key) DO NOTHING"
     };
-}
-
-/// Rows per SQLite statement. A batch up to this size is one statement, so one trip to sqlx's
-/// SQLite thread and one implicit transaction; the few hundred distinct statement texts (one per
-/// row count) all stay in the connection's statement cache (see `connect_sqlite`).
-pub(super) const SQLITE_ROWS_PER_STATEMENT: usize = 256;
-
-/// SQLite's own `created_at` default, `strftime('%Y-%m-%dT%H:%M:%fZ','now')`: every stored
-/// timestamp has this one shape, so text order is time order.
-const SQLITE_TIME: &str = "%Y-%m-%dT%H:%M:%S%.3fZ";
-
-/// No `RETURNING`: sending each stored row back from sqlx's SQLite thread cost about 5 µs a
-/// row, more than inserting it. The batch's time is bound instead, and only when the database skipped a row
-/// (a repeated idempotency key, the rare case) are the survivors looked up.
-pub(super) async fn insert_sqlite(
-    conn: &mut sqlx::SqliteConnection,
-    batch: &[NewDecision],
-) -> std::result::Result<Vec<Option<DateTime<Utc>>>, sqlx::Error> {
-    let now = Utc::now();
-    let stamp = now.format(SQLITE_TIME).to_string();
-    // What the column holds, read back: millisecond precision.
-    let created = DateTime::parse_from_rfc3339(&stamp).map_or(now, |t| t.with_timezone(&Utc));
-    let inserted = if batch.len() <= SQLITE_ROWS_PER_STATEMENT {
-        sqlite_insert(batch, &stamp)
-            .build()
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
-    } else {
-        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-        let mut inserted = 0;
-        for chunk in batch.chunks(SQLITE_ROWS_PER_STATEMENT) {
-            inserted += sqlite_insert(chunk, &stamp)
-                .build()
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-        }
-        tx.commit().await?;
-        inserted
-    };
-    if inserted == batch.len() as u64 {
-        return Ok(vec![Some(created); batch.len()]);
-    }
-    // Only a decision with an idempotency key can have been skipped; ids are fresh UUIDs, so
-    // such a decision is stored exactly when its id is.
-    let keyed: Vec<&str> = batch
-        .iter()
-        .filter(|d| d.idempotency_key.is_some())
-        .map(|d| d.id.as_str())
-        .collect();
-    let mut query = sqlx::QueryBuilder::new("SELECT id FROM decisions WHERE id IN (");
-    let mut ids = query.separated(", ");
-    for id in &keyed {
-        ids.push_bind(*id);
-    }
-    query.push(")");
-    let stored: std::collections::HashSet<String> = query
-        .build_query_scalar()
-        .fetch_all(&mut *conn)
-        .await?
-        .into_iter()
-        .collect();
-    Ok(batch
-        .iter()
-        .map(|d| (d.idempotency_key.is_none() || stored.contains(&d.id)).then_some(created))
-        .collect())
-}
-
-fn sqlite_insert(rows: &[NewDecision], created_at: &str) -> sqlx::QueryBuilder<sqlx::Sqlite> {
-    let mut query = sqlx::QueryBuilder::new(insert_columns!("created_at"));
-    query.push_values(rows, |mut row, d| {
-        row.push_bind(created_at)
-            .push_bind(&d.id)
-            .push_bind(&d.application_id)
-            .push_bind(d.api_key_id)
-            .push_bind(&d.idempotency_key)
-            .push_bind(&d.request_sha256)
-            .push_bind(d.input.as_str())
-            .push_bind(&d.model_version)
-            .push_bind(&d.policy_version)
-            .push_bind(&d.policy_sha256)
-            .push_bind(d.probability)
-            .push_bind(d.score)
-            .push_bind(d.decision.as_str())
-            .push_bind(Json(&d.reasons))
-            .push_bind(d.latency_us);
-    });
-    query.push(skip_duplicates!());
-    query
 }
 
 /// PostgreSQL: one round trip per batch. The rows travel as arrays, so the statement text is

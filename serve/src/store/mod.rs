@@ -22,6 +22,7 @@ mod keys;
 mod models;
 mod outcomes;
 mod reviews;
+pub(crate) mod sqlite_decisions;
 
 pub use audit::{AuditEntry, NewAuditEntry};
 pub use decision_inserts::DecisionSink;
@@ -61,6 +62,15 @@ pub enum StoreError {
     Unsettled(String),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+    #[error("SQLite: {0}")]
+    Sqlite(rusqlite::Error),
+    #[error("cannot start a database thread: {0}")]
+    Thread(std::io::Error),
+    #[error("cannot open the decision writer's connection to {path}: {source}")]
+    WriterOpen {
+        path: String,
+        source: rusqlite::Error,
+    },
 }
 
 impl StoreError {
@@ -72,11 +82,21 @@ impl StoreError {
         }
     }
 
+    /// A write's error from the SQLite connection the decision writer uses.
+    pub(crate) fn from_sqlite(err: rusqlite::Error) -> Self {
+        if sqlite_decisions::is_unique_violation(&err) {
+            Self::Conflict("a decision with this id".into())
+        } else {
+            Self::Sqlite(err)
+        }
+    }
+
     /// The database refused a row it was given (a clash, a check, a missing reference), as
     /// opposed to failing itself: the same statement without that row can succeed.
     pub fn is_refused_row(&self) -> bool {
         match self {
             Self::Conflict(_) => true,
+            Self::Sqlite(err) => sqlite_decisions::is_refused_row(err),
             Self::Database(sqlx::Error::Database(db)) => {
                 !matches!(db.kind(), sqlx::error::ErrorKind::Other)
             }
@@ -116,6 +136,8 @@ pub(crate) use on_pool;
 pub struct Store {
     pool: Pool,
     target: String,
+    /// SQLite's database file, which the decision writer opens a connection of its own to.
+    sqlite_file: Option<std::path::PathBuf>,
 }
 
 impl Store {
@@ -143,9 +165,8 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10))
-            // Room for the decision insert at every row count up to a statement's, and the rest.
-            .statement_cache_capacity(2 * decision_inserts::SQLITE_ROWS_PER_STATEMENT);
+            .busy_timeout(Duration::from_secs(10));
+        let file = options.get_filename().to_path_buf();
         if let Some(dir) = options
             .get_filename()
             .parent()
@@ -170,6 +191,7 @@ impl Store {
         Ok(Self {
             pool: Pool::Sqlite(pool),
             target,
+            sqlite_file: Some(file),
         })
     }
 
@@ -193,7 +215,13 @@ impl Store {
         Ok(Self {
             pool: Pool::Postgres(pool),
             target,
+            sqlite_file: None,
         })
+    }
+
+    /// The SQLite database file; `None` on PostgreSQL.
+    pub fn sqlite_file(&self) -> Option<std::path::PathBuf> {
+        self.sqlite_file.clone()
     }
 
     /// The most connections the pool opens.

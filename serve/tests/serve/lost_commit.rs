@@ -126,7 +126,7 @@ async fn a_batch_whose_commit_answer_is_lost_is_answered_by_what_the_database_ho
         tasks: 1,
         ..WriterSettings::default()
     };
-    let (writer, tasks) = DecisionWriter::start(&store, settings, &metrics);
+    let (writer, tasks) = DecisionWriter::start(&store, settings, &metrics).unwrap();
 
     // Committed, but the answer is lost: the client is told it was committed.
     let committed: Vec<NewDecision> = (0..3).map(|_| decision(key, None)).collect();

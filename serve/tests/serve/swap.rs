@@ -147,7 +147,7 @@ async fn a_full_queue_answers_503_with_retry_after_and_loses_nothing() {
     let writer = riskloop_serve::writer::WriterSettings {
         queue: 1,
         max_batch: 1,
-        linger_us: 0,
+        linger_us: Some(0),
         tasks: 1,
     };
     let app = spawn_app_with(TestDb::sqlite().await, writer).await;

@@ -84,41 +84,39 @@ const BACKEND_GONE_WAIT: Duration = Duration::from_secs(5);
 impl DecisionSink {
     /// [`Store::insert_decisions`], on the writer's own connection where it has one.
     pub async fn insert(&mut self, batch: &[NewDecision]) -> Result<Vec<Option<DateTime<Utc>>>> {
+        let super::Pool::Postgres(pool) = &self.store.pool else {
+            return self.store.insert_decisions(batch).await;
+        };
         if !self.hold || batch.is_empty() {
             return self.store.insert_decisions(batch).await;
         }
         // After a failure other than a refused row the connection is not reused.
-        match &self.store.pool {
-            super::Pool::Sqlite(_) => self.store.insert_decisions(batch).await,
-            super::Pool::Postgres(pool) => {
-                let (mut conn, backend) = match self.postgres.take() {
-                    Some(held) => held,
-                    None => {
-                        let mut conn = pool.acquire().await.map_err(write_error)?;
-                        let backend: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
-                            .fetch_one(&mut *conn)
-                            .await
-                            .map_err(write_error)?;
-                        (conn, backend)
-                    }
-                };
-                match insert_postgres(&mut conn, batch).await {
-                    Ok(written) => {
-                        self.postgres = Some((conn, backend));
-                        Ok(written)
-                    }
-                    Err(err) => {
-                        let err = write_error(err);
-                        if err.is_refused_row() {
-                            // The statement failed cleanly; the connection is sound.
-                            self.postgres = Some((conn, backend));
-                        } else {
-                            self.failed_backend = Some(backend);
-                            drop(conn.detach());
-                        }
-                        Err(err)
-                    }
+        let (mut conn, backend) = match self.postgres.take() {
+            Some(held) => held,
+            None => {
+                let mut conn = pool.acquire().await.map_err(write_error)?;
+                let backend: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+                    .fetch_one(&mut *conn)
+                    .await
+                    .map_err(write_error)?;
+                (conn, backend)
+            }
+        };
+        match insert_postgres(&mut conn, batch).await {
+            Ok(written) => {
+                self.postgres = Some((conn, backend));
+                Ok(written)
+            }
+            Err(err) => {
+                let err = write_error(err);
+                if err.is_refused_row() {
+                    // The statement failed cleanly; the connection is sound.
+                    self.postgres = Some((conn, backend));
+                } else {
+                    self.failed_backend = Some(backend);
+                    drop(conn.detach());
                 }
+                Err(err)
             }
         }
     }
@@ -178,23 +176,6 @@ async fn wait_backend_gone(pool: &sqlx::PgPool, backend: i32) -> Result<()> {
     )))
 }
 
-/// The columns a decision insert binds (SQLite's, in `sqlite_decisions`, binds `created_at` too).
-macro_rules! insert_columns {
-    () => {
-        concat!(
-            "INSERT INTO decisions (",
-            "id, application_id, api_key_id, idempotency_key, request_sha256, input, \
-             model_version, policy_version, policy_sha256, probability, score, decision, reasons, \
-             latency_us) "
-        )
-    };
-}
-macro_rules! skip_duplicates {
-    () => {
-        " ON CONFLICT (api_key_id, idempotency_key) DO NOTHING"
-    };
-}
-
 /// PostgreSQL: one round trip per batch. The rows travel as arrays, so the statement text is
 /// the same for every batch size and stays prepared.
 async fn insert_postgres(
@@ -202,7 +183,9 @@ async fn insert_postgres(
     batch: &[NewDecision],
 ) -> std::result::Result<Vec<Option<DateTime<Utc>>>, sqlx::Error> {
     const SQL: &str = concat!(
-        insert_columns!(),
+        "INSERT INTO decisions (id, application_id, api_key_id, idempotency_key, request_sha256, \
+         input, model_version, policy_version, policy_sha256, probability, score, decision, \
+         reasons, latency_us) ",
         "SELECT id, application_id, api_key_id, idempotency_key, request_sha256, input::json, \
          model_version, policy_version, policy_sha256, probability, score, decision, \
          reasons::json, latency_us FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::text[], \
@@ -210,8 +193,7 @@ async fn insert_postgres(
          $12::text[], $13::text[], $14::int8[]) AS t(id, application_id, api_key_id, \
          idempotency_key, request_sha256, input, model_version, policy_version, policy_sha256, \
          probability, score, decision, reasons, latency_us)",
-        skip_duplicates!(),
-        " RETURNING id, created_at"
+        " ON CONFLICT (api_key_id, idempotency_key) DO NOTHING RETURNING id, created_at"
     );
     fn column<'a, T>(batch: &'a [NewDecision], f: impl Fn(&'a NewDecision) -> T) -> Vec<T> {
         batch.iter().map(f).collect()

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use riskloop_serve::api_key::Role;
 use riskloop_serve::metrics::Metrics;
-use riskloop_serve::store::{DecisionKind, JsonText, NewDecision, Reason, Store};
+use riskloop_serve::store::{DecisionKind, JsonText, NewDecision, Reason, Reasons, Store};
 use riskloop_serve::writer::{DecisionWriter, WriterSettings};
 use secrecy::SecretString;
 
@@ -77,7 +77,7 @@ async fn main() -> anyhow::Result<()> {
         probability: 0.0633,
         score: 565,
         decision: DecisionKind::Approve,
-        reasons,
+        reasons: Reasons::new(reasons)?,
         latency_us: 100,
     };
 

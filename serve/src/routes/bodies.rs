@@ -70,6 +70,7 @@ impl DecisionBody {
             decision: r.decision.as_str().to_owned(),
             reasons: r
                 .reasons
+                .list()
                 .iter()
                 .map(|x| ReasonBody {
                     feature: x.feature.clone(),

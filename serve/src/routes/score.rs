@@ -16,7 +16,7 @@ use super::{object, optional_string, read_json};
 use crate::app::AppState;
 use crate::auth::{Caller, Permission};
 use crate::error::ApiError;
-use crate::store::{Decision, JsonText, NewDecision, Reason};
+use crate::store::{Decision, JsonText, NewDecision, Reason, Reasons};
 use crate::validate;
 use crate::writer::{SubmitError, Written};
 
@@ -233,7 +233,7 @@ fn decide(
         probability: scored.probability,
         score: scored.score,
         decision: verdict.decision,
-        reasons,
+        reasons: Reasons::new(reasons).map_err(ApiError::internal)?,
         latency_us: started.elapsed().as_micros() as i64,
     })
 }

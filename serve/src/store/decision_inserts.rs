@@ -198,9 +198,6 @@ async fn insert_postgres(
     fn column<'a, T>(batch: &'a [NewDecision], f: impl Fn(&'a NewDecision) -> T) -> Vec<T> {
         batch.iter().map(f).collect()
     }
-    let reasons = column(batch, |d| {
-        serde_json::to_string(&d.reasons).unwrap_or_default()
-    });
     let rows: Vec<(String, DateTime<Utc>)> = sqlx::query_as(SQL)
         .bind(column(batch, |d| d.id.as_str()))
         .bind(column(batch, |d| d.application_id.as_deref()))
@@ -214,7 +211,7 @@ async fn insert_postgres(
         .bind(column(batch, |d| d.probability))
         .bind(column(batch, |d| d.score))
         .bind(column(batch, |d| d.decision.as_str()))
-        .bind(reasons)
+        .bind(column(batch, |d| d.reasons.json().as_str()))
         .bind(column(batch, |d| d.latency_us))
         .fetch_all(conn)
         .await?;

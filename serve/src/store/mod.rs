@@ -26,7 +26,9 @@ pub(crate) mod sqlite_decisions;
 
 pub use audit::{AuditEntry, NewAuditEntry};
 pub use decision_inserts::DecisionSink;
-pub use decisions::{Decision, DecisionFilter, DecisionKind, JsonText, NewDecision, Reason};
+pub use decisions::{
+    Decision, DecisionFilter, DecisionKind, JsonText, NewDecision, Reason, Reasons,
+};
 pub use jobs::{Job, JobStatus};
 pub use keys::{ApiKey, NewApiKey};
 pub use models::{Model, ModelEvent, ModelStage, NewModel};

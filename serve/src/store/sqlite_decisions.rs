@@ -107,8 +107,6 @@ fn insert_submissions(
         let mut out = Vec::with_capacity(own.len());
         let mut refused = None;
         for d in own {
-            let reasons = serde_json::to_string(&d.reasons)
-                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
             let inserted = insert.execute(params![
                 stamp,
                 d.id,
@@ -123,7 +121,7 @@ fn insert_submissions(
                 d.probability,
                 d.score,
                 d.decision.as_str(),
-                reasons,
+                d.reasons.json().as_str(),
                 d.latency_us,
             ]);
             match inserted {

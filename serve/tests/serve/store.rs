@@ -4,8 +4,9 @@ use chrono::{TimeZone, Utc};
 use riskloop_serve::api_key::{GeneratedKey, Role};
 use riskloop_serve::store::{
     DecisionKind, JobStatus, JsonText, ModelStage, NewApiKey, NewAuditEntry, NewDecision, NewModel,
-    NewOutcome, NewReview, OutcomeKind, Reason, Store, StoreError,
+    NewOutcome, NewReview, OutcomeKind, Reason, Reasons, Store, StoreError,
 };
+use secrecy::SecretString;
 
 /// Generates `sqlite::<name>` and `postgres::<name>` tests from one async fn taking `&Store`.
 macro_rules! on_both_engines {
@@ -115,7 +116,7 @@ pub(crate) fn decision(api_key_id: i64, idempotency_key: Option<&str>) -> NewDec
         probability: 0.123_456_789,
         score: 612,
         decision: DecisionKind::Review,
-        reasons: vec![
+        reasons: Reasons::new(vec![
             Reason {
                 feature: "duration".into(),
                 contribution: 0.41,
@@ -126,7 +127,8 @@ pub(crate) fn decision(api_key_id: i64, idempotency_key: Option<&str>) -> NewDec
                 contribution: 0.2,
                 description: "Savings".into(),
             },
-        ],
+        ])
+        .unwrap(),
         latency_us: 850,
     }
 }
@@ -374,7 +376,7 @@ async fn an_idempotency_key_is_written_once_per_api_key_and_a_failed_batch_write
     assert!(
         recent
             .windows(2)
-            .all(|w| w[0].created_at >= w[1].created_at)
+            .all(|w| w[0].created_at >= w[1].created_at && w[0].record.id > w[1].record.id)
     );
 }
 
@@ -770,4 +772,122 @@ async fn sqlite_sustained_writes_are_all_stored_and_the_wal_stays_bounded() {
         "the WAL reached {largest} bytes: it does not start over"
     );
     db.finish().await;
+}
+
+/// Migration 15 rebuilds SQLite's `decisions` table (a CHECK without an `IN` list, which SQLite
+/// checked by building a temporary b-tree per row). A database from before it keeps every row,
+/// the rows that point at them, and every rule; and the writer's insert no longer opens a
+/// temporary table.
+#[tokio::test]
+async fn sqlite_decisions_rebuild_keeps_rows_references_and_rules() {
+    const REBUILD: &str = "20261203000015";
+    let dir = tempfile::tempdir().unwrap();
+    let older = dir.path().join("migrations");
+    std::fs::create_dir(&older).unwrap();
+    let all = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations/sqlite");
+    for entry in std::fs::read_dir(&all).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_name().to_string_lossy().as_ref() < REBUILD {
+            std::fs::copy(entry.path(), older.join(entry.file_name())).unwrap();
+        }
+    }
+    let url = format!("sqlite://{}", dir.path().join("riskloop.db").display());
+    // One connection: the one that runs the migration must enforce foreign keys afterwards.
+    let store = Store::connect(&SecretString::from(url.clone()), 1)
+        .await
+        .unwrap();
+    let options: sqlx::sqlite::SqliteConnectOptions = url.parse().unwrap();
+    let pool = sqlx::SqlitePool::connect_with(options.foreign_keys(true))
+        .await
+        .unwrap();
+    sqlx::migrate::Migrator::new(older.as_path())
+        .await
+        .unwrap()
+        .run(&pool)
+        .await
+        .unwrap();
+
+    let key = seed(&store).await;
+    let decisions: Vec<NewDecision> = (0..3).map(|_| decision(key, None)).collect();
+    store.insert_decisions(&decisions).await.unwrap();
+    let before: Vec<_> =
+        futures_util::future::join_all(decisions.iter().map(|d| store.get_decision(&d.id))).await;
+    let (analyst, _) = create_key(&store, "anna", Role::Analyst).await;
+    store
+        .insert_review(&NewReview {
+            decision_id: &decisions[0].id,
+            api_key_id: analyst,
+            decision: DecisionKind::Approve,
+            note: "kept",
+        })
+        .await
+        .unwrap();
+    store
+        .insert_outcomes(&[NewOutcome {
+            decision_id: decisions[1].id.clone(),
+            outcome: OutcomeKind::Repaid,
+            observed_at: Utc::now(),
+            api_key_id: Some(key),
+        }])
+        .await
+        .unwrap();
+
+    assert_eq!(
+        store.migrate().await.unwrap(),
+        1,
+        "only the rebuild was left"
+    );
+
+    for (d, was) in decisions.iter().zip(before) {
+        let now = store.get_decision(&d.id).await.unwrap().unwrap();
+        assert_eq!(Some(now), was.unwrap(), "decision {} changed", d.id);
+    }
+    assert_eq!(store.reviews_of(&decisions[0].id).await.unwrap().len(), 1);
+    let broken: Vec<(String,)> = sqlx::query_as("PRAGMA foreign_key_check")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert!(broken.is_empty(), "dangling references: {broken:?}");
+    let dangling = store
+        .insert_outcomes(&[NewOutcome {
+            decision_id: "missing".into(),
+            outcome: OutcomeKind::Default,
+            observed_at: Utc::now(),
+            api_key_id: Some(key),
+        }])
+        .await;
+    assert!(
+        dangling.is_err(),
+        "the migration turns foreign keys back on"
+    );
+    for refused in ["UPDATE decisions SET score = 1", "DELETE FROM decisions"] {
+        assert!(
+            sqlx::query(refused).execute(&pool).await.is_err(),
+            "{refused}"
+        );
+    }
+    let out_of_set = sqlx::query(
+        "INSERT INTO decisions (id, api_key_id, request_sha256, input, model_version, \
+         policy_version, policy_sha256, probability, score, decision, reasons, latency_us) \
+         SELECT 'x', api_key_id, request_sha256, input, model_version, policy_version, \
+         policy_sha256, probability, score, 'maybe', reasons, latency_us FROM decisions LIMIT 1",
+    )
+    .execute(&pool)
+    .await;
+    assert!(out_of_set.is_err(), "the decision CHECK still holds");
+    let plan: Vec<(i64, String)> = sqlx::query_as(
+        "EXPLAIN INSERT INTO decisions (id, api_key_id, request_sha256, input, model_version, \
+         policy_version, policy_sha256, probability, score, decision, reasons, latency_us) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert!(!plan.is_empty());
+    assert!(
+        plan.iter().all(|(_, op)| op != "OpenEphemeral"),
+        "an insert still builds a temporary table"
+    );
+    pool.close().await;
+    store.close().await;
 }

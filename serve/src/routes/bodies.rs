@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-use crate::store::{Decision, NewDecision};
+use crate::store::{Decision, JsonText, NewDecision};
 
 /// One application to score.
 #[derive(Debug, ToSchema)]
@@ -25,12 +25,14 @@ pub struct BatchScoreRequest {
     applications: Vec<ScoreRequest>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+/// One reason, as stored with the decision (see `DecisionBody::reasons`).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
 pub struct ReasonBody {
-    pub feature: String,
-    pub description: String,
+    feature: String,
     /// How much this feature raised the log-odds of default, relative to the training population.
-    pub contribution: f64,
+    contribution: f64,
+    description: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -43,7 +45,12 @@ pub struct DecisionBody {
     pub score: i32,
     /// `approve`, `review` or `decline`.
     pub decision: String,
-    pub reasons: Vec<ReasonBody>,
+    /// Why: the policy rules that fired (`policy:CODE`), then the model's strongest features.
+    /// Exactly as stored with the decision.
+    // The stored JSON itself: what the bank is told is byte for byte what the record says, and
+    // the reasons are encoded once per decision, not once more for the answer.
+    #[schema(value_type = Vec<ReasonBody>)]
+    pub reasons: JsonText,
     pub created_at: DateTime<Utc>,
 }
 
@@ -68,16 +75,7 @@ impl DecisionBody {
             probability_of_default: r.probability,
             score: r.score,
             decision: r.decision.as_str().to_owned(),
-            reasons: r
-                .reasons
-                .list()
-                .iter()
-                .map(|x| ReasonBody {
-                    feature: x.feature.clone(),
-                    description: x.description.clone(),
-                    contribution: x.contribution,
-                })
-                .collect(),
+            reasons: r.reasons.json().clone(),
             created_at,
         }
     }

@@ -75,6 +75,12 @@ async fn score_returns_a_stored_decision_with_versions_and_reasons(app: &TestApp
     assert_eq!(stored.record.probability, pd);
     assert_eq!(stored.record.input.value()["age_in_years"], 67);
     assert_eq!(stored.record.policy_sha256.len(), 64);
+    let stored_reasons = format!("\"reasons\":{}", stored.record.reasons.json().as_str());
+    assert!(
+        reply.body.contains(&stored_reasons),
+        "the reasons answered are the reasons stored, byte for byte: {stored_reasons} in {}",
+        reply.body
+    );
 }
 
 async fn an_idempotent_retry_returns_the_original_and_a_changed_body_is_a_conflict(app: &TestApp) {

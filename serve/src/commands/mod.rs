@@ -18,6 +18,24 @@ use crate::store::Store;
 /// against a half-migrated database.
 async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     let store = Store::connect(&settings.database_url(), settings.database.max_connections).await?;
-    store.migrate().await?;
+    // Said before, not only after: a migration that rebuilds a table takes a while on a large
+    // database, and the server is not listening meanwhile.
+    let pending = store.pending_migrations().await;
+    if pending > 0 {
+        tracing::info!(
+            pending,
+            database = store.target(),
+            "updating the database schema (rebuilding a table can take minutes on a large database)"
+        );
+    }
+    let started = std::time::Instant::now();
+    let applied = store.migrate().await?;
+    if applied > 0 {
+        tracing::info!(
+            applied,
+            seconds = started.elapsed().as_secs_f64(),
+            "database schema up to date"
+        );
+    }
     Ok(store)
 }

@@ -258,6 +258,15 @@ impl Store {
         Ok(self.applied_migrations().await.saturating_sub(before))
     }
 
+    /// Migrations this binary carries that the database has not applied yet.
+    pub async fn pending_migrations(&self) -> usize {
+        let known = match &self.pool {
+            Pool::Sqlite(_) => SQLITE_MIGRATIONS.iter().count(),
+            Pool::Postgres(_) => POSTGRES_MIGRATIONS.iter().count(),
+        };
+        known.saturating_sub(self.applied_migrations().await)
+    }
+
     /// Number of migrations recorded as applied; zero on a database never migrated.
     async fn applied_migrations(&self) -> usize {
         const SQL: &str = "SELECT COUNT(*) FROM _sqlx_migrations WHERE success";

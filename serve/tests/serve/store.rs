@@ -832,11 +832,13 @@ async fn sqlite_decisions_rebuild_keeps_rows_references_and_rules() {
         .await
         .unwrap();
 
+    assert_eq!(store.pending_migrations().await, 1);
     assert_eq!(
         store.migrate().await.unwrap(),
         1,
         "only the rebuild was left"
     );
+    assert_eq!(store.pending_migrations().await, 0);
 
     for (d, was) in decisions.iter().zip(before) {
         let now = store.get_decision(&d.id).await.unwrap().unwrap();

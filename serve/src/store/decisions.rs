@@ -75,38 +75,19 @@ pub struct Reason {
     pub description: String,
 }
 
-/// The reasons behind a decision, with their JSON encoded once where they are made, like
-/// [`JsonText`]: encoding them took an eighth of the SQLite writer's serial time.
-#[derive(Clone, Debug)]
-pub struct Reasons {
-    list: Vec<Reason>,
-    json: JsonText,
-}
+/// The reasons behind a decision as JSON, encoded once where they are made, like [`JsonText`]:
+/// encoding them took an eighth of the SQLite writer's serial time. The answer carries the same
+/// text.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reasons(JsonText);
 
 impl Reasons {
-    pub fn new(list: Vec<Reason>) -> serde_json::Result<Self> {
-        let json = JsonText::encode(&list)?;
-        Ok(Self { list, json })
-    }
-
-    /// Reasons as stored: the text is kept, the list parsed from it.
-    fn stored(json: JsonText) -> serde_json::Result<Self> {
-        let list = serde_json::from_str(json.as_str())?;
-        Ok(Self { list, json })
-    }
-
-    pub fn list(&self) -> &[Reason] {
-        &self.list
+    pub fn new(list: &[Reason]) -> serde_json::Result<Self> {
+        JsonText::encode(&list).map(Self)
     }
 
     pub fn json(&self) -> &JsonText {
-        &self.json
-    }
-}
-
-impl PartialEq for Reasons {
-    fn eq(&self, other: &Self) -> bool {
-        self.list == other.list
+        &self.0
     }
 }
 
@@ -178,8 +159,6 @@ impl TryFrom<Row> for Decision {
         let decision = DecisionKind::parse(&r.decision).ok_or_else(|| {
             StoreError::Corrupt(format!("decision {}: kind {}", r.id, r.decision))
         })?;
-        let reasons = Reasons::stored(JsonText(r.reasons.0))
-            .map_err(|e| StoreError::Corrupt(format!("decision {}: reasons: {e}", r.id)))?;
         Ok(Self {
             created_at: r.created_at,
             record: NewDecision {
@@ -195,7 +174,7 @@ impl TryFrom<Row> for Decision {
                 probability: r.probability,
                 score: r.score,
                 decision,
-                reasons,
+                reasons: Reasons(JsonText(r.reasons.0)),
                 latency_us: r.latency_us,
             },
         })

@@ -116,7 +116,7 @@ pub(crate) fn decision(api_key_id: i64, idempotency_key: Option<&str>) -> NewDec
         probability: 0.123_456_789,
         score: 612,
         decision: DecisionKind::Review,
-        reasons: Reasons::new(vec![
+        reasons: Reasons::new(&[
             Reason {
                 feature: "duration".into(),
                 contribution: 0.41,

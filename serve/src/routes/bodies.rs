@@ -14,7 +14,8 @@ use crate::store::{Decision, JsonText, NewDecision};
 pub struct ScoreRequest {
     /// The bank's own id for the application (optional, at most 128 bytes).
     application_id: Option<String>,
-    /// The applicant's fields, as the served model's input schema names them.
+    /// The applicant's fields, as the served model's input schema names them, each name once.
+    /// Stored with the decision exactly as sent.
     #[schema(value_type = Object)]
     application: Map<String, Value>,
 }

@@ -5,8 +5,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::request_body::{Object, read_body};
 use super::route;
-use super::{object, optional_string, read_json};
 use crate::app::AppState;
 use crate::auth::{Caller, Permission};
 use crate::error::ApiError;
@@ -147,14 +147,14 @@ pub async fn review(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Review)?;
-    let (body, _) = read_json(&req, payload, state.limits.max_body).await?;
-    let map = object(body, "body", &["decision", "note"])?;
-    let decision = match optional_string(&map, "decision", "decision")?.as_deref() {
+    let body = read_body(&req, payload, state.limits.max_body).await?;
+    let request = Object::parse(&body, "body")?.only(&["decision", "note"])?;
+    let decision = match request.optional_string("decision")?.as_deref() {
         Some("approve") => DecisionKind::Approve,
         Some("decline") => DecisionKind::Decline,
         _ => return Err(ApiError::field("decision", "required: approve or decline")),
     };
-    let note = optional_string(&map, "note", "note")?.unwrap_or_default();
+    let note = request.optional_string("note")?.unwrap_or_default();
     if note.len() > 4096 {
         return Err(ApiError::field("note", "at most 4096 bytes"));
     }

@@ -5,11 +5,10 @@ use actix_web::http::Method;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::Value;
 use utoipa::ToSchema;
 
+use super::request_body::{Object, read_body};
 use super::route;
-use super::{object, optional_string, read_json};
 use crate::app::AppState;
 use crate::auth::{Caller, Permission};
 use crate::error::ApiError;
@@ -47,25 +46,23 @@ pub async fn report(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Score)?;
     let limit = state.limits.max_body * 4;
-    let (body, _) = read_json(&req, payload, limit).await?;
-    let items = match body {
-        Value::Object(mut map) if map.contains_key("outcomes") => {
-            if map.len() > 1 {
-                return Err(ApiError::field(
-                    "body",
-                    "with `outcomes`, no other field is allowed",
-                ));
-            }
-            match map.remove("outcomes") {
-                Some(Value::Array(items)) => items
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, v)| (format!("outcomes[{i}]"), v))
-                    .collect(),
-                _ => return Err(ApiError::field("outcomes", "must be an array")),
-            }
+    let body = read_body(&req, payload, limit).await?;
+    let request = Object::parse(&body, "body")?;
+    let items = if request.get("outcomes").is_some() {
+        if request.len() > 1 {
+            return Err(ApiError::field(
+                "body",
+                "with `outcomes`, no other field is allowed",
+            ));
         }
-        single => vec![("body".to_owned(), single)],
+        request
+            .array("outcomes", "must be an array")?
+            .into_iter()
+            .enumerate()
+            .map(|(i, raw)| Object::parse(raw.get().as_bytes(), &format!("outcomes[{i}]")))
+            .collect::<Result<Vec<_>, _>>()?
+    } else {
+        vec![request]
     };
     if items.is_empty() || items.len() > state.limits.max_batch * 10 {
         return Err(ApiError::field(
@@ -74,8 +71,8 @@ pub async fn report(
         ));
     }
     let mut batch = Vec::with_capacity(items.len());
-    for (at, item) in items {
-        batch.push(parse(&state, caller, item, &at).await?);
+    for item in items {
+        batch.push(parse(&state, caller, item).await?);
     }
     let ids = state.store.insert_outcomes(&batch).await?;
     Ok(HttpResponse::Created().json(OutcomesAccepted {
@@ -84,27 +81,11 @@ pub async fn report(
     }))
 }
 
-async fn parse(
-    state: &AppState,
-    caller: Caller,
-    item: Value,
-    at: &str,
-) -> Result<NewOutcome, ApiError> {
-    let path = |f: &str| {
-        if at == "body" {
-            f.to_owned()
-        } else {
-            format!("{at}.{f}")
-        }
-    };
-    let map = object(
-        item,
-        at,
-        &["decision_id", "application_id", "outcome", "observed_at"],
-    )?;
+async fn parse(state: &AppState, caller: Caller, item: Object<'_>) -> Result<NewOutcome, ApiError> {
+    let item = item.only(&["decision_id", "application_id", "outcome", "observed_at"])?;
     let decision_id = match (
-        optional_string(&map, "decision_id", &path("decision_id"))?,
-        optional_string(&map, "application_id", &path("application_id"))?,
+        item.optional_string("decision_id")?,
+        item.optional_string("application_id")?,
     ) {
         (Some(id), None) => id,
         (None, Some(application)) => state
@@ -116,27 +97,28 @@ async fn parse(
             })?,
         _ => {
             return Err(ApiError::field(
-                path("decision_id"),
+                item.path("decision_id"),
                 "give exactly one of decision_id and application_id",
             ));
         }
     };
-    let outcome = match optional_string(&map, "outcome", &path("outcome"))?.as_deref() {
+    let outcome = match item.optional_string("outcome")?.as_deref() {
         Some("default") => OutcomeKind::Default,
         Some("repaid") => OutcomeKind::Repaid,
         _ => {
             return Err(ApiError::field(
-                path("outcome"),
+                item.path("outcome"),
                 "required: default or repaid",
             ));
         }
     };
-    let observed_at = optional_string(&map, "observed_at", &path("observed_at"))?
-        .ok_or_else(|| ApiError::field(path("observed_at"), "required: an RFC 3339 timestamp"))?;
+    let observed_at = item.optional_string("observed_at")?.ok_or_else(|| {
+        ApiError::field(item.path("observed_at"), "required: an RFC 3339 timestamp")
+    })?;
     let observed_at = DateTime::parse_from_rfc3339(&observed_at)
         .map_err(|e| {
             ApiError::field(
-                path("observed_at"),
+                item.path("observed_at"),
                 format!("not an RFC 3339 timestamp: {e}"),
             )
         })?

@@ -7,12 +7,11 @@ use std::time::Instant;
 use actix_web::http::Method;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 pub use super::bodies::{BatchDecisionBody, BatchScoreRequest, DecisionBody, ScoreRequest};
+use super::request_body::{self, Object, read_body};
 use super::route;
-use super::{object, optional_string, read_json};
 use crate::app::AppState;
 use crate::auth::{Caller, Permission};
 use crate::error::ApiError;
@@ -39,9 +38,10 @@ pub async fn score(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Score)?;
     let started = Instant::now();
-    let (body, raw) = read_json(&req, payload, state.limits.max_body).await?;
+    let body = read_body(&req, payload, state.limits.max_body).await?;
+    let request = Object::parse(&body, "body")?;
     let idempotency_key = idempotency_key(&req)?;
-    let sha = hex::encode(Sha256::digest(&raw));
+    let sha = hex::encode(Sha256::digest(&body));
     if let Some(key) = &idempotency_key
         && let Some(existing) = state
             .store
@@ -53,8 +53,7 @@ pub async fn score(
     let decision = decide(
         &state,
         caller,
-        body,
-        "body",
+        request,
         idempotency_key.clone(),
         sha.clone(),
         started,
@@ -85,19 +84,15 @@ pub async fn score_batch(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Score)?;
     let started = Instant::now();
-    let (body, _) = read_json(
+    let body = read_body(
         &req,
         payload,
         state.limits.max_body * state.limits.max_batch,
     )
     .await?;
-    let mut map = object(body, "body", &["applications"])?;
-    let Some(Value::Array(items)) = map.remove("applications") else {
-        return Err(ApiError::field(
-            "applications",
-            "required: an array of applications",
-        ));
-    };
+    let items = Object::parse(&body, "body")?
+        .only(&["applications"])?
+        .array("applications", "required: an array of applications")?;
     if items.is_empty() || items.len() > state.limits.max_batch {
         return Err(ApiError::field(
             "applications",
@@ -109,16 +104,9 @@ pub async fn score_batch(
         .into_iter()
         .enumerate()
         .map(|(i, item)| {
-            let sha = hex::encode(Sha256::digest(item.to_string().as_bytes()));
-            decide(
-                &state,
-                caller,
-                item,
-                &format!("applications[{i}]"),
-                None,
-                sha,
-                started,
-            )
+            let sha = hex::encode(Sha256::digest(item.get()));
+            let request = Object::parse(item.get().as_bytes(), &format!("applications[{i}]"))?;
+            decide(&state, caller, request, None, sha, started)
         })
         .collect::<Result<Vec<_>, _>>()?;
     // One transaction: the batch is stored whole or not at all.
@@ -154,30 +142,19 @@ fn replay(existing: &Decision, sha: &str) -> Result<HttpResponse, ApiError> {
 fn decide(
     state: &AppState,
     caller: Caller,
-    body: Value,
-    at: &str,
+    request: Object<'_>,
     idempotency_key: Option<String>,
     request_sha256: String,
     started: Instant,
 ) -> Result<NewDecision, ApiError> {
-    let mut map = object(body, at, &["application_id", "application"])?;
-    let id_path = if at == "body" {
-        "application_id".to_owned()
-    } else {
-        format!("{at}.application_id")
-    };
-    let application_id = optional_string(&map, "application_id", &id_path)?;
-    validate::identifier(application_id.as_deref(), &id_path)?;
-    let app_path = if at == "body" {
-        "application".to_owned()
-    } else {
-        format!("{at}.application")
-    };
-    let application = match map.remove("application") {
-        Some(Value::Object(a)) => a,
-        Some(_) => return Err(ApiError::field(app_path, "must be a JSON object")),
-        None => return Err(ApiError::field(app_path, "required field is missing")),
-    };
+    let request = request.only(&["application_id", "application"])?;
+    let application_id = request.optional_string("application_id")?;
+    validate::identifier(application_id.as_deref(), &request.path("application_id"))?;
+    let app_path = request.path("application");
+    let raw_application = request
+        .get("application")
+        .ok_or_else(|| ApiError::field(&app_path, "required field is missing"))?;
+    let application = request_body::application(raw_application, &app_path)?;
     let model = state.model.current().ok_or(ApiError::NoModel)?;
     validate::application(&model.fields, &application, &app_path)?;
     validate::protected(
@@ -200,7 +177,6 @@ fn decide(
     let scored = scorer.score(&slots);
     let policy = state.policy.current();
     let verdict = policy.decide(&application, scored.score, scored.probability);
-    let input = JsonText::encode(&application).map_err(ApiError::internal)?;
     let mut reasons: Vec<Reason> = verdict
         .rule
         .iter()
@@ -226,7 +202,7 @@ fn decide(
         api_key_id: caller.key_id,
         idempotency_key,
         request_sha256,
-        input,
+        input: JsonText::from(raw_application),
         model_version: model.version().to_owned(),
         policy_version: policy.version.clone(),
         policy_sha256: policy.sha256.clone(),

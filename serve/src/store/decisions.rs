@@ -55,6 +55,13 @@ impl JsonText {
     }
 }
 
+/// JSON kept as it was received: it is already valid, so it is stored without being encoded again.
+impl From<&serde_json::value::RawValue> for JsonText {
+    fn from(raw: &serde_json::value::RawValue) -> Self {
+        Self(raw.to_owned())
+    }
+}
+
 impl PartialEq for JsonText {
     fn eq(&self, other: &Self) -> bool {
         self.as_str() == other.as_str() || self.value() == other.value()
@@ -99,7 +106,8 @@ pub struct NewDecision {
     pub idempotency_key: Option<String>,
     /// SHA-256 of the request body: tells a true retry from a reused idempotency key.
     pub request_sha256: String,
-    /// The application as scored.
+    /// The application as the bank sent it (its fields were read from this text and nothing
+    /// else).
     pub input: JsonText,
     pub model_version: String,
     pub policy_version: String,

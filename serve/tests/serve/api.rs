@@ -48,7 +48,11 @@ fn score_body(app_id: &str) -> Value {
 }
 
 async fn score_returns_a_stored_decision_with_versions_and_reasons(app: &TestApp) {
-    let reply = app.post("/v1/score", &app.integration, &score_body("A-1"));
+    // Laid out as no JSON encoder here would write it: the record keeps it as sent.
+    let sent = serde_json::to_string_pretty(&application()).unwrap();
+    let sent = sent.replacen("{\n", "{ ", 1);
+    let body = format!("{{\"application_id\":\"A-1\",  \"application\" : {sent}\n}}");
+    let reply = app.post_with("/v1/score", &app.integration, &body, &[]);
     assert_eq!(reply.status, 200, "{}", reply.body);
     let body = reply.json();
     assert_eq!(body["application_id"], "A-1");
@@ -74,6 +78,11 @@ async fn score_returns_a_stored_decision_with_versions_and_reasons(app: &TestApp
         .expect("a 2xx decision is in the database");
     assert_eq!(stored.record.probability, pd);
     assert_eq!(stored.record.input.value()["age_in_years"], 67);
+    assert_eq!(
+        stored.record.input.as_str(),
+        sent,
+        "the application is stored as sent"
+    );
     assert_eq!(stored.record.policy_sha256.len(), 64);
     let stored_reasons = format!("\"reasons\":{}", stored.record.reasons.json().as_str());
     assert!(
@@ -166,6 +175,41 @@ async fn every_validation_error_class_is_a_problem_naming_the_field(app: &TestAp
         422,
         "invalid_field",
         Some("application"),
+    );
+    // A name sent twice has two readings (JSON parsers keep either one): refused, at each level.
+    let application_text = application().to_string();
+    let twice = format!(
+        "{{\"application\": {},\"age_in_years\": 15}}}}",
+        application_text.trim_end_matches('}')
+    );
+    check(
+        &twice,
+        None,
+        422,
+        "invalid_field",
+        Some("application.age_in_years"),
+    );
+    check(
+        &format!("{{\"application\": {application_text}, \"application\": {application_text}}}"),
+        None,
+        422,
+        "invalid_field",
+        Some("application"),
+    );
+    check("[1, 2]", None, 422, "invalid_field", Some("body"));
+    check(
+        &json!({ "application": [1] }).to_string(),
+        None,
+        422,
+        "invalid_field",
+        Some("application"),
+    );
+    check(
+        &json!({ "application_id": 7, "application": application() }).to_string(),
+        None,
+        422,
+        "invalid_field",
+        Some("application_id"),
     );
     check(
         &with("favourite_colour", json!("red")),

@@ -1,0 +1,298 @@
+//! Reading request bodies: media type and size first, then JSON objects taken apart member by
+//! member, each value kept as the raw text that was sent until its field reads it. So a score
+//! request's application is stored exactly as the bank sent it, without being encoded again.
+//!
+//! Member names must be unique. JSON allows a name twice and readers disagree on which value
+//! counts (serde_json and PostgreSQL take the last, SQLite's `json_extract` the first); the stored
+//! application would then say something other than what was scored.
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use actix_web::{HttpRequest, web};
+use futures_util::StreamExt;
+use serde::Deserialize;
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde_json::error::Category;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+use crate::error::ApiError;
+
+/// Reads a body of at most `limit` bytes, without trusting Content-Length.
+pub async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<Vec<u8>, ApiError> {
+    let json = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+        });
+    if !json {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk =
+            chunk.map_err(|e| ApiError::MalformedJson(format!("reading the body failed: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::BodyTooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// A JSON object's members in the order sent, each value still its raw text. `at` is where the
+/// object is in the request (`body` for the body itself), for naming fields in refusals.
+#[derive(Debug)]
+pub struct Object<'a> {
+    at: String,
+    members: Vec<(String, &'a RawValue)>,
+}
+
+impl<'a> Object<'a> {
+    /// Parses `json`, which must be one object with unique member names.
+    pub fn parse(json: &'a [u8], at: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            members: unique_members(json, at)?,
+            at: at.to_owned(),
+        })
+    }
+
+    /// Refuses members other than `allowed`.
+    pub fn only(self, allowed: &[&str]) -> Result<Self, ApiError> {
+        match self
+            .members
+            .iter()
+            .find(|(name, _)| !allowed.contains(&name.as_str()))
+        {
+            Some((unknown, _)) => Err(ApiError::field(
+                self.path(unknown),
+                format!("unknown field (allowed: {})", allowed.join(", ")),
+            )),
+            None => Ok(self),
+        }
+    }
+
+    /// The path of member `name`, as refusals name it.
+    pub fn path(&self, name: &str) -> String {
+        member_path(&self.at, name)
+    }
+
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    pub fn get(&self, name: &str) -> Option<&'a RawValue> {
+        self.members
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, raw)| *raw)
+    }
+
+    /// An optional string member; `null` counts as absent.
+    pub fn optional_string(&self, name: &str) -> Result<Option<String>, ApiError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(raw) => read(raw, |_| {
+                ApiError::field(self.path(name), "wrong type: expected string")
+            }),
+        }
+    }
+
+    /// A required array member, its items still raw; `rule` says what is expected.
+    pub fn array(&self, name: &str, rule: &str) -> Result<Vec<&'a RawValue>, ApiError> {
+        let refuse = || ApiError::field(self.path(name), rule);
+        read(self.get(name).ok_or_else(refuse)?, |_| refuse())
+    }
+}
+
+/// An application: an object of raw fields, with unique names, read into values.
+pub fn application(raw: &RawValue, at: &str) -> Result<Map<String, Value>, ApiError> {
+    unique_members(raw.get().as_bytes(), at)
+}
+
+fn member_path(at: &str, name: &str) -> String {
+    if at == "body" {
+        name.to_owned()
+    } else {
+        format!("{at}.{name}")
+    }
+}
+
+/// Reads a raw value as `T`; a value of the wrong shape is refused with `wrong`'s error.
+fn read<'a, T: Deserialize<'a>>(
+    raw: &'a RawValue,
+    wrong: impl FnOnce(serde_json::Error) -> ApiError,
+) -> Result<T, ApiError> {
+    serde_json::from_str(raw.get()).map_err(|e| match e.classify() {
+        Category::Data => wrong(e),
+        _ => ApiError::MalformedJson(e.to_string()),
+    })
+}
+
+fn unique_members<'a, M: Members<'a>>(json: &'a [u8], at: &str) -> Result<M, ApiError> {
+    let parsed: Unique<M> = serde_json::from_slice(json).map_err(|e| match e.classify() {
+        Category::Data => ApiError::field(at, "must be a JSON object"),
+        _ => ApiError::MalformedJson(e.to_string()),
+    })?;
+    match parsed.repeated {
+        Some(name) => Err(ApiError::field(
+            member_path(at, &name),
+            "repeated field: each name may appear once",
+        )),
+        None => Ok(parsed.members),
+    }
+}
+
+/// Where an object's members are gathered.
+trait Members<'de>: Default {
+    type Value: Deserialize<'de>;
+    /// Adds a member, or gives its name back when it is already there.
+    fn insert_new(&mut self, name: String, value: Self::Value) -> Option<String>;
+}
+
+impl<'de> Members<'de> for Vec<(String, &'de RawValue)> {
+    type Value = &'de RawValue;
+    fn insert_new(&mut self, name: String, value: Self::Value) -> Option<String> {
+        if self.iter().any(|(n, _)| *n == name) {
+            return Some(name);
+        }
+        self.push((name, value));
+        None
+    }
+}
+
+impl<'de> Members<'de> for Map<String, Value> {
+    type Value = Value;
+    fn insert_new(&mut self, name: String, value: Value) -> Option<String> {
+        match self.entry(name) {
+            serde_json::map::Entry::Vacant(e) => {
+                e.insert(value);
+                None
+            }
+            serde_json::map::Entry::Occupied(e) => Some(e.key().clone()),
+        }
+    }
+}
+
+/// An object's members and the first name that came twice. The whole object is read even then,
+/// so that a repeat is told apart from malformed JSON.
+struct Unique<M> {
+    members: M,
+    repeated: Option<String>,
+}
+
+impl<'de, M: Members<'de>> Deserialize<'de> for Unique<M> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Gather<M>(PhantomData<M>);
+        impl<'de, M: Members<'de>> Visitor<'de> for Gather<M> {
+            type Value = Unique<M>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Unique<M>, A::Error> {
+                let mut out = Unique {
+                    members: M::default(),
+                    repeated: None,
+                };
+                while let Some(name) = access.next_key::<String>()? {
+                    let value = access.next_value()?;
+                    if let Some(name) = out.members.insert_new(name, value) {
+                        out.repeated.get_or_insert(name);
+                    }
+                }
+                Ok(out)
+            }
+        }
+        deserializer.deserialize_map(Gather(PhantomData))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refusal(r: Result<impl fmt::Debug, ApiError>) -> String {
+        match r {
+            Err(ApiError::InvalidField { field, rule }) => format!("{field}: {rule}"),
+            Err(ApiError::MalformedJson(_)) => "malformed".into(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn members_keep_their_raw_text_and_names_must_be_unique() {
+        let body = br#"{"application_id": "A-1", "application": {"b": 1.50, "a" : "x"}}"#;
+        let object = Object::parse(body, "body").unwrap();
+        assert_eq!(
+            object.optional_string("application_id").unwrap().as_deref(),
+            Some("A-1")
+        );
+        let raw = object.get("application").unwrap();
+        assert_eq!(
+            raw.get(),
+            r#"{"b": 1.50, "a" : "x"}"#,
+            "as sent, not encoded again"
+        );
+        let app = application(raw, "application").unwrap();
+        assert_eq!(app["a"], "x");
+
+        assert_eq!(
+            refusal(Object::parse(
+                br#"{"application": 1, "application": 2}"#,
+                "body"
+            )),
+            "application: repeated field: each name may appear once"
+        );
+        let raw = RawValue::from_string(r#"{"age": 30, "x": 1, "age": 15}"#.into()).unwrap();
+        assert_eq!(
+            refusal(application(&raw, "applications[2].application")),
+            "applications[2].application.age: repeated field: each name may appear once"
+        );
+        // A repeat inside a value is the value's business: applications refuse nested objects.
+        let raw = RawValue::from_string(r#"{"n": {"k": 1, "k": 2}}"#.into()).unwrap();
+        assert!(application(&raw, "application").is_ok());
+    }
+
+    #[test]
+    fn shapes_and_syntax_are_told_apart() {
+        assert_eq!(
+            refusal(Object::parse(b"[1]", "body")),
+            "body: must be a JSON object"
+        );
+        assert_eq!(refusal(Object::parse(b"{\"a\": ", "body")), "malformed");
+        assert_eq!(refusal(Object::parse(b"{\"a\": NaN}", "body")), "malformed");
+        assert_eq!(refusal(Object::parse(b"{} {}", "body")), "malformed");
+        let o = Object::parse(br#"{"id": 5, "list": {}, "z": 1}"#, "outcomes[3]").unwrap();
+        assert_eq!(
+            refusal(o.optional_string("id")),
+            "outcomes[3].id: wrong type: expected string"
+        );
+        assert_eq!(
+            refusal(o.array("list", "an array")),
+            "outcomes[3].list: an array"
+        );
+        assert_eq!(
+            refusal(o.array("absent", "an array")),
+            "outcomes[3].absent: an array"
+        );
+        assert_eq!(
+            refusal(o.only(&["id", "list"])),
+            "outcomes[3].z: unknown field (allowed: id, list)"
+        );
+        // Scanned as raw text first, read as a number only by its field.
+        let o = Object::parse(br#"{"application": {"n": 1e400}}"#, "body").unwrap();
+        assert_eq!(
+            refusal(application(o.get("application").unwrap(), "application")),
+            "malformed"
+        );
+    }
+}

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Where a durable `POST /v1/score` spends its CPU, per server thread (HTTP workers, SQLite's
+# writer, its checkpointer), on a fresh SQLite database set up by `riskloop demo --no-serve`.
+#
+#   bash bench/serve_threads.sh [SECONDS] [CONNECTIONS...]    (default: 10 s; 64 and 256)
+#       per thread and decision: user and system CPU µs, context switches, and the share of the
+#       run it spent on a core and waiting for one (/proc/<pid>/task/*/{stat,status,schedstat})
+#   CALLGRIND=3000 bash bench/serve_threads.sh
+#       instead: the server under valgrind's callgrind, instructions per decision per thread for
+#       3,000 requests at 64 connections after a warm-up. Instructions do not depend on what else
+#       the machine does, so two builds compare within a percent on a noisy machine. valgrind
+#       hides the CPU's SHA extensions: sha2 runs its software rounds there, about 55,000
+#       instructions a request on the HTTP workers that the real server does in hardware.
+#
+# RISKLOOP_BENCH_BIN runs another riskloop binary (an older build, to compare in one run).
+set -euo pipefail
+SECONDS_PER_RUN=${1:-10}
+shift || true
+if [ $# -gt 0 ]; then CONNECTIONS=("$@"); else CONNECTIONS=(64 256); fi
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+cargo build --release -p riskloop-serve --bin riskloop
+OHA=$ROOT/target/bench-tools/bin/oha
+[ -x "$OHA" ] || cargo install oha --locked --root "$ROOT/target/bench-tools"
+BIN=${RISKLOOP_BENCH_BIN:-$ROOT/target/release/riskloop}
+unset RISKLOOP_BENCH_BIN
+WORK=$(mktemp -d)
+PID=
+cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$WORK"; }
+trap cleanup EXIT
+URL=http://127.0.0.1:18093
+
+python3 - "$ROOT/data/german_credit.csv" > "$WORK/score.json" <<'PY'
+import csv, json, sys
+rows = list(csv.reader(open(sys.argv[1])))
+app = {k: (int(v) if v.isdigit() else v) for k, v in zip(rows[0], rows[1]) if k != "creditability"}
+print(json.dumps({"application_id": "bench", "application": app}))
+PY
+
+# start [WRAPPER...]: a fresh database, a key, and the server (under WRAPPER, if given).
+start() {
+  rm -rf "$WORK/db" && mkdir -p "$WORK/db"
+  (cd "$WORK/db" && "$BIN" demo --no-serve > demo.txt 2>demo.err) || { cat "$WORK/db/demo.err" >&2; exit 1; }
+  KEY=$(grep -A1 "shown once" "$WORK/db/demo.txt" | tail -1 | tr -d ' ')
+  (cd "$WORK/db" && exec "$@" "$BIN" serve --listen 127.0.0.1:18093 > serve.log 2>&1) &
+  PID=$!
+  for _ in $(seq 600); do curl -sf "$URL/readyz" >/dev/null && return 0; sleep 0.2; done
+  echo "not up" >&2; exit 1
+}
+oha() { "$OHA" -m POST -T application/json -D "$WORK/score.json" -H "Authorization: Bearer $KEY" --no-tui "$@" "$URL/v1/score"; }
+stop() { kill -INT "$PID"; wait "$PID" || true; PID=; }
+stored() { python3 -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute("select count(*) from decisions").fetchone()[0])' "$WORK/db/riskloop-data/riskloop.db"; }
+
+if [ -n "${CALLGRIND:-}" ]; then
+  start valgrind --tool=callgrind --separate-threads=yes --instr-atstart=no --callgrind-out-file="$WORK/cg.%p"
+  oha -n 500 -c 64 > /dev/null
+  callgrind_control -i on "$PID" > /dev/null
+  oha -n "$CALLGRIND" -c 64 --output-format json > "$WORK/run.json"
+  callgrind_control -i off "$PID" > /dev/null
+  callgrind_control -d "$PID" > /dev/null
+  stop
+  echo "| thread | instructions per decision |"
+  echo "| --- | --- |"
+  http=0
+  for f in "$WORK"/cg.*-*; do
+    total=$(awk '/^totals:/ {print $2}' "$f"); [ "${total:-0}" -gt 0 ] || continue
+    if grep -q "riskloop_serve::writer::sqlite::run" "$f"; then name="SQLite writer"
+    elif grep -q "riskloop_serve::store::sqlite_decisions::checkpoint" "$f"; then name="checkpointer"
+    elif grep -q sqlite3VdbeExec "$f"; then name="a pool connection (reads)"
+    else http=$((http + total)); continue; fi
+    [ $((total / CALLGRIND)) -gt 100 ] && echo "| $name | $((total / CALLGRIND)) |"
+  done
+  echo "| HTTP workers, together | $((http / CALLGRIND)) |"
+  python3 -c 'import json, sys; codes = json.load(open(sys.argv[1]))["statusCodeDistribution"]; print("(%d answered 2xx)" % sum(v for k, v in codes.items() if k.startswith("2")))' "$WORK/run.json"
+  echo "(stored: $(stored) decisions, warm-up and demo included)"
+  exit 0
+fi
+
+snapshot() {
+  for t in /proc/"$PID"/task/*; do
+    echo "$(basename "$t") $(tr ' ' _ < "$t/comm") $(sed 's/.*) //' "$t/stat" | awk '{print $12, $13}')" \
+      "$(awk '/^voluntary_ctxt/ {v = $2} /^nonvoluntary_ctxt/ {n = $2} END {print v, n}' "$t/status")" \
+      "$(cut -d' ' -f1,2 "$t/schedstat")"
+  done
+}
+echo "| connections | decisions/s | thread | user µs | system µs | switches (voluntary / not) | on a core | waiting for one |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
+for c in "${CONNECTIONS[@]}"; do
+  start
+  oha -n 2000 -c "$c" > /dev/null
+  snapshot > "$WORK/before"
+  oha -z "${SECONDS_PER_RUN}s" -c "$c" --output-format json > "$WORK/run.json"
+  snapshot > "$WORK/after"
+  stop
+  python3 - "$c" "$WORK/before" "$WORK/after" "$WORK/run.json" "$(getconf CLK_TCK)" <<'PY'
+import json, sys
+c, hz = sys.argv[1], int(sys.argv[5])
+before = {l.split()[0]: l.split() for l in open(sys.argv[2])}
+after = {l.split()[0]: l.split() for l in open(sys.argv[3])}
+run = json.load(open(sys.argv[4]))
+n = max(sum(v for k, v in run["statusCodeDistribution"].items() if k.startswith("2")), 1)
+secs, rps = run["summary"]["total"], run["summary"]["requestsPerSec"]
+rows, totals = [], [0.0, 0.0]
+for tid, a in after.items():
+    b = before.get(tid, [tid, a[1]] + ["0"] * 6)
+    d = [int(x) - int(y) for x, y in zip(a[2:], b[2:])]
+    user, system = d[0] / hz * 1e6 / n, d[1] / hz * 1e6 / n
+    totals[0] += user; totals[1] += system
+    if user + system >= 0.05:
+        name = {"actix-server_wo": "HTTP worker", "sqlite-writer": "SQLite writer",
+                "sqlite-checkpoi": "checkpointer"}.get(a[1], a[1].replace("_", " "))
+        rows.append(f"| {c} | {rps:,.0f} | {name} | {user:.2f} | {system:.2f} | {d[2] / n:.3f} / {d[3] / n:.3f} | {d[4] / 1e7 / secs:.0f} % | {d[5] / 1e7 / secs:.0f} % |")
+print("\n".join(sorted(rows)))
+print(f"| {c} | {rps:,.0f} | the server | {totals[0]:.2f} | {totals[1]:.2f} | | | |")
+PY
+done

@@ -441,6 +441,15 @@ async fn outcomes_are_accepted_by_decision_or_application_id(app: &TestApp) {
         (bad.status, bad.json()["field"].as_str()),
         (422, Some("observed_at"))
     );
+    // Which of the two would count? Neither: refused.
+    let twice = format!(
+        "{{\"outcomes\": [{{\"decision_id\": \"{id}\", \"outcome\": \"repaid\", \"outcome\": \"default\", \"observed_at\": \"2026-11-01T00:00:00Z\"}}]}}"
+    );
+    let bad = app.post_with("/v1/outcomes", &app.integration, &twice, &[]);
+    assert_eq!(
+        (bad.status, bad.json()["field"].as_str()),
+        (422, Some("outcomes[0].outcome"))
+    );
     assert_eq!(
         app.store.outcomes_of(id).await.unwrap().len(),
         3,

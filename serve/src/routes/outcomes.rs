@@ -49,13 +49,8 @@ pub async fn report(
     let body = read_body(&req, payload, limit).await?;
     let request = Object::parse(&body, "body")?;
     let items = if request.get("outcomes").is_some() {
-        if request.len() > 1 {
-            return Err(ApiError::field(
-                "body",
-                "with `outcomes`, no other field is allowed",
-            ));
-        }
         request
+            .only(&["outcomes"])?
             .array("outcomes", "must be an array")?
             .into_iter()
             .enumerate()

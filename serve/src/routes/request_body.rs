@@ -86,10 +86,6 @@ impl<'a> Object<'a> {
         member_path(&self.at, name)
     }
 
-    pub fn len(&self) -> usize {
-        self.members.len()
-    }
-
     pub fn get(&self, name: &str) -> Option<&'a RawValue> {
         self.members
             .iter()

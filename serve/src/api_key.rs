@@ -8,7 +8,6 @@ use std::fmt;
 use std::str::FromStr;
 
 use secrecy::{ExposeSecret, SecretString};
-use sha2::{Digest, Sha256};
 
 /// What a key may do. Routes check it; `admin` may do everything an analyst may.
 #[derive(
@@ -85,7 +84,7 @@ impl GeneratedKey {
 
 /// The stored form of a presented key: lowercase hex SHA-256 of its bytes.
 pub fn hash_key(key: &str) -> String {
-    hex::encode(Sha256::digest(key.as_bytes()))
+    crate::digest::sha256_hex(key.as_bytes())
 }
 
 /// Hashes a secret without ever copying it out of its wrapper.

@@ -6,6 +6,7 @@ pub mod app; // the HTTP server: state, middleware, graceful stop
 pub mod auth; // bearer keys, cached lookups, roles per route
 pub mod cli; // command-line definitions and dispatch to the commands
 pub mod commands; // what each CLI command does
+pub mod digest; // SHA-256 as hex, as stored
 pub mod error; // ApiError → HTTP status and problem+json
 pub mod metrics; // Prometheus metrics
 pub mod policy; // decision policy: cutoffs, hard rules, segments; hot reload

@@ -8,7 +8,6 @@ use std::time::SystemTime;
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 
 use crate::store::DecisionKind;
 
@@ -128,7 +127,7 @@ impl Policy {
                 .validate()
                 .map_err(|e| invalid(format!("rule `{}`: {e}", r.code)))?;
         }
-        policy.sha256 = hex::encode(Sha256::digest(text.as_bytes()));
+        policy.sha256 = crate::digest::sha256_hex(text.as_bytes());
         Ok(policy)
     }
 

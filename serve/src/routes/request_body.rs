@@ -112,7 +112,10 @@ impl<'a> Object<'a> {
 
 /// An application: an object of raw fields, with unique names, read into values.
 pub fn application(raw: &RawValue, at: &str) -> Result<Map<String, Value>, ApiError> {
-    unique_members(raw.get().as_bytes(), at)
+    let fields: Vec<(String, Value)> = unique_members(raw.get().as_bytes(), at)?;
+    // Built from the whole list at once: a map sorts it and fills its nodes in one pass, where
+    // inserting field by field searched and split nodes for each.
+    Ok(fields.into_iter().collect())
 }
 
 fn member_path(at: &str, name: &str) -> String {
@@ -134,8 +137,12 @@ fn read<'a, T: Deserialize<'a>>(
     })
 }
 
-fn unique_members<'a, M: Members<'a>>(json: &'a [u8], at: &str) -> Result<M, ApiError> {
-    let parsed: Unique<M> = serde_json::from_slice(json).map_err(|e| match e.classify() {
+/// The members of the object `json`, in the order sent; refused when a name comes twice.
+fn unique_members<'a, V: Deserialize<'a>>(
+    json: &'a [u8],
+    at: &str,
+) -> Result<Vec<(String, V)>, ApiError> {
+    let parsed: Unique<V> = serde_json::from_slice(json).map_err(|e| match e.classify() {
         Category::Data => ApiError::field(at, "must be a JSON object"),
         _ => ApiError::MalformedJson(e.to_string()),
     })?;
@@ -148,61 +155,33 @@ fn unique_members<'a, M: Members<'a>>(json: &'a [u8], at: &str) -> Result<M, Api
     }
 }
 
-/// Where an object's members are gathered.
-trait Members<'de>: Default {
-    type Value: Deserialize<'de>;
-    /// Adds a member, or gives its name back when it is already there.
-    fn insert_new(&mut self, name: String, value: Self::Value) -> Option<String>;
-}
-
-impl<'de> Members<'de> for Vec<(String, &'de RawValue)> {
-    type Value = &'de RawValue;
-    fn insert_new(&mut self, name: String, value: Self::Value) -> Option<String> {
-        if self.iter().any(|(n, _)| *n == name) {
-            return Some(name);
-        }
-        self.push((name, value));
-        None
-    }
-}
-
-impl<'de> Members<'de> for Map<String, Value> {
-    type Value = Value;
-    fn insert_new(&mut self, name: String, value: Value) -> Option<String> {
-        match self.entry(name) {
-            serde_json::map::Entry::Vacant(e) => {
-                e.insert(value);
-                None
-            }
-            serde_json::map::Entry::Occupied(e) => Some(e.key().clone()),
-        }
-    }
-}
-
 /// An object's members and the first name that came twice. The whole object is read even then,
 /// so that a repeat is told apart from malformed JSON.
-struct Unique<M> {
-    members: M,
+struct Unique<V> {
+    members: Vec<(String, V)>,
     repeated: Option<String>,
 }
 
-impl<'de, M: Members<'de>> Deserialize<'de> for Unique<M> {
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for Unique<V> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Gather<M>(PhantomData<M>);
-        impl<'de, M: Members<'de>> Visitor<'de> for Gather<M> {
-            type Value = Unique<M>;
+        struct Gather<V>(PhantomData<V>);
+        impl<'de, V: Deserialize<'de>> Visitor<'de> for Gather<V> {
+            type Value = Unique<V>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a JSON object")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Unique<M>, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Unique<V>, A::Error> {
                 let mut out = Unique {
-                    members: M::default(),
+                    members: Vec::with_capacity(access.size_hint().unwrap_or(16)),
                     repeated: None,
                 };
                 while let Some(name) = access.next_key::<String>()? {
                     let value = access.next_value()?;
-                    if let Some(name) = out.members.insert_new(name, value) {
+                    // A linear search: a request's objects have a few dozen members at most.
+                    if out.members.iter().any(|(n, _)| *n == name) {
                         out.repeated.get_or_insert(name);
+                    } else {
+                        out.members.push((name, value));
                     }
                 }
                 Ok(out)

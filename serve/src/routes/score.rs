@@ -7,13 +7,13 @@ use std::time::Instant;
 use actix_web::http::Method;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
-use sha2::{Digest, Sha256};
 
 pub use super::bodies::{BatchDecisionBody, BatchScoreRequest, DecisionBody, ScoreRequest};
 use super::request_body::{self, Object, read_body};
 use super::route;
 use crate::app::AppState;
 use crate::auth::{Caller, Permission};
+use crate::digest::sha256_hex;
 use crate::error::ApiError;
 use crate::store::{Decision, JsonText, NewDecision, Reason, Reasons};
 use crate::validate;
@@ -41,7 +41,7 @@ pub async fn score(
     let body = read_body(&req, payload, state.limits.max_body).await?;
     let request = Object::parse(&body, "body")?;
     let idempotency_key = idempotency_key(&req)?;
-    let sha = hex::encode(Sha256::digest(&body));
+    let sha = sha256_hex(&body);
     if let Some(key) = &idempotency_key
         && let Some(existing) = state
             .store
@@ -104,7 +104,7 @@ pub async fn score_batch(
         .into_iter()
         .enumerate()
         .map(|(i, item)| {
-            let sha = hex::encode(Sha256::digest(item.get()));
+            let sha = sha256_hex(item.get().as_bytes());
             let request = Object::parse(item.get().as_bytes(), &format!("applications[{i}]"))?;
             decide(&state, caller, request, None, sha, started)
         })

@@ -78,12 +78,7 @@ setup() { # setup NAME [DATABASE_URL]: a model, a key and a server on a fresh da
   grep -A1 "shown once" "$dir/demo.txt" | tail -1 | tr -d ' ' > "$dir/key"
 }
 
-python3 - "$ROOT/data/german_credit.csv" > "$WORK/score.json" <<'PY'
-import csv, json, sys
-rows = list(csv.reader(open(sys.argv[1])))
-app = {k: (int(v) if v.isdigit() else v) for k, v in zip(rows[0], rows[1]) if k != "creditability"}
-print(json.dumps({"application_id": "bench", "application": app}))
-PY
+python3 "$ROOT/bench/score_body.py" "$ROOT/data/german_credit.csv" > "$WORK/score.json"
 
 "$ECHO" 127.0.0.1:18081 >/dev/null & PIDS+=($!)
 ECHO_PID=$!

@@ -30,12 +30,7 @@ cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$WORK"; }
 trap cleanup EXIT
 URL=http://127.0.0.1:18093
 
-python3 - "$ROOT/data/german_credit.csv" > "$WORK/score.json" <<'PY'
-import csv, json, sys
-rows = list(csv.reader(open(sys.argv[1])))
-app = {k: (int(v) if v.isdigit() else v) for k, v in zip(rows[0], rows[1]) if k != "creditability"}
-print(json.dumps({"application_id": "bench", "application": app}))
-PY
+python3 "$ROOT/bench/score_body.py" "$ROOT/data/german_credit.csv" > "$WORK/score.json"
 
 # start [WRAPPER...]: a fresh database, a key, and the server (under WRAPPER, if given).
 start() {

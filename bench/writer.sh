@@ -21,12 +21,7 @@ LOAD=$ROOT/target/release/examples/writer_load
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
-python3 - "$ROOT/data/german_credit.csv" > "$WORK/score.json" <<'PY'
-import csv, json, sys
-rows = list(csv.reader(open(sys.argv[1])))
-app = {k: (int(v) if v.isdigit() else v) for k, v in zip(rows[0], rows[1]) if k != "creditability"}
-print(json.dumps({"application_id": "bench", "application": app}))
-PY
+python3 "$ROOT/bench/score_body.py" "$ROOT/data/german_credit.csv" > "$WORK/score.json"
 
 echo "| engine | clients | decisions/s | mean batch | mean commit µs |"
 echo "| --- | --- | --- | --- | --- |"

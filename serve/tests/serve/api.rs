@@ -205,13 +205,6 @@ async fn every_validation_error_class_is_a_problem_naming_the_field(app: &TestAp
         Some("application"),
     );
     check(
-        &json!({ "application_id": 7, "application": application() }).to_string(),
-        None,
-        422,
-        "invalid_field",
-        Some("application_id"),
-    );
-    check(
         &with("favourite_colour", json!("red")),
         None,
         422,

@@ -51,11 +51,7 @@ pub async fn report(
     let items = if request.get("outcomes").is_some() {
         request
             .only(&["outcomes"])?
-            .array("outcomes", "must be an array")?
-            .into_iter()
-            .enumerate()
-            .map(|(i, raw)| Object::parse(raw.get().as_bytes(), &format!("outcomes[{i}]")))
-            .collect::<Result<Vec<_>, _>>()?
+            .objects("outcomes", "must be an array")?
     } else {
         vec![request]
     };

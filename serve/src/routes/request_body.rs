@@ -54,6 +54,7 @@ pub async fn read_body(
 #[derive(Debug)]
 pub struct Object<'a> {
     at: String,
+    json: &'a [u8],
     members: Vec<(String, &'a RawValue)>,
 }
 
@@ -62,8 +63,14 @@ impl<'a> Object<'a> {
     pub fn parse(json: &'a [u8], at: &str) -> Result<Self, ApiError> {
         Ok(Self {
             members: unique_members(json, at)?,
+            json,
             at: at.to_owned(),
         })
+    }
+
+    /// The object's JSON text, as sent.
+    pub fn json(&self) -> &'a [u8] {
+        self.json
     }
 
     /// Refuses members other than `allowed`.
@@ -97,16 +104,23 @@ impl<'a> Object<'a> {
     pub fn optional_string(&self, name: &str) -> Result<Option<String>, ApiError> {
         match self.get(name) {
             None => Ok(None),
-            Some(raw) => read(raw, |_| {
+            Some(raw) => read(raw, || {
                 ApiError::field(self.path(name), "wrong type: expected string")
             }),
         }
     }
 
-    /// A required array member, its items still raw; `rule` says what is expected.
-    pub fn array(&self, name: &str, rule: &str) -> Result<Vec<&'a RawValue>, ApiError> {
-        let refuse = || ApiError::field(self.path(name), rule);
-        read(self.get(name).ok_or_else(refuse)?, |_| refuse())
+    /// A required member that is an array of objects (`name[0]`, `name[1]`, … in refusals);
+    /// `rule` says what is expected.
+    pub fn objects(&self, name: &str, rule: &str) -> Result<Vec<Object<'a>>, ApiError> {
+        let path = self.path(name);
+        let refuse = || ApiError::field(&path, rule);
+        let items: Vec<&'a RawValue> = read(self.get(name).ok_or_else(refuse)?, refuse)?;
+        items
+            .into_iter()
+            .enumerate()
+            .map(|(i, raw)| Object::parse(raw.get().as_bytes(), &format!("{path}[{i}]")))
+            .collect()
     }
 }
 
@@ -126,13 +140,13 @@ fn member_path(at: &str, name: &str) -> String {
     }
 }
 
-/// Reads a raw value as `T`; a value of the wrong shape is refused with `wrong`'s error.
+/// Reads a raw value as `T`; a value of the wrong shape is refused with `wrong()`.
 fn read<'a, T: Deserialize<'a>>(
     raw: &'a RawValue,
-    wrong: impl FnOnce(serde_json::Error) -> ApiError,
+    wrong: impl FnOnce() -> ApiError,
 ) -> Result<T, ApiError> {
     serde_json::from_str(raw.get()).map_err(|e| match e.classify() {
-        Category::Data => wrong(e),
+        Category::Data => wrong(),
         _ => ApiError::MalformedJson(e.to_string()),
     })
 }
@@ -252,17 +266,26 @@ mod tests {
             "outcomes[3].id: wrong type: expected string"
         );
         assert_eq!(
-            refusal(o.array("list", "an array")),
+            refusal(o.objects("list", "an array")),
             "outcomes[3].list: an array"
         );
         assert_eq!(
-            refusal(o.array("absent", "an array")),
+            refusal(o.objects("absent", "an array")),
             "outcomes[3].absent: an array"
         );
         assert_eq!(
             refusal(o.only(&["id", "list"])),
             "outcomes[3].z: unknown field (allowed: id, list)"
         );
+        let list = Object::parse(br#"{"items": [{"a": 1}, 7]}"#, "body").unwrap();
+        assert_eq!(
+            refusal(list.objects("items", "an array")),
+            "items[1]: must be a JSON object"
+        );
+        let list = Object::parse(br#"{"items": [{"a": 1},  {"b": 2}]}"#, "body").unwrap();
+        let items = list.objects("items", "an array").unwrap();
+        assert_eq!(items[1].json(), br#"{"b": 2}"#);
+        assert_eq!(items[1].path("b"), "items[1].b");
         // Scanned as raw text first, read as a number only by its field.
         let o = Object::parse(br#"{"application": {"n": 1e400}}"#, "body").unwrap();
         assert_eq!(

@@ -92,7 +92,7 @@ pub async fn score_batch(
     .await?;
     let items = Object::parse(&body, "body")?
         .only(&["applications"])?
-        .array("applications", "required: an array of applications")?;
+        .objects("applications", "required: an array of applications")?;
     if items.is_empty() || items.len() > state.limits.max_batch {
         return Err(ApiError::field(
             "applications",
@@ -102,10 +102,8 @@ pub async fn score_batch(
     // Every application is validated before any is written: a batch is answered whole or refused.
     let decisions = items
         .into_iter()
-        .enumerate()
-        .map(|(i, item)| {
-            let sha = sha256_hex(item.get().as_bytes());
-            let request = Object::parse(item.get().as_bytes(), &format!("applications[{i}]"))?;
+        .map(|request| {
+            let sha = sha256_hex(request.json());
             decide(&state, caller, request, None, sha, started)
         })
         .collect::<Result<Vec<_>, _>>()?;

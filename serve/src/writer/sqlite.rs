@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Job, SubmitError, Waiting, WriterSettings, answers_after_failure, take};
+use super::{Job, SubmitError, Waiting, WriterSettings, answer_all, answers_after_failure, take};
 use crate::metrics::Metrics;
 use crate::store::sqlite_decisions::{self, Checkpoints};
 use crate::store::{NewDecision, StoreError};
@@ -76,31 +76,27 @@ fn run(
         let started = Instant::now();
         let written = sqlite_decisions::insert_batch(conn, &decisions, &sizes);
         metrics.writer_batch(decisions.len(), started.elapsed());
+        let batch = decisions.len();
         match written {
             Ok(written) => {
-                for ((reply, _), answer) in replies.drain(..).zip(written) {
-                    let answer = match answer {
-                        Ok(w) => Ok(w.into_iter().map(super::written_as).collect()),
-                        Err(err) => {
-                            tracing::error!(error = %err, "decision submission refused");
-                            Err(SubmitError::Refused(err.to_string()))
-                        }
-                    };
-                    let _ = reply.send(answer);
-                }
-                checkpoints.committed(conn, decisions.len());
+                let answers = written.into_iter().map(|answer| match answer {
+                    Ok(w) => Ok(w.into_iter().map(super::written_as).collect()),
+                    Err(err) => {
+                        tracing::error!(error = %err, "decision submission refused");
+                        Err(SubmitError::Refused(err.to_string()))
+                    }
+                });
+                answer_all(&mut replies, &mut decisions, answers);
+                checkpoints.committed(conn, batch);
             }
             Err(err) => {
-                tracing::error!(error = %err, batch = decisions.len(), "decision batch failed");
+                tracing::error!(error = %err, batch, "decision batch failed");
                 // A failed COMMIT can still have reached the WAL: ask what is stored.
                 let ids: Vec<&str> = decisions.iter().map(|d| d.id.as_str()).collect();
                 let stored = sqlite_decisions::stored_at(conn, &ids).map_err(|e| e.to_string());
                 let answers = answers_after_failure(&decisions, &sizes, stored, &err.to_string());
-                for ((reply, _), answer) in replies.drain(..).zip(answers) {
-                    let _ = reply.send(answer);
-                }
+                answer_all(&mut replies, &mut decisions, answers);
             }
         }
-        decisions.clear();
     }
 }

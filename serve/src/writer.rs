@@ -384,11 +384,12 @@ mod tests {
         ];
         answer_all(&mut replies, &mut decisions, answers);
         assert!(decisions.is_empty() && replies.is_empty());
-        let got: Vec<(Result<Vec<Written>, SubmitError>, Vec<String>)> = receivers
+        let got: Vec<_> = receivers
             .into_iter()
             .map(|mut rx| {
                 let (answer, records) = rx.try_recv().unwrap();
-                (answer, records.into_iter().map(|d| d.id).collect())
+                let ids: Vec<String> = records.into_iter().map(|d| d.id).collect();
+                (answer, ids)
             })
             .collect();
         assert_eq!(

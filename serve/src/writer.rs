@@ -251,7 +251,6 @@ async fn run(
                 settle(&mut sink, &mut decisions, &mut replies, &err.to_string()).await;
             }
         }
-        decisions.clear();
     }
 }
 

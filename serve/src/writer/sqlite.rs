@@ -73,10 +73,10 @@ fn run(
         metrics.queue_depth(queue.len());
         sizes.clear();
         sizes.extend(replies.iter().map(|(_, n)| *n));
+        let batch = decisions.len();
         let started = Instant::now();
         let written = sqlite_decisions::insert_batch(conn, &decisions, &sizes);
-        metrics.writer_batch(decisions.len(), started.elapsed());
-        let batch = decisions.len();
+        metrics.writer_batch(batch, started.elapsed());
         match written {
             Ok(written) => {
                 let answers = written.into_iter().map(|answer| match answer {

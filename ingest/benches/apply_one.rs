@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use riskloop_ingest::application::Application;
 use riskloop_ingest::etl;
 use riskloop_ingest::pipeline::FeaturePipeline;
 use riskloop_ingest::read;
@@ -56,7 +57,8 @@ fn bench(c: &mut Criterion) {
     let out = tempfile::tempdir().unwrap();
     etl::ingest(&spec, std::slice::from_ref(&csv), out.path(), &mut |_| {}).unwrap();
     let pipeline = FeaturePipeline::load(&out.path().join("pipeline.json")).unwrap();
-    let apps = applications(&pipeline, &csv, &spec);
+    let maps = applications(&pipeline, &csv, &spec);
+    let apps: Vec<Application> = maps.iter().map(Application::from).collect();
     let mut i = 0;
     c.bench_function("apply_one german credit row", |b| {
         b.iter(|| {

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
+use riskloop_ingest::application::{Application, Field};
 use serde::Deserialize;
-use serde_json::{Map, Value};
 
 use crate::store::DecisionKind;
 
@@ -140,7 +140,7 @@ impl Policy {
     }
 
     /// Hard rules first (in file order), then the first matching segment's cutoffs, else the default.
-    pub fn decide(&self, application: &Map<String, Value>, score: i32, pd: f64) -> Verdict {
+    pub fn decide(&self, application: &Application<'_>, score: i32, pd: f64) -> Verdict {
         if let Some(rule) = self.rules.iter().find(|r| r.when.matches(application)) {
             return Verdict {
                 decision: rule.decision,
@@ -181,7 +181,7 @@ impl Condition {
         }
     }
 
-    fn matches(&self, application: &Map<String, Value>) -> bool {
+    fn matches(&self, application: &Application<'_>) -> bool {
         let given = application.get(&self.field).filter(|v| !v.is_null());
         let Some(given) = given else {
             return self.op == "missing";
@@ -189,14 +189,14 @@ impl Condition {
         let Some(expected) = &self.value else {
             return false;
         };
-        let number = |v: &Value| match v {
-            Value::Number(n) => n.as_f64(),
-            Value::String(s) => s.trim().parse::<f64>().ok(),
+        let number = |v: &Field| match v {
+            Field::Number(n) => n.as_f64(),
+            Field::Text(s) => s.trim().parse::<f64>().ok(),
             _ => None,
         };
         let equal = |e: &toml::Value| match (e, given) {
-            (toml::Value::String(a), Value::String(b)) => a == b,
-            (toml::Value::Boolean(a), Value::Bool(b)) => a == b,
+            (toml::Value::String(a), Field::Text(b)) => a == b,
+            (toml::Value::Boolean(a), Field::Bool(b)) => a == b,
             (e, g) => as_number(e).zip(number(g)).is_some_and(|(a, b)| a == b),
         };
         match self.op.as_str() {
@@ -306,8 +306,8 @@ approve_min_score = 650
 decline_below_score = 600
 "#;
 
-    fn app(v: &serde_json::Value) -> Map<String, Value> {
-        v.as_object().unwrap().clone()
+    fn app(v: &serde_json::Value) -> Application<'_> {
+        Application::from(v.as_object().unwrap())
     }
 
     #[test]

@@ -5,16 +5,29 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 
+use riskloop_ingest::application::name_order;
 use riskloop_ingest::parse::RawFormat;
 use riskloop_ingest::spec::FeatureKind;
 use riskloop_train::bundle::Bundle;
+
+/// One field an application may carry.
+#[derive(Debug)]
+pub struct FieldRule {
+    pub name: String,
+    /// `number`, `string`, `boolean` or `date`.
+    pub kind: String,
+    pub required: bool,
+}
 
 /// A verified bundle ready to score, with the fields an application may carry.
 #[derive(Debug)]
 pub struct ServedModel {
     pub bundle: Bundle,
-    /// Field name → expected kind (`number`, `string`, `boolean`, `date`) and whether required.
-    pub fields: BTreeMap<String, (String, bool)>,
+    /// The fields an application may carry, in the order an [`Application`] keeps its own
+    /// ([`name_order`]), so that validation pairs them in one walk.
+    ///
+    /// [`Application`]: riskloop_ingest::application::Application
+    pub fields: Vec<FieldRule>,
     /// Protected attributes (never model inputs, so the pipeline does not read them) that
     /// declare plausible values, with how to read them.
     pub protected: Vec<(String, RawFormat)>,
@@ -47,6 +60,15 @@ impl ServedModel {
                 .entry(f.column().to_owned())
                 .or_insert((kind.to_owned(), false));
         }
+        let mut fields: Vec<FieldRule> = fields
+            .into_iter()
+            .map(|(name, (kind, required))| FieldRule {
+                name,
+                kind,
+                required,
+            })
+            .collect();
+        fields.sort_unstable_by(|a, b| name_order(&a.name, &b.name));
         Ok(Self {
             bundle,
             fields,

@@ -1,12 +1,11 @@
 //! Parse at the edge: a score request becomes a validated application before scoring sees it.
 //! Every refusal names the field and the rule.
 
-use std::collections::BTreeMap;
-
+use riskloop_ingest::application::{Application, Field, name_order};
 use riskloop_ingest::parse::{RawFormat, is_na};
-use serde_json::{Map, Value};
 
 use crate::error::ApiError;
+use crate::served::FieldRule;
 
 /// Largest magnitude accepted for a number: beyond it, f64 stops being exact for integers and no
 /// loan field is that large.
@@ -14,24 +13,32 @@ pub const MAX_ABS_NUMBER: f64 = 1e15;
 pub const MAX_STRING_LEN: usize = 256;
 pub const MAX_ID_LEN: usize = 128;
 
-/// Checks every field of `application` against the served model's fields.
+/// Checks every field of `application` against the served model's `fields` (in
+/// [`name_order`], as the application keeps its own).
 pub fn application(
-    fields: &BTreeMap<String, (String, bool)>,
-    application: &Map<String, Value>,
+    fields: &[FieldRule],
+    application: &Application<'_>,
     at: &str,
 ) -> Result<(), ApiError> {
-    for (name, value) in application {
+    // Both lists are in the same order, so one walk pairs each field with its rule.
+    let mut rules = fields.iter().peekable();
+    let mut required_given = 0;
+    for (name, value) in application.iter() {
         // Built only for a refusal: this loop runs for every field of every request.
         let path = || format!("{at}.{name}");
-        let Some((kind, _)) = fields.get(name) else {
+        while rules
+            .next_if(|rule| name_order(&rule.name, name).is_lt())
+            .is_some()
+        {}
+        let Some(FieldRule { kind, required, .. }) = rules.next_if(|rule| rule.name == name) else {
             return Err(ApiError::field(
                 path(),
                 "unknown field: the served model does not accept it",
             ));
         };
         let ok = match (kind.as_str(), value) {
-            (_, Value::Null) => true,
-            ("number", Value::Number(n)) => match n.as_f64() {
+            (_, Field::Null) => true,
+            ("number", Field::Number(n)) => match n.as_f64() {
                 Some(x) if x.is_finite() && x.abs() <= MAX_ABS_NUMBER => true,
                 _ => {
                     return Err(ApiError::field(
@@ -40,7 +47,7 @@ pub fn application(
                     ));
                 }
             },
-            ("number" | "string" | "date", Value::String(s)) => {
+            ("number" | "string" | "date", Field::Text(s)) => {
                 if s.len() > MAX_STRING_LEN {
                     return Err(ApiError::field(
                         path(),
@@ -49,21 +56,25 @@ pub fn application(
                 }
                 true
             }
-            ("boolean", Value::Bool(_) | Value::String(_)) => true,
-            ("boolean", Value::Number(n)) => n.as_f64().is_some_and(|x| x == 0.0 || x == 1.0),
+            ("boolean", Field::Bool(_) | Field::Text(_)) => true,
+            ("boolean", Field::Number(n)) => n.as_f64().is_some_and(|x| x == 0.0 || x == 1.0),
             _ => false,
         };
         if !ok {
             return Err(ApiError::field(
                 path(),
-                format!("wrong type: expected {kind}, got {}", type_name(value)),
+                format!("wrong type: expected {kind}, got {}", value.type_name()),
             ));
         }
+        required_given += usize::from(*required && !value.is_null());
     }
-    for (name, (_, required)) in fields {
-        if *required && application.get(name).is_none_or(Value::is_null) {
+    if required_given < fields.iter().filter(|rule| rule.required).count() {
+        let missing = fields
+            .iter()
+            .find(|rule| rule.required && application.get(&rule.name).is_none_or(Field::is_null));
+        if let Some(rule) = missing {
             return Err(ApiError::field(
-                format!("{at}.{name}"),
+                format!("{at}.{}", rule.name),
                 "required field is missing",
             ));
         }
@@ -76,13 +87,13 @@ pub fn application(
 pub fn protected(
     formats: &[(String, RawFormat)],
     na_values: &[String],
-    application: &Map<String, Value>,
+    application: &Application<'_>,
     at: &str,
 ) -> Result<(), ApiError> {
     for (name, format) in formats {
         let checked = match application.get(name) {
-            Some(Value::Number(n)) => n.as_f64().map_or(Ok(()), |v| format.plausible(v).map(drop)),
-            Some(Value::String(s)) if !is_na(s, na_values) => format.parse(s, None).map(drop),
+            Some(Field::Number(n)) => n.as_f64().map_or(Ok(()), |v| format.plausible(v).map(drop)),
+            Some(Field::Text(s)) if !is_na(s, na_values) => format.parse(s, None).map(drop),
             _ => Ok(()),
         };
         checked.map_err(|rule| ApiError::field(format!("{at}.{name}"), rule))?;
@@ -101,35 +112,34 @@ pub fn identifier(value: Option<&str>, field: &str) -> Result<(), ApiError> {
     }
 }
 
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
 
-    fn fields() -> BTreeMap<String, (String, bool)> {
-        [
+    fn fields() -> Vec<FieldRule> {
+        let mut fields: Vec<FieldRule> = [
             ("income", "number", true),
             ("purpose", "string", false),
             ("owner", "boolean", false),
         ]
         .into_iter()
-        .map(|(n, k, r)| (n.to_owned(), (k.to_owned(), r)))
-        .collect()
+        .map(|(name, kind, required)| FieldRule {
+            name: name.to_owned(),
+            kind: kind.to_owned(),
+            required,
+        })
+        .collect();
+        fields.sort_unstable_by(|a, b| name_order(&a.name, &b.name));
+        fields
     }
 
     fn check(v: &serde_json::Value) -> Result<(), ApiError> {
-        application(&fields(), v.as_object().unwrap(), "application")
+        application(
+            &fields(),
+            &Application::from(v.as_object().unwrap()),
+            "application",
+        )
     }
 
     #[test]

@@ -358,7 +358,7 @@ mod tests {
             probability: 0.5,
             score: 600,
             decision: DecisionKind::Review,
-            reasons: Reasons::new(&[]).unwrap(),
+            reasons: Reasons::new::<String>(&[]).unwrap(),
             latency_us: 0,
         }
     }

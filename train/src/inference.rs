@@ -71,7 +71,7 @@ pub fn score_files(
         pd.push(scored.probability);
         score.push(scored.score);
         for (k, column) in reasons.iter_mut().enumerate() {
-            column.push(top.get(k).map(|r| r.feature.clone()));
+            column.push(top.get(k).map(|r| r.feature.to_owned()));
         }
     }
     let mut columns = vec![Column::new(

@@ -347,7 +347,7 @@ fn reason_agreement<A: TermValues, B: TermValues>(
     let same = (0..split.rows)
         .filter(|&i| {
             let set = |r: Vec<crate::scorer::Reason>| {
-                let mut v: Vec<String> = r.into_iter().map(|r| r.feature).collect();
+                let mut v: Vec<String> = r.into_iter().map(|r| r.feature.to_owned()).collect();
                 v.sort();
                 v
             };

@@ -34,11 +34,12 @@ pub struct Scored {
     pub contributions: Vec<f64>,
 }
 
-/// A feature that pushed this application's risk up, with how much (logit units).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Reason {
-    pub feature: String,
-    pub description: String,
+/// A feature that pushed this application's risk up, with how much (logit units). It borrows
+/// the model's names: the server lists reasons for every decision.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Reason<'a> {
+    pub feature: &'a str,
+    pub description: &'a str,
     pub contribution: f64,
 }
 
@@ -105,7 +106,7 @@ impl<W: TermValues> Scorer<W> {
     }
 
     /// The `n` features that raised the risk most, largest first; only positive contributions.
-    pub fn reasons(&self, scored: &Scored, n: usize) -> Vec<Reason> {
+    pub fn reasons(&self, scored: &Scored, n: usize) -> Vec<Reason<'_>> {
         let mut order: Vec<usize> = (0..scored.contributions.len())
             .filter(|&i| scored.contributions[i] > 0.0)
             .collect();
@@ -114,8 +115,8 @@ impl<W: TermValues> Scorer<W> {
             .into_iter()
             .take(n)
             .map(|i| Reason {
-                feature: self.layout.terms[i].feature.clone(),
-                description: self.layout.terms[i].description.clone(),
+                feature: &self.layout.terms[i].feature,
+                description: &self.layout.terms[i].description,
                 contribution: scored.contributions[i],
             })
             .collect()

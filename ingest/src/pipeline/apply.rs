@@ -67,16 +67,16 @@ impl FeaturePipeline {
         out
     }
 
-    /// Encodes one application given as a JSON object. Fields the pipeline does not use are
-    /// ignored here (the server rejects unknown fields against `input_schema`).
-    pub fn apply_one(&self, application: &Map<String, Json>) -> Result<Vec<f32>, IngestError> {
+    /// Encodes one application. Fields the pipeline does not use are ignored here (the server
+    /// rejects unknown fields against `input_schema`).
+    pub fn apply_one(&self, application: &Application<'_>) -> Result<Vec<f32>, IngestError> {
         let application_date = match self.time_needed() {
             Some(time) => match application.get(&time.column) {
-                Some(Json::String(s)) if !is_na(s, &self.na_values) => Some(
+                Some(Field::Text(s)) if !is_na(s, &self.na_values) => Some(
                     parse_date(s, &time.format, self.two_digit_year_pivot)
                         .map_err(|rule| field_error(&time.column, rule))?,
                 ),
-                None | Some(Json::Null) | Some(Json::String(_)) => None,
+                None | Some(Field::Null) | Some(Field::Text(_)) => None,
                 Some(_) => return Err(field_error(&time.column, "must be a date string")),
             },
             None => None,
@@ -114,14 +114,14 @@ impl FeaturePipeline {
     fn online_number(
         &self,
         f: &FittedFeature,
-        raw: Option<&Json>,
+        raw: Option<&Field<'_>>,
         application_date: Option<NaiveDate>,
     ) -> Result<Option<f64>, IngestError> {
         let boolean = f.format.kind == FeatureKind::Boolean;
         match raw {
-            None | Some(Json::Null) => Ok(None),
-            Some(Json::Bool(b)) if boolean => Ok(Some(if *b { 1.0 } else { 0.0 })),
-            Some(Json::Number(n)) if f.format.parser != Parser::Date => {
+            None | Some(Field::Null) => Ok(None),
+            Some(Field::Bool(b)) if boolean => Ok(Some(if *b { 1.0 } else { 0.0 })),
+            Some(Field::Number(n)) if f.format.parser != Parser::Date => {
                 let v = n
                     .as_f64()
                     .filter(|v| v.is_finite())
@@ -134,8 +134,8 @@ impl FeaturePipeline {
                     .map(Some)
                     .map_err(|rule| field_error(&f.column, rule))
             }
-            Some(Json::String(s)) if is_na(s, &self.na_values) => Ok(None),
-            Some(Json::String(s)) => match f.format.parse(s, application_date) {
+            Some(Field::Text(s)) if is_na(s, &self.na_values) => Ok(None),
+            Some(Field::Text(s)) => match f.format.parse(s, application_date) {
                 Ok(Value::Number(v)) => Ok(Some(v)),
                 Ok(_) => Ok(None),
                 Err(rule) => Err(field_error(&f.column, rule)),
@@ -154,14 +154,14 @@ impl FeaturePipeline {
     fn online_text<'a>(
         &self,
         f: &FittedFeature,
-        raw: Option<&'a Json>,
+        raw: Option<&'a Field<'_>>,
     ) -> Result<Option<Cow<'a, str>>, IngestError> {
         match raw {
-            None | Some(Json::Null) => Ok(None),
-            Some(Json::String(s)) if is_na(s, &self.na_values) => Ok(None),
-            Some(Json::String(s)) => Ok(Some(Cow::Borrowed(s.trim()))),
+            None | Some(Field::Null) => Ok(None),
+            Some(Field::Text(s)) if is_na(s, &self.na_values) => Ok(None),
+            Some(Field::Text(s)) => Ok(Some(Cow::Borrowed(s.trim()))),
             // Codes such as ZIPs may arrive as JSON integers; they are read as their digits.
-            Some(Json::Number(n)) if n.is_u64() || n.is_i64() => {
+            Some(Field::Number(n)) if n.is_u64() || n.is_i64() => {
                 Ok(Some(Cow::Owned(n.to_string())))
             }
             Some(_) => Err(field_error(&f.column, "must be a string")),

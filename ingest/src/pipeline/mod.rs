@@ -7,10 +7,10 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::Path;
 
+use crate::application::{Application, Field};
 use chrono::NaiveDate;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value as Json};
 
 use crate::IngestError;
 use crate::parse::{RawFormat, Value, is_na, parse_date};

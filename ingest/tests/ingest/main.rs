@@ -7,6 +7,7 @@ mod synthetic;
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
+use riskloop_ingest::application::Application;
 use riskloop_ingest::pipeline::FeaturePipeline;
 use riskloop_ingest::read;
 use riskloop_ingest::spec::DatasetSpec;
@@ -92,7 +93,7 @@ pub(crate) fn assert_parity(
     assert_eq!(rows.len(), batch.height());
     for (r, application) in rows.iter().enumerate() {
         let online = pipeline
-            .apply_one(application)
+            .apply_one(&Application::from(application))
             .unwrap_or_else(|e| panic!("row {r}: {e}"));
         assert_eq!(online.len(), columns.len());
         for (slot, value) in online.iter().enumerate() {

@@ -1,6 +1,7 @@
 //! apply_batch (Polars) and apply_one (JSON) must agree bit for bit, and online errors name the field.
 
 use riskloop_ingest::IngestError;
+use riskloop_ingest::application::Application;
 use riskloop_ingest::etl;
 use riskloop_ingest::pipeline::FeaturePipeline;
 use serde_json::json;
@@ -56,7 +57,10 @@ fn application() -> serde_json::Map<String, serde_json::Value> {
 fn online_values_that_cannot_be_used_are_errors_naming_the_field() {
     let (_out, pipeline) = german_pipeline();
     assert_eq!(
-        pipeline.apply_one(&application()).unwrap().len(),
+        pipeline
+            .apply_one(&Application::from(&application()))
+            .unwrap()
+            .len(),
         pipeline.width()
     );
     let cases = [
@@ -69,7 +73,7 @@ fn online_values_that_cannot_be_used_are_errors_naming_the_field() {
     for (field, value, rule) in cases {
         let mut app = application();
         app.insert(field.into(), value.clone());
-        match pipeline.apply_one(&app) {
+        match pipeline.apply_one(&Application::from(&app)) {
             Err(IngestError::Field { field: f, rule: r }) => {
                 assert_eq!(f, field);
                 assert!(r.contains(rule), "{field}={value}: {r}");
@@ -85,13 +89,13 @@ fn missing_and_unseen_values_are_imputed_and_flagged_online() {
     let mut app = application();
     app.remove("duration_in_month");
     app.insert("purpose".into(), json!("space travel"));
-    let encoded = pipeline.apply_one(&app).unwrap();
+    let encoded = pipeline.apply_one(&Application::from(&app)).unwrap();
     let slot = |name: &str| pipeline.slots.iter().position(|s| s.name == name).unwrap();
     assert_eq!(encoded[slot("duration_in_month__missing")], 1.0);
     assert_eq!(encoded[slot("purpose")], 1.0, "unseen level → __other__");
     app.insert("purpose".into(), json!(null));
     assert_eq!(
-        pipeline.apply_one(&app).unwrap()[slot("purpose")],
+        pipeline.apply_one(&Application::from(&app)).unwrap()[slot("purpose")],
         0.0,
         "missing → __missing__"
     );

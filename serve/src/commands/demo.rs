@@ -263,6 +263,7 @@ fn sample_application(csv: &Path, spec: &DatasetSpec) -> anyhow::Result<Map<Stri
 
 #[cfg(test)]
 mod tests {
+    use riskloop_ingest::application::Application;
     use serde_json::json;
 
     use super::DEMO_POLICY;
@@ -272,22 +273,24 @@ mod tests {
     #[test]
     fn the_demo_policy_declines_minors_on_its_own_rule_and_segments_large_loans() {
         let policy = Policy::parse(DEMO_POLICY, "demo").unwrap();
-        let app = |v: serde_json::Value| v.as_object().unwrap().clone();
-        let minor = policy.decide(
-            &app(json!({"age_in_years": 17, "credit_amount": 1000})),
+        let decide = |v: serde_json::Value, score, pd| {
+            policy.decide(&Application::from(v.as_object().unwrap()), score, pd)
+        };
+        let minor = decide(
+            json!({"age_in_years": 17, "credit_amount": 1000}),
             700,
             0.01,
         );
         assert_eq!(minor.decision, DecisionKind::Decline);
         assert_eq!(minor.rule.unwrap().0, "UNDERAGE");
-        let adult = policy.decide(
-            &app(json!({"age_in_years": 18, "credit_amount": 1000})),
+        let adult = decide(
+            json!({"age_in_years": 18, "credit_amount": 1000}),
             570,
             0.05,
         );
         assert_eq!((adult.decision, adult.rule), (DecisionKind::Approve, None));
-        let large = policy.decide(
-            &app(json!({"age_in_years": 40, "credit_amount": 12000})),
+        let large = decide(
+            json!({"age_in_years": 40, "credit_amount": 12000}),
             570,
             0.05,
         );

@@ -11,11 +11,11 @@ use std::marker::PhantomData;
 
 use actix_web::{HttpRequest, web};
 use futures_util::StreamExt;
+use riskloop_ingest::application::{Application, ApplicationError};
 use serde::Deserialize;
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::error::Category;
 use serde_json::value::RawValue;
-use serde_json::{Map, Value};
 
 use crate::error::ApiError;
 
@@ -124,12 +124,17 @@ impl<'a> Object<'a> {
     }
 }
 
-/// An application: an object of raw fields, with unique names, read into values.
-pub fn application(raw: &RawValue, at: &str) -> Result<Map<String, Value>, ApiError> {
-    let fields: Vec<(String, Value)> = unique_members(raw.get().as_bytes(), at)?;
-    // Built from the whole list at once: a map sorts it and fills its nodes in one pass, where
-    // inserting field by field searched and split nodes for each.
-    Ok(fields.into_iter().collect())
+/// An application: an object of fields with unique names, borrowing its names and text from
+/// `raw`.
+pub fn application<'a>(raw: &'a RawValue, at: &str) -> Result<Application<'a>, ApiError> {
+    Application::parse(raw.get()).map_err(|e| match e {
+        ApplicationError::Malformed(e) => ApiError::MalformedJson(e.to_string()),
+        ApplicationError::NotAnObject => ApiError::field(at, "must be a JSON object"),
+        ApplicationError::Repeated(name) => ApiError::field(
+            member_path(at, &name),
+            "repeated field: each name may appear once",
+        ),
+    })
 }
 
 fn member_path(at: &str, name: &str) -> String {
@@ -207,6 +212,8 @@ impl<'de, V: Deserialize<'de>> Deserialize<'de> for Unique<V> {
 
 #[cfg(test)]
 mod tests {
+    use riskloop_ingest::application::Field;
+
     use super::*;
 
     fn refusal(r: Result<impl fmt::Debug, ApiError>) -> String {
@@ -232,7 +239,7 @@ mod tests {
             "as sent, not encoded again"
         );
         let app = application(raw, "application").unwrap();
-        assert_eq!(app["a"], "x");
+        assert!(matches!(app.get("a"), Some(Field::Text(t)) if t == "x"));
 
         assert_eq!(
             refusal(Object::parse(

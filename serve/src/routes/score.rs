@@ -2,6 +2,7 @@
 //! response. The scorer runs inline on the worker: it takes about a microsecond, less than a
 //! hop to another thread would cost.
 
+use std::borrow::Cow;
 use std::time::Instant;
 
 use actix_web::http::Method;
@@ -175,13 +176,13 @@ fn decide(
     let scored = scorer.score(&slots);
     let policy = state.policy.current();
     let verdict = policy.decide(&application, scored.score, scored.probability);
-    let mut reasons: Vec<Reason> = verdict
+    let mut reasons: Vec<Reason<Cow<str>>> = verdict
         .rule
         .iter()
         .map(|(code, description)| Reason {
-            feature: format!("policy:{code}"),
+            feature: Cow::Owned(format!("policy:{code}")),
             contribution: 0.0,
-            description: description.clone(),
+            description: Cow::Borrowed(description.as_str()),
         })
         .collect();
     reasons.extend(
@@ -189,9 +190,9 @@ fn decide(
             .reasons(&scored, model.bundle.model.reasons)
             .into_iter()
             .map(|r| Reason {
-                feature: r.feature,
+                feature: Cow::Borrowed(r.feature),
                 contribution: r.contribution,
-                description: r.description,
+                description: Cow::Borrowed(r.description),
             }),
     );
     Ok(NewDecision {

@@ -74,12 +74,13 @@ impl Serialize for JsonText {
     }
 }
 
-/// One reason behind a decision: a raw feature and how much it pushed the risk up.
+/// One reason behind a decision: a raw feature and how much it pushed the risk up. Read back
+/// with owned text; made with text borrowed from the model and the policy.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Reason {
-    pub feature: String,
+pub struct Reason<S = String> {
+    pub feature: S,
     pub contribution: f64,
-    pub description: String,
+    pub description: S,
 }
 
 /// The reasons behind a decision as JSON, encoded once where they are made, like [`JsonText`]:
@@ -89,7 +90,7 @@ pub struct Reason {
 pub struct Reasons(JsonText);
 
 impl Reasons {
-    pub fn new(list: &[Reason]) -> serde_json::Result<Self> {
+    pub fn new<S: Serialize>(list: &[Reason<S>]) -> serde_json::Result<Self> {
         JsonText::encode(&list).map(Self)
     }
 

@@ -118,14 +118,14 @@ pub(crate) fn decision(api_key_id: i64, idempotency_key: Option<&str>) -> NewDec
         decision: DecisionKind::Review,
         reasons: Reasons::new(&[
             Reason {
-                feature: "duration".into(),
+                feature: "duration",
                 contribution: 0.41,
-                description: "Loan term".into(),
+                description: "Loan term",
             },
             Reason {
-                feature: "savings".into(),
+                feature: "savings",
                 contribution: 0.2,
-                description: "Savings".into(),
+                description: "Savings",
             },
         ])
         .unwrap(),

@@ -2,6 +2,7 @@
 
 use burn::backend::NdArray;
 use burn::backend::ndarray::NdArrayDevice;
+use riskloop_ingest::application::Application;
 use riskloop_ingest::etl::read_split;
 use riskloop_ingest::spec::{DatasetSpec, Monotone};
 use riskloop_train::bundle::Bundle;
@@ -161,7 +162,10 @@ fn score_output_equals_the_server_path_on_every_test_row() {
     for source in source_rows {
         let row = source as usize;
         // The server path: one JSON application → apply_one → int8 scorer.
-        let slots = bundle.pipeline.apply_one(&rows[row]).unwrap();
+        let slots = bundle
+            .pipeline
+            .apply_one(&Application::from(&rows[row]))
+            .unwrap();
         let online = bundle.model.int8.score(&slots);
         assert_eq!(
             online.probability.to_bits(),

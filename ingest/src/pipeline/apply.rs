@@ -13,7 +13,7 @@ fn encode_boolean(impute: f64, v: Option<f64>) -> f32 {
     v.unwrap_or(impute) as f32
 }
 
-fn encode_level(lookup: &HashMap<String, u32>, v: Option<&str>) -> f32 {
+fn encode_level(lookup: &PlHashMap<String, u32>, v: Option<&str>) -> f32 {
     match v {
         None => 0.0,
         Some(text) => lookup.get(text).copied().unwrap_or(1) as f32,

@@ -4,11 +4,11 @@
 //! bit.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::path::Path;
 
 use crate::application::{Application, Field};
 use chrono::NaiveDate;
+use polars::prelude::PlHashMap;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -74,8 +74,11 @@ pub enum Transform {
     /// Level index: 0 `__missing__`, 1 `__other__` (rare or unseen), then by training frequency.
     Categorical {
         levels: Vec<String>,
+        // Polars' hasher, not std's SipHash: this is looked up for every categorical field of
+        // every application the server scores, and the table holds the model's own levels, so
+        // a client cannot choose what collides.
         #[serde(skip)]
-        lookup: HashMap<String, u32>,
+        lookup: PlHashMap<String, u32>,
     },
 }
 
@@ -242,7 +245,7 @@ fn field_error(field: &str, rule: impl Into<String>) -> IngestError {
 }
 
 /// Level → index, for the levels after the reserved `__missing__` and `__other__`.
-fn lookup_of(levels: &[String]) -> HashMap<String, u32> {
+fn lookup_of(levels: &[String]) -> PlHashMap<String, u32> {
     levels
         .iter()
         .enumerate()

@@ -16,5 +16,6 @@ pub mod routes; // HTTP routes
 pub mod served; // the served model and its atomic swap
 pub mod settings; // typed configuration: TOML file, then RISKLOOP_* environment
 pub mod store; // sqlx database layer over SQLite or PostgreSQL, with migrations
+pub mod uuid7; // time-ordered ids as text
 pub mod validate; // request validation against the served model's fields
 pub mod writer; // group-commit decision writer

@@ -29,6 +29,6 @@ pub fn accept_or_new(client: Option<&str>) -> String {
         {
             id.to_owned()
         }
-        _ => uuid::Uuid::now_v7().to_string(),
+        _ => crate::uuid7::new(),
     }
 }

@@ -123,7 +123,7 @@ pub struct NewDecision {
 impl NewDecision {
     /// Decision ids are UUIDv7: unique without coordination and sortable by time.
     pub fn new_id() -> String {
-        uuid::Uuid::now_v7().to_string()
+        crate::uuid7::new()
     }
 }
 

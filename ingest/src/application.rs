@@ -73,7 +73,7 @@ impl<'a> Application<'a> {
     }
 
     /// `fields` in any order; a name given twice is refused.
-    pub fn new(mut fields: Vec<(Cow<'a, str>, Field<'a>)>) -> Result<Self, ApplicationError> {
+    fn new(mut fields: Vec<(Cow<'a, str>, Field<'a>)>) -> Result<Self, ApplicationError> {
         fields.sort_unstable_by(|a, b| name_order(&a.0, &b.0));
         if let Some(pair) = fields.windows(2).find(|pair| pair[0].0 == pair[1].0) {
             return Err(ApplicationError::Repeated(pair[0].0.clone().into_owned()));

@@ -154,6 +154,16 @@ mod tests {
             rule(json!({"income": 1, "colour": "red"}))
                 .starts_with("application.colour: unknown field")
         );
+        // Unknown names before, between and after the model's, in the order fields are walked.
+        assert!(rule(json!({"a": 1, "income": 1})).starts_with("application.a: unknown field"));
+        assert!(
+            rule(json!({"income": 1, "ownerx": true, "owner": true}))
+                .starts_with("application.ownerx: unknown field")
+        );
+        assert!(
+            rule(json!({"income": 1, "purpose_of_loan": "car"}))
+                .starts_with("application.purpose_of_loan: unknown field")
+        );
         assert!(rule(json!({"income": [1]})).starts_with("application.income: wrong type"));
         assert!(rule(json!({"purpose": "car"})).starts_with("application.income: required"));
         assert!(rule(json!({"income": null})).starts_with("application.income: required"));

@@ -174,29 +174,8 @@ impl<'de> Deserialize<'de> for Field<'de> {
 }
 
 /// A member name, borrowed from the JSON text unless it holds escapes.
-struct Name<'a>(Cow<'a, str>);
-
-impl<'de> Deserialize<'de> for Name<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct NameVisitor;
-        impl<'de> Visitor<'de> for NameVisitor {
-            type Value = Name<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a member name")
-            }
-            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Name<'de>, E> {
-                Ok(Name(Cow::Borrowed(s)))
-            }
-            fn visit_str<E>(self, s: &str) -> Result<Name<'de>, E> {
-                Ok(Name(Cow::Owned(s.to_owned())))
-            }
-            fn visit_string<E>(self, s: String) -> Result<Name<'de>, E> {
-                Ok(Name(Cow::Owned(s)))
-            }
-        }
-        deserializer.deserialize_str(NameVisitor)
-    }
-}
+#[derive(Deserialize)]
+struct Name<'a>(#[serde(borrow)] Cow<'a, str>);
 
 /// An object's members in the order sent.
 struct Members<'a>(Vec<(Cow<'a, str>, Field<'a>)>);
@@ -241,6 +220,12 @@ mod tests {
             app.get("purpose"),
             Some(Field::Text(Cow::Borrowed("car")))
         ));
+        assert!(
+            app.fields
+                .iter()
+                .all(|(n, _)| matches!(n, Cow::Borrowed(_))),
+            "names without escapes are borrowed"
+        );
         assert!(matches!(app.get("name"), Some(Field::Text(Cow::Owned(s))) if s == "a\"b"));
         assert!(matches!(app.get("zip"), Some(Field::Number(n)) if n.is_u64()));
         assert!(matches!(app.get("rate"), Some(Field::Number(n)) if n.is_f64()));

@@ -7,7 +7,6 @@
 //! application would then say something other than what was scored.
 
 use std::fmt;
-use std::marker::PhantomData;
 
 use actix_web::{HttpRequest, web};
 use futures_util::StreamExt;
@@ -157,11 +156,8 @@ fn read<'a, T: Deserialize<'a>>(
 }
 
 /// The members of the object `json`, in the order sent; refused when a name comes twice.
-fn unique_members<'a, V: Deserialize<'a>>(
-    json: &'a [u8],
-    at: &str,
-) -> Result<Vec<(String, V)>, ApiError> {
-    let parsed: Unique<V> = serde_json::from_slice(json).map_err(|e| match e.classify() {
+fn unique_members<'a>(json: &'a [u8], at: &str) -> Result<Vec<(String, &'a RawValue)>, ApiError> {
+    let parsed: Unique<'a> = serde_json::from_slice(json).map_err(|e| match e.classify() {
         Category::Data => ApiError::field(at, "must be a JSON object"),
         _ => ApiError::MalformedJson(e.to_string()),
     })?;
@@ -176,20 +172,20 @@ fn unique_members<'a, V: Deserialize<'a>>(
 
 /// An object's members and the first name that came twice. The whole object is read even then,
 /// so that a repeat is told apart from malformed JSON.
-struct Unique<V> {
-    members: Vec<(String, V)>,
+struct Unique<'a> {
+    members: Vec<(String, &'a RawValue)>,
     repeated: Option<String>,
 }
 
-impl<'de, V: Deserialize<'de>> Deserialize<'de> for Unique<V> {
+impl<'de> Deserialize<'de> for Unique<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Gather<V>(PhantomData<V>);
-        impl<'de, V: Deserialize<'de>> Visitor<'de> for Gather<V> {
-            type Value = Unique<V>;
+        struct Gather;
+        impl<'de> Visitor<'de> for Gather {
+            type Value = Unique<'de>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a JSON object")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Unique<V>, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Unique<'de>, A::Error> {
                 let mut out = Unique {
                     members: Vec::with_capacity(access.size_hint().unwrap_or(16)),
                     repeated: None,
@@ -206,7 +202,7 @@ impl<'de, V: Deserialize<'de>> Deserialize<'de> for Unique<V> {
                 Ok(out)
             }
         }
-        deserializer.deserialize_map(Gather(PhantomData))
+        deserializer.deserialize_map(Gather)
     }
 }
 

@@ -120,7 +120,7 @@ pub async fn run(settings: &Settings, args: &DemoArgs, out: &mut impl Write) -> 
         step(
             out,
             3,
-            "training (logistic scorecard and additive model; the better one is kept)",
+            "training (logistic scorecard and additive model; the one with the better validation AUC is kept)",
         )?;
         let models = settings.data_dir.join("models");
         let bar = spinner();
@@ -157,8 +157,8 @@ pub async fn run(settings: &Settings, args: &DemoArgs, out: &mut impl Write) -> 
         for c in &m.candidates {
             writeln!(
                 out,
-                "      candidate {:?}: test AUC {:.4} [{:.4}, {:.4}]",
-                c.model, c.test_auc, c.test_auc_ci[0], c.test_auc_ci[1]
+                "      candidate {:?}: validation AUC {:.4}, test AUC {:.4} [{:.4}, {:.4}]",
+                c.model, c.valid_auc, c.test_auc, c.test_auc_ci[0], c.test_auc_ci[1]
             )?;
         }
 

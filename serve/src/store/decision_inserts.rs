@@ -193,7 +193,8 @@ async fn insert_postgres(
          $12::text[], $13::text[], $14::int8[]) AS t(id, application_id, api_key_id, \
          idempotency_key, request_sha256, input, model_version, policy_version, policy_sha256, \
          probability, score, decision, reasons, latency_us)",
-        " ON CONFLICT (api_key_id, idempotency_key) DO NOTHING RETURNING id, created_at"
+        " ON CONFLICT (api_key_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING \
+         RETURNING id, created_at"
     );
     fn column<'a, T>(batch: &'a [NewDecision], f: impl Fn(&'a NewDecision) -> T) -> Vec<T> {
         batch.iter().map(f).collect()

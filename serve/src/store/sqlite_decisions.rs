@@ -24,7 +24,7 @@ const INSERT: &str = "INSERT INTO decisions (created_at, id, application_id, api
     idempotency_key, request_sha256, input, model_version, policy_version, policy_sha256, \
     probability, score, decision, reasons, latency_us) \
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) \
-    ON CONFLICT (api_key_id, idempotency_key) DO NOTHING";
+    ON CONFLICT (api_key_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING";
 
 /// What became of one submission (the decisions a handler submitted together) in a batch: for
 /// each decision its commit time, or `None` for an idempotent repeat; or the database refused

@@ -35,7 +35,7 @@ fn stdout_of(output: &Output) -> String {
 fn migrate_with_no_configuration_creates_the_embedded_sqlite_file_and_repeats_harmlessly() {
     let dir = tempfile::tempdir().unwrap();
     let first = stdout_of(&riskloop(dir.path(), None, &["migrate"]));
-    assert!(first.contains("13 migration(s) applied"), "{first}");
+    assert!(first.contains("14 migration(s) applied"), "{first}");
     assert!(dir.path().join("riskloop-data/riskloop.db").is_file());
     let second = stdout_of(&riskloop(dir.path(), None, &["migrate"]));
     assert!(second.contains("0 migration(s) applied"), "{second}");
@@ -52,7 +52,7 @@ async fn migrate_creates_the_schema_on_an_empty_postgres_database_and_repeats_ha
     // One more than SQLite: PostgreSQL checks decision references per statement and keeps a
     // decision's JSON as text (SQLite always did); SQLite rebuilt its decisions table for
     // checks without an `IN` list (PostgreSQL evaluates those in place).
-    assert!(first.contains("14 migration(s) applied"), "{first}");
+    assert!(first.contains("15 migration(s) applied"), "{first}");
     let second = stdout_of(&riskloop(dir.path(), Some(&db.url), &["migrate"]));
     assert!(second.contains("0 migration(s) applied"), "{second}");
     assert_eq!(db.store.tables().await.unwrap().len(), 8);

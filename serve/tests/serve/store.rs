@@ -774,12 +774,13 @@ async fn sqlite_sustained_writes_are_all_stored_and_the_wal_stays_bounded() {
     db.finish().await;
 }
 
-/// Migration 15 rebuilds SQLite's `decisions` table (a CHECK without an `IN` list, which SQLite
-/// checked by building a temporary b-tree per row). A database from before it keeps every row,
-/// the rows that point at them, and every rule; and the writer's insert no longer opens a
-/// temporary table.
+/// Migrations 15 and 16 rebuild SQLite's `decisions` table: a CHECK without an `IN` list (which
+/// SQLite checked by building a temporary b-tree per row), then the idempotency rule as an index
+/// of keyed decisions only. A database from before them keeps every row, the rows that point at
+/// them, and every rule, the idempotency rule included; the writer's insert no longer opens a
+/// temporary table, and decisions without a key are not in the idempotency index.
 #[tokio::test]
-async fn sqlite_decisions_rebuild_keeps_rows_references_and_rules() {
+async fn sqlite_decisions_rebuilds_keep_rows_references_and_rules() {
     const REBUILD: &str = "20261203000015";
     let dir = tempfile::tempdir().unwrap();
     let older = dir.path().join("migrations");
@@ -808,7 +809,8 @@ async fn sqlite_decisions_rebuild_keeps_rows_references_and_rules() {
         .unwrap();
 
     let key = seed(&store).await;
-    let decisions: Vec<NewDecision> = (0..3).map(|_| decision(key, None)).collect();
+    let mut decisions: Vec<NewDecision> = (0..3).map(|_| decision(key, None)).collect();
+    decisions.push(decision(key, Some("retry-1")));
     store.insert_decisions(&decisions).await.unwrap();
     let before: Vec<_> =
         futures_util::future::join_all(decisions.iter().map(|d| store.get_decision(&d.id))).await;
@@ -832,11 +834,11 @@ async fn sqlite_decisions_rebuild_keeps_rows_references_and_rules() {
         .await
         .unwrap();
 
-    assert_eq!(store.pending_migrations().await, 1);
+    assert_eq!(store.pending_migrations().await, 2);
     assert_eq!(
         store.migrate().await.unwrap(),
-        1,
-        "only the rebuild was left"
+        2,
+        "only the rebuilds were left"
     );
     assert_eq!(store.pending_migrations().await, 0);
 
@@ -877,6 +879,54 @@ async fn sqlite_decisions_rebuild_keeps_rows_references_and_rules() {
     .execute(&pool)
     .await;
     assert!(out_of_set.is_err(), "the decision CHECK still holds");
+
+    // The idempotency rule holds for a key stored before the rebuild; keyless decisions repeat.
+    let retry = decision(key, Some("retry-1"));
+    let keyless = [decision(key, None), decision(key, None)];
+    assert_eq!(store.insert_decisions(&[retry]).await.unwrap(), [None]);
+    assert!(
+        store
+            .insert_decisions(&keyless)
+            .await
+            .unwrap()
+            .iter()
+            .all(Option::is_some)
+    );
+    let (indexed,): (i64,) =
+        sqlx::query_as("SELECT SUM(ncell) FROM dbstat WHERE name = 'decisions_idempotency_key'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        indexed, 1,
+        "the keyed decision alone is in the idempotency index"
+    );
+    let autoindexes: Vec<(String,)> = sqlx::query_as(
+        "SELECT name FROM sqlite_master WHERE tbl_name = 'decisions' \
+         AND name LIKE 'sqlite_autoindex%'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        autoindexes.len(),
+        1,
+        "the id's index alone: {autoindexes:?}"
+    );
+    let lookup: Vec<(i64, i64, i64, String)> = sqlx::query_as(
+        "EXPLAIN QUERY PLAN SELECT id FROM decisions WHERE api_key_id = ?1 AND idempotency_key = ?2",
+    )
+    .bind(key)
+    .bind("retry-1")
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert!(
+        lookup
+            .iter()
+            .any(|(.., detail)| detail.contains("decisions_idempotency_key")),
+        "the lookup by key uses the index: {lookup:?}"
+    );
     let plan: Vec<(i64, String)> = sqlx::query_as(
         "EXPLAIN INSERT INTO decisions (id, api_key_id, request_sha256, input, model_version, \
          policy_version, policy_sha256, probability, score, decision, reasons, latency_us) \

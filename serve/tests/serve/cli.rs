@@ -35,10 +35,12 @@ fn stdout_of(output: &Output) -> String {
 fn migrate_with_no_configuration_creates_the_embedded_sqlite_file_and_repeats_harmlessly() {
     let dir = tempfile::tempdir().unwrap();
     let first = stdout_of(&riskloop(dir.path(), None, &["migrate"]));
+    assert!(first.contains("applying 14 migration(s)"), "{first}");
     assert!(first.contains("14 migration(s) applied"), "{first}");
     assert!(dir.path().join("riskloop-data/riskloop.db").is_file());
     let second = stdout_of(&riskloop(dir.path(), None, &["migrate"]));
     assert!(second.contains("0 migration(s) applied"), "{second}");
+    assert!(!second.contains("applying"), "nothing to apply: {second}");
     assert!(second.contains("8 tables"), "{second}");
 }
 

@@ -7,18 +7,7 @@ use crate::store::Store;
 
 pub async fn run(settings: &Settings, out: &mut impl Write) -> anyhow::Result<()> {
     let store = Store::connect(&settings.database_url(), settings.database.max_connections).await?;
-    let pending = store.pending_migrations().await;
-    if pending > 0 {
-        // Said before the work, which can take minutes: a migration may rebuild a table.
-        writeln!(
-            out,
-            "{}: applying {pending} migration(s) (rebuilding a table can take minutes on a \
-             large database)",
-            store.target()
-        )?;
-        out.flush()?;
-    }
-    let applied = store.migrate().await?;
+    let applied = super::migrate_schema(&store).await?;
     let tables = store.tables().await?;
     writeln!(
         out,

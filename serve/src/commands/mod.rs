@@ -18,6 +18,13 @@ use crate::store::Store;
 /// against a half-migrated database.
 async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     let store = Store::connect(&settings.database_url(), settings.database.max_connections).await?;
+    migrate_schema(&store).await?;
+    Ok(store)
+}
+
+/// Brings the schema up to date, saying so in the log before and after; returns how many
+/// migrations were applied.
+async fn migrate_schema(store: &Store) -> anyhow::Result<usize> {
     // Said before, not only after: a migration that rebuilds a table takes a while on a large
     // database, and the server is not listening meanwhile.
     let pending = store.pending_migrations().await;
@@ -37,5 +44,5 @@ async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
             "database schema up to date"
         );
     }
-    Ok(store)
+    Ok(applied)
 }

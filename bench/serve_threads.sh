@@ -4,7 +4,9 @@
 #
 #   bash bench/serve_threads.sh [SECONDS] [CONNECTIONS...]    (default: 10 s; 64 and 256)
 #       per thread and decision: user and system CPU µs, context switches, and the share of the
-#       run it spent on a core and waiting for one (/proc/<pid>/task/*/{stat,status,schedstat})
+#       run it spent on a core and waiting for one (/proc/<pid>/task/*/{stat,status,schedstat}),
+#       and where `perf` can count syscall tracepoints, the `pwrite`s and syncs (`fsync`,
+#       `fdatasync`) it made: counts, so they compare across noisy runs
 #   CALLGRIND=3000 bash bench/serve_threads.sh
 #       instead: the server under valgrind's callgrind, instructions per decision per thread for
 #       3,000 requests at 64 connections after a warm-up. Instructions do not depend on what else
@@ -96,18 +98,37 @@ snapshot() {
       "$(cut -d' ' -f1,2 "$t/schedstat")"
   done
 }
-echo "| connections | decisions/s | thread | user µs | system µs | switches (voluntary / not) | on a core | waiting for one |"
-echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
+# count_syscalls: per thread of the server, until stopped (empty where perf cannot count them).
+SYSCALLS=syscalls:sys_enter_pwrite64,syscalls:sys_enter_fsync,syscalls:sys_enter_fdatasync
+count_syscalls() {
+  : > "$WORK/syscalls.csv"
+  PERF=
+  if perf stat -e "$SYSCALLS" true > /dev/null 2>&1; then
+    perf stat --per-thread -x, -e "$SYSCALLS" -p "$PID" -o "$WORK/syscalls.csv" & PERF=$!
+  fi
+}
+echo "| connections | decisions/s | thread | user µs | system µs | switches (voluntary / not) | on a core | waiting for one | pwrite | syncs |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 for c in "${CONNECTIONS[@]}"; do
   start
   oha -n 2000 -c "$c" > /dev/null
   snapshot > "$WORK/before"
+  count_syscalls
   oha -z "${SECONDS_PER_RUN}s" -c "$c" --output-format json > "$WORK/run.json"
+  [ -n "$PERF" ] && { kill -INT "$PERF"; wait "$PERF" || true; }
   snapshot > "$WORK/after"
   stop
-  python3 - "$c" "$WORK/before" "$WORK/after" "$WORK/run.json" "$(getconf CLK_TCK)" <<'PY'
+  python3 - "$c" "$WORK/before" "$WORK/after" "$WORK/run.json" "$(getconf CLK_TCK)" "$WORK/syscalls.csv" <<'PY'
 import json, sys
 c, hz = sys.argv[1], int(sys.argv[5])
+# perf's CSV: "comm-tid,count,unit,event,..." per thread and event.
+calls = {}
+for line in open(sys.argv[6]):
+    f = line.strip().split(",")
+    if len(f) > 3 and "-" in f[0] and f[1].isdigit():
+        kind = "pwrite" if f[3].endswith("pwrite64") else "sync"
+        calls.setdefault(f[0].rsplit("-", 1)[1], {}).setdefault(kind, 0)
+        calls[f[0].rsplit("-", 1)[1]][kind] += int(f[1])
 before = {l.split()[0]: l.split() for l in open(sys.argv[2])}
 after = {l.split()[0]: l.split() for l in open(sys.argv[3])}
 run = json.load(open(sys.argv[4]))
@@ -122,8 +143,10 @@ for tid, a in after.items():
     if user + system >= 0.05:
         name = {"actix-server_wo": "HTTP worker", "sqlite-writer": "SQLite writer",
                 "sqlite-checkpoi": "checkpointer"}.get(a[1], a[1].replace("_", " "))
-        rows.append(f"| {c} | {rps:,.0f} | {name} | {user:.2f} | {system:.2f} | {d[2] / n:.3f} / {d[3] / n:.3f} | {d[4] / 1e7 / secs:.0f} % | {d[5] / 1e7 / secs:.0f} % |")
+        k = calls.get(tid)
+        io = f"{k.get('pwrite', 0) / n:.3f} | {k.get('sync', 0) / n:.4f}" if k else " | "
+        rows.append(f"| {c} | {rps:,.0f} | {name} | {user:.2f} | {system:.2f} | {d[2] / n:.3f} / {d[3] / n:.3f} | {d[4] / 1e7 / secs:.0f} % | {d[5] / 1e7 / secs:.0f} % | {io} |")
 print("\n".join(sorted(rows)))
-print(f"| {c} | {rps:,.0f} | the server | {totals[0]:.2f} | {totals[1]:.2f} | | | |")
+print(f"| {c} | {rps:,.0f} | the server | {totals[0]:.2f} | {totals[1]:.2f} | | | | | |")
 PY
 done

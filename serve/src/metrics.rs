@@ -174,6 +174,12 @@ impl Metrics {
             "# HELP riskloop_writer_queue_depth Decisions waiting for a commit.\n# TYPE riskloop_writer_queue_depth gauge\nriskloop_writer_queue_depth {}",
             self.queue_depth.load(Ordering::Relaxed)
         );
+        let writes = riskloop_sqlite_vfs::write_counts();
+        let _ = writeln!(
+            out,
+            "# HELP riskloop_sqlite_writes_total Writes to SQLite's WAL and database files by the decision writer and checkpointer (SQLite only): asked for by SQLite, and made to the OS, contiguous ones gathered into one.\n# TYPE riskloop_sqlite_writes_total counter\nriskloop_sqlite_writes_total{{stage=\"asked\"}} {}\nriskloop_sqlite_writes_total{{stage=\"made\"}} {}",
+            writes.asked, writes.made
+        );
         if let Ok(m) = self.model.lock()
             && let Some(v) = m.as_ref()
         {

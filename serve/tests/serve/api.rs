@@ -551,6 +551,19 @@ async fn the_openapi_description_lists_every_route_and_metrics_count_requests() 
     );
     assert!(metrics.contains("riskloop_http_request_duration_seconds_bucket{route=\"/v1/score\""));
     assert!(metrics.contains("riskloop_writer_batch_size_count 1"));
+    // The commit's WAL frames (two writes each, as SQLite asks) reached the OS gathered.
+    let writes = |stage: &str| -> u64 {
+        let series = format!("riskloop_sqlite_writes_total{{stage=\"{stage}\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(series.as_str()))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in {metrics}"))
+    };
+    assert!(
+        writes("made") > 0 && writes("asked") > writes("made"),
+        "{metrics}"
+    );
     assert!(metrics.contains(&format!(
         "riskloop_model_info{{version=\"{}\"}} 1",
         app.versions[0]

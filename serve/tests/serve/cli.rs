@@ -268,3 +268,119 @@ fn training_on_cuda_without_the_feature_is_a_clear_error() {
         );
     }
 }
+
+/// A server killed outright (SIGKILL) while it answers: every decision it acknowledged is in the
+/// database afterwards, and the database is whole. SQLite's decision writer holds its writes
+/// back until the commit's sync (`sqlite-vfs`); none of what it acknowledged may be among them.
+#[test]
+fn a_killed_server_has_stored_every_decision_it_acknowledged() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpStream;
+    use std::process::Stdio;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    let dir = tempfile::tempdir().unwrap();
+    let demo = stdout_of(&riskloop(
+        dir.path(),
+        None,
+        &["demo", "--no-serve", "--listen", "127.0.0.1:0"],
+    ));
+    let key = demo
+        .split_whitespace()
+        .find(|w| w.starts_with("rk_") && w.len() > 20)
+        .unwrap_or_else(|| panic!("no key printed: {demo}"))
+        .to_owned();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_riskloop"))
+        .current_dir(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env_remove("DATABASE_URL")
+        .env_remove("RISKLOOP_DATABASE_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut serving = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut serving)
+        .unwrap();
+    let port: u16 = serving
+        .split("127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {serving:?}"));
+
+    let request = {
+        let body = serde_json::json!({ "application": crate::app::application() }).to_string();
+        format!(
+            "POST /v1/score HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
+             Authorization: Bearer {key}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    // A decision id from a 200 answer; None once the server is gone.
+    let score = move |request: &str| -> Option<Option<String>> {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+        stream.write_all(request.as_bytes()).ok()?;
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).ok()?;
+        if !answer.starts_with("HTTP/1.1 200") {
+            return Some(None);
+        }
+        let body = answer.split_once("\r\n\r\n")?.1;
+        let id = serde_json::from_str::<serde_json::Value>(body).ok()?["decision_id"]
+            .as_str()
+            .map(str::to_owned);
+        Some(id)
+    };
+    let acknowledged = Arc::new(Mutex::new(Vec::new()));
+    let killed = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..8)
+        .map(|_| {
+            let (acknowledged, killed, request) =
+                (acknowledged.clone(), killed.clone(), request.clone());
+            std::thread::spawn(move || {
+                while !killed.load(Ordering::Relaxed) {
+                    match score(&request) {
+                        Some(Some(id)) => acknowledged.lock().unwrap().push(id),
+                        Some(None) => {}
+                        None => break,
+                    }
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    server.kill().unwrap();
+    server.wait().unwrap();
+    killed.store(true, Ordering::Relaxed);
+    for client in clients {
+        client.join().unwrap();
+    }
+
+    let acknowledged = acknowledged.lock().unwrap();
+    assert!(
+        acknowledged.len() > 100,
+        "only {} answered",
+        acknowledged.len()
+    );
+    let db = rusqlite::Connection::open(dir.path().join("riskloop-data/riskloop.db")).unwrap();
+    let mut stored = db.prepare("SELECT 1 FROM decisions WHERE id = ?1").unwrap();
+    let missing: Vec<&String> = acknowledged
+        .iter()
+        .filter(|id| !stored.exists([id.as_str()]).unwrap())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} acknowledged decisions missing, e.g. {:?}",
+        missing.len(),
+        acknowledged.len(),
+        missing.first()
+    );
+    let check: String = db
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+}

@@ -56,6 +56,13 @@ fn assert_rows(conn: &Connection, rows: std::ops::Range<i64>) {
     }
 }
 
+fn assert_whole(conn: &Connection) {
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+}
+
 #[test]
 fn a_commit_reaches_the_os_as_one_write() {
     let _turn = turn();
@@ -103,10 +110,7 @@ fn a_checkpoint_copies_runs_of_pages_in_few_writes() {
         .pragma_update(None, "wal_checkpoint", "TRUNCATE")
         .unwrap();
     assert_rows(&plain, 0..500);
-    let ok: String = plain
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(ok, "ok");
+    assert_whole(&plain);
 }
 
 /// Another connection (the default VFS, as the server's pool uses) sees each commit whole as
@@ -136,10 +140,7 @@ fn other_connections_read_every_commit_at_once() {
                 .unwrap();
         }
     }
-    let ok: String = reader
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(ok, "ok");
+    assert_whole(&reader);
 }
 
 /// Nothing committed waits for the connection to close: a connection that is never closed

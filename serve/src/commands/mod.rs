@@ -5,7 +5,7 @@ pub mod ingest; // ingest
 pub mod keys; // keys create | list | revoke
 pub mod migrate; // migrate
 pub mod models; // models register | list | promote | rollback
-mod progress; // spinners for long steps
+mod progress; // spinners and heartbeats for long steps
 pub mod score; // score (offline batch scoring)
 pub mod serve; // serve
 pub mod synth; // synth
@@ -36,7 +36,17 @@ async fn migrate_schema(store: &Store) -> anyhow::Result<usize> {
         );
     }
     let started = std::time::Instant::now();
-    let applied = store.migrate().await?;
+    let applied = progress::with_heartbeat(
+        store.migrate(),
+        std::time::Duration::from_secs(10),
+        |elapsed| {
+            tracing::info!(
+                seconds = elapsed.as_secs(),
+                "still updating the database schema"
+            );
+        },
+    )
+    .await?;
     if applied > 0 {
         tracing::info!(
             applied,

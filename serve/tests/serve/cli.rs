@@ -9,7 +9,8 @@ use secrecy::SecretString;
 
 use crate::helpers::TestDb;
 
-fn riskloop(dir: &Path, database_url: Option<&str>, args: &[&str]) -> Output {
+/// `riskloop ARGS` in `dir`, on `database_url` or, without one, the embedded default.
+fn command(dir: &Path, database_url: Option<&str>, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_riskloop"));
     cmd.current_dir(dir)
         .args(args)
@@ -18,7 +19,21 @@ fn riskloop(dir: &Path, database_url: Option<&str>, args: &[&str]) -> Output {
     if let Some(url) = database_url {
         cmd.env("DATABASE_URL", url);
     }
-    cmd.output().expect("run riskloop")
+    cmd
+}
+
+fn riskloop(dir: &Path, database_url: Option<&str>, args: &[&str]) -> Output {
+    command(dir, database_url, args)
+        .output()
+        .expect("run riskloop")
+}
+
+/// The API key a command printed (shown once).
+fn printed_key(text: &str) -> String {
+    text.split_whitespace()
+        .find(|w| w.starts_with("rk_") && w.len() > 20)
+        .unwrap_or_else(|| panic!("no key printed: {text}"))
+        .to_owned()
 }
 
 fn stdout_of(output: &Output) -> String {
@@ -100,11 +115,7 @@ async fn key_lifecycle(url: &str) {
             "integration",
         ],
     ));
-    let key = created
-        .split_whitespace()
-        .find(|w| w.starts_with("rk_") && w.len() > 20)
-        .unwrap_or_else(|| panic!("no key printed: {created}"))
-        .to_owned();
+    let key = printed_key(&created);
     let prefix = &key[..11];
 
     let listed = stdout_of(&riskloop(dir.path(), Some(url), &["keys", "list"]));
@@ -286,16 +297,8 @@ fn a_killed_server_has_stored_every_decision_it_acknowledged() {
         None,
         &["demo", "--no-serve", "--listen", "127.0.0.1:0"],
     ));
-    let key = demo
-        .split_whitespace()
-        .find(|w| w.starts_with("rk_") && w.len() > 20)
-        .unwrap_or_else(|| panic!("no key printed: {demo}"))
-        .to_owned();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_riskloop"))
-        .current_dir(dir.path())
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env_remove("DATABASE_URL")
-        .env_remove("RISKLOOP_DATABASE_URL")
+    let key = printed_key(&demo);
+    let mut server = command(dir.path(), None, &["serve", "--listen", "127.0.0.1:0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

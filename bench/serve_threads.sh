@@ -6,7 +6,9 @@
 #       per thread and decision: user and system CPU µs, context switches, and the share of the
 #       run it spent on a core and waiting for one (/proc/<pid>/task/*/{stat,status,schedstat}),
 #       and where `perf` can count syscall tracepoints, the `pwrite`s and syncs (`fsync`,
-#       `fdatasync`) it made: counts, so they compare across noisy runs
+#       `fdatasync`) it made, and its `write`s: the server writes no file or socket with
+#       `write`, so these are the eventfd writes that wake another thread's tokio runtime.
+#       Counts, so they compare across noisy runs
 #   CALLGRIND=3000 bash bench/serve_threads.sh
 #       instead: the server under valgrind's callgrind, instructions per decision per thread for
 #       3,000 requests at 64 connections after a warm-up. Instructions do not depend on what else
@@ -99,7 +101,7 @@ snapshot() {
   done
 }
 # count_syscalls: per thread of the server, until stopped (empty where perf cannot count them).
-SYSCALLS=syscalls:sys_enter_pwrite64,syscalls:sys_enter_fsync,syscalls:sys_enter_fdatasync
+SYSCALLS=syscalls:sys_enter_pwrite64,syscalls:sys_enter_fsync,syscalls:sys_enter_fdatasync,syscalls:sys_enter_write
 count_syscalls() {
   : > "$WORK/syscalls.csv"
   PERF=
@@ -107,8 +109,8 @@ count_syscalls() {
     perf stat --per-thread -x, -e "$SYSCALLS" -p "$PID" -o "$WORK/syscalls.csv" & PERF=$!
   fi
 }
-echo "| connections | decisions/s | thread | user µs | system µs | switches (voluntary / not) | on a core | waiting for one | pwrite | syncs |"
-echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+echo "| connections | decisions/s | thread | user µs | system µs | switches (voluntary / not) | on a core | waiting for one | pwrite | syncs | wake-ups (write) |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 for c in "${CONNECTIONS[@]}"; do
   start
   oha -n 2000 -c "$c" > /dev/null
@@ -126,7 +128,7 @@ calls = {}
 for line in open(sys.argv[6]):
     f = line.strip().split(",")
     if len(f) > 3 and "-" in f[0] and f[1].isdigit():
-        kind = "pwrite" if f[3].endswith("pwrite64") else "sync"
+        kind = {"pwrite64": "pwrite", "write": "write"}.get(f[3].rsplit("sys_enter_", 1)[-1], "sync")
         calls.setdefault(f[0].rsplit("-", 1)[1], {}).setdefault(kind, 0)
         calls[f[0].rsplit("-", 1)[1]][kind] += int(f[1])
 before = {l.split()[0]: l.split() for l in open(sys.argv[2])}
@@ -144,9 +146,9 @@ for tid, a in after.items():
         name = {"actix-server_wo": "HTTP worker", "sqlite-writer": "SQLite writer",
                 "sqlite-checkpoi": "checkpointer"}.get(a[1], a[1].replace("_", " "))
         k = calls.get(tid)
-        io = f"{k.get('pwrite', 0) / n:.3f} | {k.get('sync', 0) / n:.4f}" if k else " | "
+        io = f"{k.get('pwrite', 0) / n:.3f} | {k.get('sync', 0) / n:.4f} | {k.get('write', 0) / n:.3f}" if k else " | | "
         rows.append(f"| {c} | {rps:,.0f} | {name} | {user:.2f} | {system:.2f} | {d[2] / n:.3f} / {d[3] / n:.3f} | {d[4] / 1e7 / secs:.0f} % | {d[5] / 1e7 / secs:.0f} % | {io} |")
 print("\n".join(sorted(rows)))
-print(f"| {c} | {rps:,.0f} | the server | {totals[0]:.2f} | {totals[1]:.2f} | | | | | |")
+print(f"| {c} | {rps:,.0f} | the server | {totals[0]:.2f} | {totals[1]:.2f} | | | | | | |")
 PY
 done

@@ -17,7 +17,10 @@ use tokio::task::JoinHandle;
 use crate::metrics::Metrics;
 use crate::store::{DecisionSink, NewDecision, Store, StoreError};
 
+mod reply;
 mod sqlite;
+
+use reply::{Post, ReplyTo};
 
 #[derive(Clone, Copy, Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -75,7 +78,7 @@ pub enum SubmitError {
 }
 
 /// Decisions to commit in one transaction, and where to send what became of each.
-type Job = (Vec<NewDecision>, oneshot::Sender<Reply>);
+type Job = (Vec<NewDecision>, ReplyTo);
 
 /// What became of a submission, and its records handed back: they are dropped by the handler,
 /// on the thread that allocated them. Freed on the writer's thread, they cost the serial writer
@@ -147,7 +150,7 @@ impl DecisionWriter {
     /// Queues `decisions` and waits until all of them are committed, in one transaction, or
     /// none is. The answer holds one entry per decision, in order.
     pub async fn submit(&self, decisions: Vec<NewDecision>) -> Result<Vec<Written>, SubmitError> {
-        let (reply, answer) = oneshot::channel();
+        let (reply, answer) = ReplyTo::channel();
         self.queue
             .try_send((decisions, reply))
             .map_err(|e| match e {
@@ -224,11 +227,11 @@ async fn run(
                     match answer {
                         Ok(written) => {
                             let written = written.into_iter().map(written_as).collect();
-                            let _ = reply.send((Ok(written), own));
+                            reply.send_now((Ok(written), own));
                         }
                         Err(err) if err.is_refused_row() => {
                             tracing::error!(error = %err, batch = n, "decision submission refused");
-                            let _ = reply.send((Err(SubmitError::Refused(err.to_string())), own));
+                            reply.send_now((Err(SubmitError::Refused(err.to_string())), own));
                         }
                         Err(err) => {
                             tracing::error!(error = %err, batch = n, "decision submission failed");
@@ -254,16 +257,19 @@ async fn run(
     }
 }
 
-/// Answers every waiting submission, in order, handing each back its records (see [`Reply`]).
+/// Answers every waiting submission, in order, handing each back its records (see [`Reply`]),
+/// in one message per HTTP worker (see [`reply`]).
 pub(crate) fn answer_all(
     replies: &mut Vec<Waiting>,
     decisions: &mut Vec<NewDecision>,
     answers: impl IntoIterator<Item = Result<Vec<Written>, SubmitError>>,
 ) {
     let mut records = decisions.drain(..);
+    let mut post = Post::default();
     for ((reply, n), answer) in replies.drain(..).zip(answers) {
-        let _ = reply.send((answer, records.by_ref().take(n).collect()));
+        post.add(reply, (answer, records.by_ref().take(n).collect()));
     }
+    post.send();
 }
 
 /// After a failed commit: the batch may be stored all the same (the connection dropped while
@@ -331,7 +337,7 @@ fn written_as(committed: Option<DateTime<Utc>>) -> Written {
     committed.map_or(Written::Duplicate, Written::Committed)
 }
 
-type Waiting = (oneshot::Sender<Reply>, usize);
+type Waiting = (ReplyTo, usize);
 
 fn take(job: Job, decisions: &mut Vec<NewDecision>, replies: &mut Vec<Waiting>) {
     let (batch, reply) = job;
@@ -371,7 +377,7 @@ mod tests {
         let mut replies = Vec::new();
         let mut receivers = Vec::new();
         for n in [2, 1, 1] {
-            let (tx, rx) = oneshot::channel();
+            let (tx, rx) = ReplyTo::channel();
             replies.push((tx, n));
             receivers.push(rx);
         }

@@ -48,20 +48,13 @@ fn run(
     metrics: &Metrics,
     mut checkpoints: Checkpoints,
 ) {
-    // Unset: a short wait, and only under load (see `WriterSettings::linger_us`).
-    let (linger, always) = match settings.linger_us {
-        Some(us) => (Duration::from_micros(us), true),
-        None => (Duration::from_micros(200), false),
-    };
+    let linger = Duration::from_micros(settings.linger_us.unwrap_or(0));
     let mut decisions: Vec<NewDecision> = Vec::with_capacity(settings.max_batch);
     let mut replies: Vec<Waiting> = Vec::new();
     let mut sizes: Vec<usize> = Vec::new();
     while let Some(first) = queue.blocking_recv() {
         take(first, &mut decisions, &mut replies);
-        if !linger.is_zero()
-            && (always || !queue.is_empty())
-            && decisions.len() < settings.max_batch
-        {
+        if !linger.is_zero() && decisions.len() < settings.max_batch {
             std::thread::sleep(linger);
         }
         while decisions.len() < settings.max_batch {

@@ -1,7 +1,7 @@
 //! Durable decision write-back with group commit: handlers queue their decisions and wait; a
 //! writer (a thread on SQLite, see [`sqlite`]; tasks on PostgreSQL) takes everything queued (up
-//! to a batch size, lingering briefly for more) and commits it in one transaction, then answers
-//! every waiting handler. What one handler submits together is
+//! to a batch size; what queued while the previous batch committed) and commits it in one
+//! transaction, then answers every waiting handler. What one handler submits together is
 //! committed together: a batch request is stored whole or not at all, and a submission the
 //! database refuses fails alone, not the others gathered with it. The queue is bounded: when
 //! it is full the handler gets [`SubmitError::Full`] at once (503), never unbounded memory.

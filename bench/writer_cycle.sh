@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# The SQLite decision writer's cycle under load: one closed-loop `oha` run against a fresh
+# `riskloop demo` database, and what `/metrics` and the server's threads counted during it.
+#
+#   bash bench/writer_cycle.sh [CONNECTIONS] [SECONDS] [CONFIG_TOML]
+#
+# Prints decisions/s; commits, decisions per commit, time per commit and how much of the run the
+# writer spent inside commits (from `riskloop_writer_*`); and each server thread's CPU time per
+# decision (from /proc/<pid>/task/*/stat). Quick enough to interleave two builds several times,
+# which this machine's noise needs: RISKLOOP_BENCH_BIN runs another binary. CONFIG_TOML, if
+# given, is passed to `serve --config` (e.g. a file holding `[writer]` and `linger_us = 100`).
+set -euo pipefail
+CONNECTIONS=${1:-64}
+SECONDS_PER_RUN=${2:-6}
+CONFIG=${3:+$(realpath "$3")}
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+if [ -z "${RISKLOOP_BENCH_BIN:-}" ]; then
+  cargo build --release -p riskloop-serve --bin riskloop
+fi
+BIN=${RISKLOOP_BENCH_BIN:-$ROOT/target/release/riskloop}
+OHA=$ROOT/target/bench-tools/bin/oha
+[ -x "$OHA" ] || cargo install oha --locked --root "$ROOT/target/bench-tools"
+WORK=$(mktemp -d)
+SERVER=
+cleanup() { [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null; rm -rf "$WORK"; }
+trap cleanup EXIT
+cd "$WORK"
+"$BIN" demo --no-serve > demo.txt 2> demo.err || { cat demo.err >&2; exit 1; }
+KEY=$(grep -A1 "shown once" demo.txt | tail -1 | tr -d ' ')
+python3 "$ROOT/bench/score_body.py" "$ROOT/data/german_credit.csv" > score.json
+"$BIN" serve --listen 127.0.0.1:18093 ${CONFIG:+--config "$CONFIG"} > serve.log 2>&1 &
+SERVER=$!
+for _ in $(seq 100); do curl -sf http://127.0.0.1:18093/readyz > /dev/null && break; sleep 0.1; done
+load() {
+  "$OHA" -z "$1" -c "$CONNECTIONS" -m POST -T application/json -D score.json \
+    -H "Authorization: Bearer $KEY" --no-tui --output-format json http://127.0.0.1:18093/v1/score
+}
+threads() { for t in /proc/$SERVER/task/*; do echo "$(tr ' ' _ < "$t/comm") $(awk '{print $14 + $15}' "$t/stat")"; done; }
+load 2s > /dev/null # warm-up
+curl -sf http://127.0.0.1:18093/metrics > metrics0
+threads > threads0
+load "${SECONDS_PER_RUN}s" > oha.json
+threads > threads1
+curl -sf http://127.0.0.1:18093/metrics > metrics1
+python3 - "$(getconf CLK_TCK)" "$SECONDS_PER_RUN" <<'PY'
+import collections, json, sys
+hz, seconds = int(sys.argv[1]), float(sys.argv[2])
+def metrics(path):
+    out = {}
+    for line in open(path):
+        parts = line.split()
+        if not line.startswith("#") and len(parts) == 2:
+            out[parts[0]] = float(parts[1])
+    return out
+m0, m1 = metrics("metrics0"), metrics("metrics1")
+delta = lambda k: m1.get(k, 0) - m0.get(k, 0)
+summary = json.load(open("oha.json"))["summary"]
+commits = delta("riskloop_writer_batch_size_count")
+decisions = delta("riskloop_writer_batch_size_sum")
+inside = delta("riskloop_writer_commit_duration_seconds_sum")
+print(f"{summary['requestsPerSec']:,.0f} decisions/s; {commits:,.0f} commits of "
+      f"{decisions / max(commits, 1):.1f} decisions, {inside / max(commits, 1) * 1e6:.0f} µs each; "
+      f"writer inside commits {inside / seconds * 100:.0f} % of the run")
+ticks = [collections.Counter(), collections.Counter()]
+for counter, path in zip(ticks, ("threads0", "threads1")):
+    for line in open(path):
+        name, n = line.split()
+        counter[name] += int(n)
+per = {k: (ticks[1][k] - ticks[0][k]) / hz * 1e6 / max(decisions, 1) for k in ticks[1]}
+print(f"server CPU µs per decision: {sum(per.values()):.1f} (" +
+      ", ".join(f"{k} {v:.1f}" for k, v in sorted(per.items()) if v >= 0.05) + ")")
+PY

@@ -5,10 +5,11 @@
 #   bash bench/writer_cycle.sh [CONNECTIONS] [SECONDS] [CONFIG_TOML]
 #
 # Prints decisions/s; commits, decisions per commit, time per commit and how much of the run the
-# writer spent inside commits (from `riskloop_writer_*`); and each server thread's CPU time per
-# decision (from /proc/<pid>/task/*/stat). Quick enough to interleave two builds several times,
-# which this machine's noise needs: RISKLOOP_BENCH_BIN runs another binary. CONFIG_TOML, if
-# given, is passed to `serve --config` (e.g. a file holding `[writer]` and `linger_us = 100`).
+# writer spent inside commits (from `riskloop_writer_*`); and each server thread's CPU time and
+# context switches per decision (from /proc/<pid>/task/*/stat and status). Quick enough to
+# interleave two builds several times, which this machine's noise needs: RISKLOOP_BENCH_BIN
+# runs another binary. CONFIG_TOML, if given, is passed to `serve --config` (e.g. a file
+# holding `[writer]` and `linger_us = 100`).
 set -euo pipefail
 CONNECTIONS=${1:-64}
 SECONDS_PER_RUN=${2:-6}
@@ -36,7 +37,11 @@ load() {
   "$OHA" -z "$1" -c "$CONNECTIONS" -m POST -T application/json -D score.json \
     -H "Authorization: Bearer $KEY" --no-tui --output-format json http://127.0.0.1:18093/v1/score
 }
-threads() { for t in /proc/$SERVER/task/*; do echo "$(tr ' ' _ < "$t/comm") $(awk '{print $14 + $15}' "$t/stat")"; done; }
+threads() { # NAME CPU_TICKS CONTEXT_SWITCHES, one line per thread
+  for t in /proc/$SERVER/task/*; do
+    echo "$(tr ' ' _ < "$t/comm") $(awk '{print $14 + $15}' "$t/stat") $(awk '/ctxt_switches/ {n += $2} END {print n}' "$t/status")"
+  done
+}
 load 2s > /dev/null # warm-up
 curl -sf http://127.0.0.1:18093/metrics > metrics0
 threads > threads0
@@ -63,11 +68,18 @@ print(f"{summary['requestsPerSec']:,.0f} decisions/s; {commits:,.0f} commits of 
       f"{decisions / max(commits, 1):.1f} decisions, {inside / max(commits, 1) * 1e6:.0f} µs each; "
       f"writer inside commits {inside / seconds * 100:.0f} % of the run")
 ticks = [collections.Counter(), collections.Counter()]
-for counter, path in zip(ticks, ("threads0", "threads1")):
+switches = [collections.Counter(), collections.Counter()]
+for t, s, path in zip(ticks, switches, ("threads0", "threads1")):
     for line in open(path):
-        name, n = line.split()
-        counter[name] += int(n)
-per = {k: (ticks[1][k] - ticks[0][k]) / hz * 1e6 / max(decisions, 1) for k in ticks[1]}
-print(f"server CPU µs per decision: {sum(per.values()):.1f} (" +
-      ", ".join(f"{k} {v:.1f}" for k, v in sorted(per.items()) if v >= 0.05) + ")")
+        name, n, c = line.split()
+        t[name] += int(n)
+        s[name] += int(c)
+def per_decision(pair, scale):
+    return {k: (pair[1][k] - pair[0][k]) * scale / max(decisions, 1) for k in pair[1]}
+for what, per, unit in (
+    ("server CPU µs per decision", per_decision(ticks, 1e6 / hz), 0.05),
+    ("context switches per decision", per_decision(switches, 1), 0.005),
+):
+    print(f"{what}: {sum(per.values()):.2f} (" +
+          ", ".join(f"{k} {v:.2f}" for k, v in sorted(per.items()) if v >= unit) + ")")
 PY

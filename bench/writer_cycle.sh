@@ -32,7 +32,16 @@ KEY=$(grep -A1 "shown once" demo.txt | tail -1 | tr -d ' ')
 python3 "$ROOT/bench/score_body.py" "$ROOT/data/german_credit.csv" > score.json
 "$BIN" serve --listen 127.0.0.1:18093 ${CONFIG:+--config "$CONFIG"} > serve.log 2>&1 &
 SERVER=$!
-for _ in $(seq 100); do curl -sf http://127.0.0.1:18093/readyz > /dev/null && break; sleep 0.1; done
+for _ in $(seq 100); do
+  curl -sf http://127.0.0.1:18093/readyz > /dev/null && break
+  kill -0 "$SERVER" 2> /dev/null || break
+  sleep 0.1
+done
+curl -sf http://127.0.0.1:18093/readyz > /dev/null || {
+  echo "riskloop serve did not become ready; its log:" >&2
+  cat serve.log >&2
+  exit 1
+}
 load() {
   "$OHA" -z "$1" -c "$CONNECTIONS" -m POST -T application/json -D score.json \
     -H "Authorization: Bearer $KEY" --no-tui --output-format json http://127.0.0.1:18093/v1/score

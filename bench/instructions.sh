@@ -36,7 +36,7 @@ cleanup() {
 }
 trap cleanup EXIT
 cd "$WORK"
-"$BIN" demo --no-serve > demo.txt 2> demo.err || { cat demo.err >&2; exit 1; }
+"$BIN" demo --no-serve > demo.txt 2> demo.err || { echo "$BIN demo failed:" >&2; cat demo.err >&2; exit 1; }
 KEY=$(grep -A1 "shown once" demo.txt | tail -1 | tr -d ' ')
 python3 "$ROOT/bench/score_body.py" "$ROOT/data/german_credit.csv" > score.json
 
@@ -57,9 +57,9 @@ count() {
       --no-tui --output-format json "$url"
   }
   load 1000 > /dev/null
-  callgrind_control -z "$SERVER" > /dev/null
+  callgrind_control -z "$SERVER" > /dev/null 2>&1
   load "$REQUESTS" > "$name.oha.json"
-  callgrind_control -d "$SERVER" > /dev/null
+  callgrind_control -d "$SERVER" > /dev/null 2>&1
   kill "$SERVER"
   wait "$SERVER" || true
   SERVER=

@@ -26,8 +26,8 @@ fi
 cargo build --release -p riskloop-serve --example echo
 BIN=${RISKLOOP_BENCH_BIN:-$ROOT/target/release/riskloop}
 ECHO=$ROOT/target/release/examples/echo
-OHA=$ROOT/target/bench-tools/bin/oha
-[ -x "$OHA" ] || cargo install oha --locked --root "$ROOT/target/bench-tools"
+source "$ROOT/bench/lib.sh"
+OHA=$(bench_oha)
 WORK=$(mktemp -d)
 SERVER=
 cleanup() {
@@ -36,9 +36,8 @@ cleanup() {
 }
 trap cleanup EXIT
 cd "$WORK"
-"$BIN" demo --no-serve > demo.txt 2> demo.err || { echo "$BIN demo failed:" >&2; cat demo.err >&2; exit 1; }
-KEY=$(grep -A1 "shown once" demo.txt | tail -1 | tr -d ' ')
-python3 "$ROOT/bench/score_body.py" "$ROOT/data/german_credit.csv" > score.json
+KEY=$(demo_key "$BIN" "$WORK")
+score_body score.json
 
 # count NAME URL AUTH COMMAND...: runs COMMAND under callgrind and counts REQUESTS posts to URL.
 count() {

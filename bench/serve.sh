@@ -21,8 +21,8 @@ ROOT=$PWD
 PG_ADMIN=${RISKLOOP_BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 
 cargo build --release -p riskloop-serve --bin riskloop --example echo
-OHA=$ROOT/target/bench-tools/bin/oha
-[ -x "$OHA" ] || cargo install oha --locked --root "$ROOT/target/bench-tools"
+source "$ROOT/bench/lib.sh"
+OHA=$(bench_oha)
 BIN=${RISKLOOP_BENCH_BIN:-$ROOT/target/release/riskloop}
 unset RISKLOOP_BENCH_BIN # builds before RISKLOOP_BENCH_* was ignored refuse it
 ECHO=$ROOT/target/release/examples/echo
@@ -74,11 +74,10 @@ PY2
 setup() { # setup NAME [DATABASE_URL]: a model, a key and a server on a fresh database.
   local dir=$WORK/$1
   mkdir -p "$dir"
-  (cd "$dir" && env ${2:+DATABASE_URL=$2} "$BIN" demo --no-serve > demo.txt 2>demo.err) || { cat "$dir/demo.err" >&2; exit 1; }
-  grep -A1 "shown once" "$dir/demo.txt" | tail -1 | tr -d ' ' > "$dir/key"
+  demo_key "$BIN" "$dir" "${2:-}" > "$dir/key"
 }
 
-python3 "$ROOT/bench/score_body.py" "$ROOT/data/german_credit.csv" > "$WORK/score.json"
+score_body "$WORK/score.json"
 
 "$ECHO" 127.0.0.1:18081 >/dev/null & PIDS+=($!)
 ECHO_PID=$!

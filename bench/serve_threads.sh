@@ -28,8 +28,8 @@ if [ $# -gt 0 ]; then CONNECTIONS=("$@"); else CONNECTIONS=(64 256); fi
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 cargo build --release -p riskloop-serve --bin riskloop
-OHA=$ROOT/target/bench-tools/bin/oha
-[ -x "$OHA" ] || cargo install oha --locked --root "$ROOT/target/bench-tools"
+source "$ROOT/bench/lib.sh"
+OHA=$(bench_oha)
 BIN=${RISKLOOP_BENCH_BIN:-$ROOT/target/release/riskloop}
 unset RISKLOOP_BENCH_BIN
 WORK=$(mktemp -d)
@@ -38,13 +38,12 @@ cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$WORK"; }
 trap cleanup EXIT
 URL=http://127.0.0.1:18093
 
-python3 "$ROOT/bench/score_body.py" "$ROOT/data/german_credit.csv" > "$WORK/score.json"
+score_body "$WORK/score.json"
 
 # start [WRAPPER...]: a fresh database, a key, and the server (under WRAPPER, if given).
 start() {
   rm -rf "$WORK/db" && mkdir -p "$WORK/db"
-  (cd "$WORK/db" && "$BIN" demo --no-serve > demo.txt 2>demo.err) || { cat "$WORK/db/demo.err" >&2; exit 1; }
-  KEY=$(grep -A1 "shown once" "$WORK/db/demo.txt" | tail -1 | tr -d ' ')
+  KEY=$(demo_key "$BIN" "$WORK/db")
   (cd "$WORK/db" && exec "$@" "$BIN" serve --listen 127.0.0.1:18093 > serve.log 2>&1) &
   PID=$!
   for _ in $(seq 600); do curl -sf "$URL/readyz" >/dev/null && return 0; sleep 0.2; done

@@ -20,15 +20,15 @@ BIN=$ROOT/target/release/riskloop
 LOAD=$ROOT/target/release/examples/writer_load
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
-
-python3 "$ROOT/bench/score_body.py" "$ROOT/data/german_credit.csv" > "$WORK/score.json"
+source "$ROOT/bench/lib.sh"
+score_body "$WORK/score.json"
 
 echo "| engine | clients | decisions/s | mean batch | mean commit µs |"
 echo "| --- | --- | --- | --- | --- |"
 for clients in "${CLIENTS[@]}"; do
   dir=$WORK/sqlite-$clients
   mkdir -p "$dir"
-  (cd "$dir" && "$BIN" demo --no-serve > demo.txt 2>/dev/null)
+  demo_key "$BIN" "$dir" > /dev/null
   "$LOAD" "sqlite://$dir/riskloop-data/riskloop.db" "$clients" "$SECONDS_PER_RUN" "$WORK/score.json"
 done
 if psql "$PG_ADMIN" -qc 'SELECT 1' >/dev/null 2>&1; then
@@ -37,7 +37,7 @@ if psql "$PG_ADMIN" -qc 'SELECT 1' >/dev/null 2>&1; then
     psql "$PG_ADMIN" -qc 'DROP DATABASE IF EXISTS riskloop_bench_writer' -qc 'CREATE DATABASE riskloop_bench_writer'
     dir=$WORK/postgres-$clients
     mkdir -p "$dir"
-    (cd "$dir" && DATABASE_URL=$PG_URL "$BIN" demo --no-serve > demo.txt 2>/dev/null)
+    demo_key "$BIN" "$dir" "$PG_URL" > /dev/null
     "$LOAD" "$PG_URL" "$clients" "$SECONDS_PER_RUN" "$WORK/score.json"
   done
   psql "$PG_ADMIN" -qc 'DROP DATABASE IF EXISTS riskloop_bench_writer'

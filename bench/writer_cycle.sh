@@ -20,16 +20,15 @@ if [ -z "${RISKLOOP_BENCH_BIN:-}" ]; then
   cargo build --release -p riskloop-serve --bin riskloop
 fi
 BIN=${RISKLOOP_BENCH_BIN:-$ROOT/target/release/riskloop}
-OHA=$ROOT/target/bench-tools/bin/oha
-[ -x "$OHA" ] || cargo install oha --locked --root "$ROOT/target/bench-tools"
+source "$ROOT/bench/lib.sh"
+OHA=$(bench_oha)
 WORK=$(mktemp -d)
 SERVER=
 cleanup() { [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null; rm -rf "$WORK"; }
 trap cleanup EXIT
 cd "$WORK"
-"$BIN" demo --no-serve > demo.txt 2> demo.err || { cat demo.err >&2; exit 1; }
-KEY=$(grep -A1 "shown once" demo.txt | tail -1 | tr -d ' ')
-python3 "$ROOT/bench/score_body.py" "$ROOT/data/german_credit.csv" > score.json
+KEY=$(demo_key "$BIN" "$WORK")
+score_body score.json
 "$BIN" serve --listen 127.0.0.1:18093 ${CONFIG:+--config "$CONFIG"} > serve.log 2>&1 &
 SERVER=$!
 for _ in $(seq 100); do

@@ -1,22 +1,28 @@
-//! A SQLite VFS that passes every call on to the default one (`unix`), except that a file's run
-//! of contiguous writes reaches the OS as one write, made just before the next call on that
-//! file that is not a write.
+//! A SQLite VFS that passes every call on to the default one (`unix`), except that the WAL
+//! file's run of contiguous writes reaches the OS as one write, made just before the next call
+//! on that file that is not a write.
 //!
-//! Why: SQLite writes each WAL frame as two `pwrite`s (its 24-byte header, then the page), and a
-//! checkpoint copies each page into the database file with a `pwrite` of its own. On this
-//! machine's ext4 a `pwrite` costs a few microseconds of kernel time whatever its size, against a
-//! fraction of a microsecond per page when the same bytes arrive in one call (bench/README.md,
-//! 2026-12-04). A commit of 30 decisions writes about 23 frames: 46 calls, or one through here.
+//! Why: SQLite writes each WAL frame as two `pwrite`s (its 24-byte header, then the page). On
+//! this machine's ext4 a `pwrite` costs a few microseconds of kernel time whatever its size,
+//! against a fraction of a microsecond per page when the same bytes arrive in one call
+//! (bench/README.md, 2026-12-04). A commit of 30 decisions writes about 23 frames: 46 calls, or
+//! one through here.
 //!
-//! Why it is sound: a write that has not been synced may be lost or reordered by the OS anyway,
-//! so holding it back until the file's next sync changes nothing SQLite relies on for
-//! durability, as long as nothing can observe the file before the held bytes are written. So
-//! every call on the file other than a write (read, size, truncate, sync, lock, file control,
-//! close) writes them out first. Other connections learn of new WAL frames, and of pages a
-//! checkpoint copied into the database file, only from the shared-memory index, which SQLite
-//! updates after it has synced that file, provided every commit syncs: `synchronous=FULL` or
-//! `EXTRA`. With `NORMAL` a commit would publish frames still held here, so [`open`] sets `FULL`
-//! and the VFS refuses a `PRAGMA synchronous` that lowers it.
+//! Why it is sound: a held write must fail, if it fails, as the error of a call whose result
+//! SQLite acts on, before SQLite relies on the bytes. On the WAL file SQLite makes only reads,
+//! writes, syncs, size and truncate calls, and it relies on frames only after the commit's sync
+//! (with `synchronous=FULL` or `EXTRA`, every commit syncs) or when it reads them back: each of
+//! those calls writes the held run out first and fails with the write's error, so the commit
+//! fails and nothing is published. Other connections learn of new frames only from the
+//! shared-memory index, which SQLite updates after that sync. With `NORMAL` a commit would
+//! publish frames still held here, so [`open`] sets `FULL` and the VFS refuses a
+//! `PRAGMA synchronous` that lowers it.
+//!
+//! The database file's writes (a checkpoint's pages) are passed on at once: SQLite reports the
+//! last page of a checkpoint as written by the file control that follows it
+//! (`SQLITE_FCNTL_CKPT_DONE`), whose result it ignores, and it may record the checkpoint as
+//! done without syncing that file. A page held there and lost to a full disk was once counted
+//! as copied, and the next transaction started the WAL over its only copy.
 
 use std::ffi::{CStr, c_char, c_int, c_void};
 use std::path::Path;
@@ -34,8 +40,8 @@ const NAME: &CStr = c"riskloop-coalescing";
 /// pages.
 const MAX_WRITE: usize = 31 * 4096;
 
-/// A run is written out once it holds this much (about 1 MB): a checkpoint can copy tens of
-/// megabytes.
+/// A run is written out once it holds this much (about 1 MB): a transaction can write tens of
+/// megabytes of frames.
 const MAX_RUN: usize = 8 * MAX_WRITE;
 
 /// The VFS every call is passed on to: SQLite's default when this one was registered.
@@ -51,8 +57,8 @@ pub fn open(path: &Path, flags: OpenFlags) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
-/// Writes SQLite asked for on the files whose writes are gathered (WAL and main database files),
-/// and the writes that reached the OS for them, since the process started.
+/// Writes SQLite asked for on the files whose writes are gathered (WAL files), and the writes
+/// that reached the OS for them, since the process started.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WriteCounts {
     pub asked: u64,
@@ -106,7 +112,7 @@ struct File {
     /// First, so that a `*mut sqlite3_file` SQLite holds is a `*mut File`.
     base: ffi::sqlite3_file,
     inner: *mut ffi::sqlite3_file,
-    /// Writes of the WAL and main database files are gathered; others are passed on at once.
+    /// Writes of the WAL file are gathered; others are passed on at once.
     gather: bool,
     /// Bytes not yet written, which belong at `run_start` in the file.
     run: Vec<u8>,
@@ -121,8 +127,8 @@ impl File {
     }
 
     /// Writes the held run, if any, in pieces of at most [`MAX_WRITE`] bytes. A failed write
-    /// drops the run: SQLite handles the error as that of a write (the transaction or checkpoint
-    /// fails, and nothing reads what it wrote).
+    /// drops the run; the call that asked for the flush fails with its error, so the commit
+    /// that wrote those frames fails and nothing reads them (see the module's doc).
     fn flush(&mut self) -> c_int {
         if self.run.is_empty() {
             return ffi::SQLITE_OK;
@@ -189,7 +195,7 @@ unsafe extern "C" fn x_open(
     }
     // SAFETY: `methods` is the default VFS's static method table.
     let version = unsafe { (*methods).iVersion };
-    let gather = flags & (ffi::SQLITE_OPEN_WAL | ffi::SQLITE_OPEN_MAIN_DB) != 0;
+    let gather = flags & ffi::SQLITE_OPEN_WAL != 0;
     // SAFETY: `out` is valid for writes of a File (szOsFile); it is not initialised, so it is
     // written without reading or dropping what is there.
     unsafe {

@@ -81,8 +81,10 @@ fn a_commit_reaches_the_os_as_one_write() {
     assert_rows(&conn, 0..21);
 }
 
+/// A checkpoint's pages go to the database file at once, each as SQLite asked (see the crate's
+/// doc for why they are not gathered), and the database file then holds every row.
 #[test]
-fn a_checkpoint_copies_runs_of_pages_in_few_writes() {
+fn a_checkpoint_writes_its_pages_at_once() {
     let _turn = turn();
     let (_dir, path) = database();
     let conn = open(&path, FLAGS).unwrap();
@@ -99,10 +101,8 @@ fn a_checkpoint_copies_runs_of_pages_in_few_writes() {
         .unwrap();
     let after = write_counts();
     assert_eq!((busy, log), (0, copied));
-    let asked = after.asked - before.asked;
-    let made = after.made - before.made;
-    assert!(asked >= 250, "the checkpoint asked for {asked} writes");
-    assert!(made * 10 <= asked, "{asked} writes asked, {made} made");
+    assert!(copied >= 250, "the checkpoint copied {copied} frames");
+    assert_eq!(after, before, "a checkpoint's writes were gathered");
     // The database file alone now holds every row.
     drop((conn, checkpointer));
     let plain = Connection::open(&path).unwrap();
@@ -179,4 +179,155 @@ fn synchronous_below_full_is_refused() {
         .query_row("PRAGMA synchronous", [], |r| r.get(0))
         .unwrap();
     assert_eq!(level, 2);
+}
+
+/// A small tmpfs mounted for one test and unmounted when dropped: a real full disk. Mounting
+/// needs root (CI runs as root); elsewhere [`Tmpfs::mount`] prints a notice and gives `None`.
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    fn mount(size: &str) -> Option<Self> {
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !mounted {
+            assert!(
+                std::env::var("CI").map_or(true, |v| v != "true"),
+                "CI=true but a tmpfs cannot be mounted: disk-full tests must run in CI (as root)"
+            );
+            println!("notice: cannot mount a tmpfs (not root?); skipping this disk-full test");
+            return None;
+        }
+        Some(Self { dir })
+    }
+
+    fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// Fills the filesystem until a write fails; returns the file that holds the space.
+    fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write;
+        let filler = self.path().join("filler");
+        let mut file = std::fs::File::create(&filler).unwrap();
+        let block = vec![0u8; 4096];
+        while file.write_all(&block).is_ok() {}
+        let _ = file.sync_all();
+        filler
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// A checkpoint that cannot write its pages into the database file (the disk is full) fails,
+/// and loses nothing: once there is room again every committed row is there and the file is
+/// whole. The pages a checkpoint copies used to be held and written out in the file control
+/// SQLite sends after the last one (`SQLITE_FCNTL_CKPT_DONE`), whose result SQLite ignores: the
+/// failed write was never reported, SQLite recorded the checkpoint as done, and the next
+/// transaction started the WAL over the only copy of those pages.
+#[test]
+fn a_checkpoint_on_a_full_disk_fails_and_loses_nothing() {
+    let _turn = turn();
+    let Some(fs) = Tmpfs::mount("2m") else { return };
+    let path = fs.path().join("t.db");
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch(
+            "PRAGMA journal_mode=WAL; CREATE TABLE t (n INTEGER PRIMARY KEY, x BLOB NOT NULL);",
+        )
+        .unwrap();
+    let writer = open(&path, FLAGS).unwrap();
+    writer.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+    // About 200 pages in the WAL, none yet in the database file, which must grow to take them.
+    insert(&writer, 0..400);
+    let filler = fs.fill();
+    let checkpointer = open(&path, FLAGS).unwrap();
+    let copied = checkpointer.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, i64>(2)?,
+        ))
+    });
+    match copied {
+        Err(err) => assert_eq!(
+            err.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DiskFull),
+            "{err}"
+        ),
+        Ok((busy, log, copied)) => {
+            assert!(
+                busy != 0 || copied < log,
+                "a checkpoint reported copying every page onto a full disk: {log} frames, {copied} copied"
+            )
+        }
+    }
+    // A transaction after the failed checkpoint must not start the WAL over its pages.
+    std::fs::remove_file(&filler).unwrap();
+    insert(&writer, 400..401);
+    drop((writer, checkpointer));
+    let plain = Connection::open(&path).unwrap();
+    plain
+        .pragma_update(None, "wal_checkpoint", "TRUNCATE")
+        .unwrap();
+    assert_whole(&plain);
+    assert_rows(&plain, 0..401);
+}
+
+/// A commit whose WAL frames cannot be written (the disk is full) fails at its sync, stores
+/// nothing, and the connection writes again once there is room.
+#[test]
+fn a_commit_on_a_full_disk_fails_and_the_next_one_succeeds() {
+    let _turn = turn();
+    let Some(fs) = Tmpfs::mount("2m") else { return };
+    let path = fs.path().join("t.db");
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch(
+            "PRAGMA journal_mode=WAL; CREATE TABLE t (n INTEGER PRIMARY KEY, x BLOB NOT NULL);",
+        )
+        .unwrap();
+    let writer = open(&path, FLAGS).unwrap();
+    writer.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+    insert(&writer, 0..10);
+    let filler = fs.fill();
+    writer.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let mut failed = None;
+    for n in 10..400 {
+        if let Err(err) = writer.execute(
+            "INSERT INTO t (n, x) VALUES (?1, ?2)",
+            rusqlite::params![n, row(n)],
+        ) {
+            failed = Some(err);
+            break;
+        }
+    }
+    let failed = failed.or_else(|| writer.execute_batch("COMMIT").err());
+    let failed = failed.expect("a transaction of 600 KB committed onto a full disk");
+    assert_eq!(
+        failed.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DiskFull),
+        "{failed}"
+    );
+    if !writer.is_autocommit() {
+        writer.execute_batch("ROLLBACK").unwrap();
+    }
+    assert_rows(&writer, 0..10);
+    std::fs::remove_file(&filler).unwrap();
+    insert(&writer, 10..20);
+    drop(writer);
+    let plain = Connection::open(&path).unwrap();
+    assert_whole(&plain);
+    assert_rows(&plain, 0..20);
 }

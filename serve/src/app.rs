@@ -34,12 +34,24 @@ pub struct AppState {
     pub limits: Limits,
 }
 
-#[derive(Clone, Copy, Debug)]
+/// What one client may hold of the server: sizes, times and connections (`[limits]` in the
+/// configuration file).
+#[derive(Clone, Copy, Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct Limits {
-    /// Largest request body, in bytes.
+    /// Largest request body, in bytes (a batch may be `max_batch` times this).
     pub max_body: usize,
-    /// Applications per `POST /v1/score/batch` and outcomes per `POST /v1/outcomes`.
+    /// Applications per `POST /v1/score/batch`; outcomes per `POST /v1/outcomes` are ten times this.
     pub max_batch: usize,
+    /// How long a connection may take to send a request's head (line and headers), from when
+    /// it opens or sends again; then 408 and the connection is closed.
+    pub header_timeout_ms: u64,
+    /// How long a request may take to send its body, from its head; then 408 and the
+    /// connection is closed.
+    pub body_timeout_ms: u64,
+    /// Open connections at most, over all workers; beyond it, new connections wait in the
+    /// listen backlog until one closes.
+    pub max_connections: usize,
 }
 
 impl Default for Limits {
@@ -47,7 +59,16 @@ impl Default for Limits {
         Self {
             max_body: 64 * 1024,
             max_batch: 100,
+            header_timeout_ms: 5_000,
+            body_timeout_ms: 10_000,
+            max_connections: 4_096,
         }
+    }
+}
+
+impl Limits {
+    pub fn body_timeout(&self) -> Duration {
+        Duration::from_millis(self.body_timeout_ms)
     }
 }
 
@@ -67,7 +88,7 @@ pub struct Application {
     port: u16,
     state: web::Data<AppState>,
     writer_tasks: WriterTasks,
-    background: tokio::task::JoinHandle<()>,
+    background: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for Application {
@@ -109,19 +130,30 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
         let port = listener.local_addr()?.port();
         let data = state.clone();
-        let mut server = HttpServer::new(move || {
+        let workers = match config.workers {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        };
+        let limits = config.limits;
+        let server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
                 .wrap(from_fn(observe))
                 .configure(routes::configure)
         })
+        .workers(workers)
+        .max_connections(limits.max_connections.div_ceil(workers).max(1))
+        .client_request_timeout(Duration::from_millis(limits.header_timeout_ms))
         .shutdown_timeout(30)
-        .listen(listener)?;
-        if config.workers > 0 {
-            server = server.workers(config.workers);
-        }
-        let server = server.run();
-        let background = tokio::spawn(background(state.clone()));
+        // actix's own handlers stop at once on SIGINT; `stop_on_signals` drains on both.
+        .disable_signals()
+        .listen(listener)?
+        .run();
+        let background = vec![
+            tokio::spawn(background(state.clone())),
+            tokio::spawn(recover_writes(state.clone())),
+            tokio::spawn(crate::protocol_errors::report_every_minute()),
+        ];
         Ok(Self {
             server,
             port,
@@ -139,11 +171,34 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until stopped (SIGINT/SIGTERM or [`ServerHandle::stop`]), then flushes every
-    /// queued decision before returning.
+    /// Makes SIGINT (Ctrl-C) and SIGTERM stop the server gracefully: no new connections,
+    /// requests in flight answered, then every queued decision committed.
+    pub fn stop_on_signals(&self) -> std::io::Result<()> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut terminate = signal(SignalKind::terminate())?;
+        let handle = self.handle();
+        tokio::spawn(async move {
+            let name = tokio::select! {
+                _ = interrupt.recv() => "SIGINT",
+                _ = terminate.recv() => "SIGTERM",
+            };
+            tracing::info!(
+                signal = name,
+                "stopping: answering requests in flight, then committing every accepted decision"
+            );
+            handle.stop(true).await;
+        });
+        Ok(())
+    }
+
+    /// Serves until stopped ([`Application::stop_on_signals`] or [`ServerHandle::stop`]), then
+    /// flushes every queued decision before returning.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
-        self.background.abort();
+        for task in &self.background {
+            task.abort();
+        }
         self.state.auth.flush_usage(&self.state.store).await;
         // The server's workers are gone; dropping the last state drops the writer's sender, so
         // the writer tasks finish what is queued and stop.
@@ -165,6 +220,20 @@ async fn background(state: web::Data<AppState>) {
         }
         state.auth.flush_usage(&state.store).await;
         state.metrics.queue_depth(state.writer.queued());
+    }
+}
+
+/// While the database refuses writes, asks it again every second: decisions are accepted again
+/// as soon as a probe write succeeds.
+async fn recover_writes(state: web::Data<AppState>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        state.metrics.store_up(!state.writer.health().is_down());
+        if state.writer.health().is_down() {
+            let _ = state.writer.probe(Duration::from_secs(5)).await;
+        }
     }
 }
 

@@ -18,6 +18,8 @@ pub enum ApiError {
     InvalidField { field: String, rule: String },
     #[error("the request body is larger than {limit} bytes")]
     BodyTooLarge { limit: usize },
+    #[error("the request body did not arrive within {seconds} s")]
+    BodyTimeout { seconds: f64 },
     #[error("expected Content-Type application/json")]
     UnsupportedMediaType,
     #[error("missing or malformed bearer API key")]
@@ -34,6 +36,9 @@ pub enum ApiError {
     Overloaded,
     #[error("the decision could not be stored and nothing was written; retry shortly")]
     NotStored,
+    /// The database cannot be reached or cannot write now (its cause goes to the log only).
+    #[error("the database is unavailable; nothing was written; retry shortly")]
+    StoreUnavailable,
     #[error("no model is being served; promote one first")]
     NoModel,
     #[error("{0}")]
@@ -56,7 +61,10 @@ impl ApiError {
 
     /// A 503 whose detail tells the client what to do: retry after a second.
     fn says_retry(&self) -> bool {
-        matches!(self, Self::Overloaded | Self::NotStored | Self::NoModel)
+        matches!(
+            self,
+            Self::Overloaded | Self::NotStored | Self::StoreUnavailable | Self::NoModel
+        )
     }
 
     fn code(&self) -> &'static str {
@@ -64,6 +72,7 @@ impl ApiError {
             Self::MalformedJson(_) => "malformed_json",
             Self::InvalidField { .. } => "invalid_field",
             Self::BodyTooLarge { .. } => "body_too_large",
+            Self::BodyTimeout { .. } => "body_timeout",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::Unauthenticated => "unauthenticated",
             Self::Forbidden { .. } => "forbidden",
@@ -72,6 +81,7 @@ impl ApiError {
             Self::Conflict(_) => "conflict",
             Self::Overloaded => "overloaded",
             Self::NotStored => "not_stored",
+            Self::StoreUnavailable => "store_unavailable",
             Self::NoModel => "no_model",
             Self::ModelRefused(_) => "model_refused",
             Self::Internal(_) => "internal",
@@ -84,6 +94,10 @@ impl From<StoreError> for ApiError {
         match err {
             StoreError::NotFound(what) => Self::NotFound(what),
             StoreError::Conflict(what) => Self::Conflict(format!("{what} already exists")),
+            other if other.is_unavailable() => {
+                tracing::warn!(error = %other, "database unavailable");
+                Self::StoreUnavailable
+            }
             other => Self::internal(other),
         }
     }
@@ -111,13 +125,16 @@ impl ResponseError for ApiError {
             Self::MalformedJson(_) => StatusCode::BAD_REQUEST,
             Self::InvalidField { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
-            Self::Overloaded | Self::NotStored | Self::NoModel => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Overloaded | Self::NotStored | Self::StoreUnavailable | Self::NoModel => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::ModelRefused(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -153,6 +170,10 @@ impl ResponseError for ApiError {
         ));
         if self.says_retry() {
             response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+        }
+        if let Self::BodyTimeout { .. } = self {
+            // The rest of the body may still be on its way: the connection cannot be reused.
+            response.force_close();
         }
         if let Self::MethodNotAllowed(allowed) = self
             && let Ok(value) = HeaderValue::from_str(allowed.as_str())

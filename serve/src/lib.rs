@@ -10,6 +10,7 @@ pub mod digest; // SHA-256 as hex, as stored
 pub mod error; // ApiError → HTTP status and problem+json
 pub mod metrics; // Prometheus metrics
 pub mod policy; // decision policy: cutoffs, hard rules, segments; hot reload
+pub mod protocol_errors; // the HTTP parser's refusals, counted instead of logged one by one
 pub mod registry; // register, promote, roll back, follow the champion
 pub mod request_id; // per-request id in logs, headers and problems
 pub mod routes; // HTTP routes

@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use riskloop_serve::cli::Cli;
+use riskloop_serve::protocol_errors;
+use tracing_subscriber::prelude::*;
 
 // Decisions are allocated on the HTTP workers and freed on the writer's thread: glibc's malloc
 // serialises that on its arena locks, mimalloc does not. Its `override` feature (serve/Cargo.toml)
@@ -17,10 +19,16 @@ async fn main() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_env("RISKLOOP_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let log = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
+        .with_filter(tracing_subscriber::filter::filter_fn(|meta| {
+            !protocol_errors::is_protocol_error(meta)
+        }));
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(log)
+        .with(protocol_errors::CountLayer)
         .init();
     match Cli::parse().run().await {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,11 +1,12 @@
 //! Prometheus metrics, rendered in the text exposition format at `/metrics`: requests and
 //! latency by route and status, decisions by outcome, writer batch sizes, commit time and queue
-//! depth, and the served model version. Names start with `riskloop_`; durations are `_seconds`.
+//! depth, whether the database takes writes, requests the HTTP parser refused, and the served
+//! model version. Names start with `riskloop_`; durations are `_seconds`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 const LATENCY_BUCKETS: [f64; 12] = [
@@ -67,6 +68,7 @@ pub struct Metrics {
     decisions: Mutex<BTreeMap<String, u64>>,
     batches: Mutex<(Histogram, Histogram)>,
     queue_depth: AtomicU64,
+    database_down: AtomicBool,
     model: Mutex<Option<String>>,
 }
 
@@ -116,6 +118,10 @@ impl Metrics {
 
     pub fn queue_depth(&self, depth: usize) {
         self.queue_depth.store(depth as u64, Ordering::Relaxed);
+    }
+
+    pub fn store_up(&self, up: bool) {
+        self.database_down.store(!up, Ordering::Relaxed);
     }
 
     pub fn model(&self, version: &str) {
@@ -174,10 +180,20 @@ impl Metrics {
             "# HELP riskloop_writer_queue_depth Decisions waiting for a commit.\n# TYPE riskloop_writer_queue_depth gauge\nriskloop_writer_queue_depth {}",
             self.queue_depth.load(Ordering::Relaxed)
         );
+        let _ = writeln!(
+            out,
+            "# HELP riskloop_database_writable 1 while the database takes writes, 0 while decisions are refused because it does not.\n# TYPE riskloop_database_writable gauge\nriskloop_database_writable {}",
+            u8::from(!self.database_down.load(Ordering::Relaxed))
+        );
+        let _ = writeln!(
+            out,
+            "# HELP riskloop_http_protocol_errors_total Requests the HTTP parser refused (400, 408, 431) or connections it dropped.\n# TYPE riskloop_http_protocol_errors_total counter\nriskloop_http_protocol_errors_total {}",
+            crate::protocol_errors::count()
+        );
         let writes = riskloop_sqlite_vfs::write_counts();
         let _ = writeln!(
             out,
-            "# HELP riskloop_sqlite_writes_total Writes to SQLite's WAL and database files by the decision writer and checkpointer (SQLite only): asked for by SQLite, and made to the OS, contiguous ones gathered into one.\n# TYPE riskloop_sqlite_writes_total counter\nriskloop_sqlite_writes_total{{stage=\"asked\"}} {}\nriskloop_sqlite_writes_total{{stage=\"made\"}} {}",
+            "# HELP riskloop_sqlite_writes_total Writes to SQLite's WAL file by the decision writer (SQLite only): asked for by SQLite, and made to the OS, contiguous ones gathered into one.\n# TYPE riskloop_sqlite_writes_total counter\nriskloop_sqlite_writes_total{{stage=\"asked\"}} {}\nriskloop_sqlite_writes_total{{stage=\"made\"}} {}",
             writes.asked, writes.made
         );
         if let Ok(m) = self.model.lock()

@@ -48,6 +48,8 @@ pub struct Settings {
     /// HTTP worker threads; 0 means one per core.
     pub workers: usize,
     pub writer: crate::writer::WriterSettings,
+    /// Request sizes, timeouts and connections (`[limits]`).
+    pub limits: crate::app::Limits,
 }
 
 #[derive(Debug, Deserialize)]
@@ -55,6 +57,9 @@ pub struct Settings {
 pub struct DatabaseSettings {
     /// Upper bound of the connection pool.
     pub max_connections: u32,
+    /// How long a request waits for a PostgreSQL connection (a free one, or a new one while the
+    /// server cannot be reached) before it is answered 503 `store_unavailable`.
+    pub acquire_timeout_ms: u64,
 }
 
 impl Default for Settings {
@@ -67,13 +72,27 @@ impl Default for Settings {
             policy: None,
             workers: 0,
             writer: crate::writer::WriterSettings::default(),
+            limits: crate::app::Limits::default(),
+        }
+    }
+}
+
+impl DatabaseSettings {
+    /// The defaults, with a pool of `max_connections`.
+    pub fn pool(max_connections: u32) -> Self {
+        Self {
+            max_connections,
+            ..Self::default()
         }
     }
 }
 
 impl Default for DatabaseSettings {
     fn default() -> Self {
-        Self { max_connections: 8 }
+        Self {
+            max_connections: 8,
+            acquire_timeout_ms: 1000,
+        }
     }
 }
 

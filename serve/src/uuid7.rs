@@ -9,6 +9,13 @@ pub fn new() -> String {
         .to_owned()
 }
 
+/// Whether `text` has the form [`new`] gives: a hyphenated, lowercase UUID.
+pub fn is_id(text: &str) -> bool {
+    text.len() == 36
+        && uuid::Uuid::try_parse(text).is_ok()
+        && !text.bytes().any(|b| b.is_ascii_uppercase())
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -17,5 +24,9 @@ mod tests {
         let parsed = uuid::Uuid::parse_str(&id).unwrap();
         assert_eq!(parsed.get_version_num(), 7);
         assert_eq!(id, parsed.to_string());
+        assert!(super::is_id(&id));
+        for not in ["zzz", "", &id.to_uppercase(), &id.replace('-', ""), "\0"] {
+            assert!(!super::is_id(not), "{not:?}");
+        }
     }
 }

@@ -47,16 +47,17 @@ pub fn application(
                     ));
                 }
             },
-            ("number" | "string" | "date", Field::Text(s)) => {
+            ("number" | "string" | "date" | "boolean", Field::Text(s)) => {
                 if s.len() > MAX_STRING_LEN {
                     return Err(ApiError::field(
                         path(),
                         format!("too long: at most {MAX_STRING_LEN} bytes"),
                     ));
                 }
+                storable(s, &path)?;
                 true
             }
-            ("boolean", Field::Bool(_) | Field::Text(_)) => true,
+            ("boolean", Field::Bool(_)) => true,
             ("boolean", Field::Number(n)) => n.as_f64().is_some_and(|x| x == 0.0 || x == 1.0),
             _ => false,
         };
@@ -108,14 +109,40 @@ pub fn identifier(value: Option<&str>, field: &str) -> Result<(), ApiError> {
             field,
             format!("must be 1 to {MAX_ID_LEN} bytes"),
         )),
-        _ => Ok(()),
+        Some(s) => storable(s, &|| field.to_owned()),
+        None => Ok(()),
     }
+}
+
+/// Text both engines can store: PostgreSQL's text holds no NUL character, so no request may
+/// carry one, whichever engine serves it. Refused here, the request fails alone and knows why;
+/// at the database it would have failed every decision committed with it.
+pub fn storable(text: &str, field: &dyn Fn() -> String) -> Result<(), ApiError> {
+    if text.contains('\0') {
+        return Err(ApiError::field(
+            field(),
+            "contains the NUL character (\\u0000), which cannot be stored",
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn identifiers_refuse_nul_and_bad_lengths() {
+        let rule = |v: &str| match identifier(Some(v), "application_id") {
+            Err(ApiError::InvalidField { field, rule }) => format!("{field}: {rule}"),
+            other => panic!("{other:?}"),
+        };
+        assert!(identifier(Some("A-1"), "application_id").is_ok());
+        assert!(identifier(None, "application_id").is_ok());
+        assert!(rule("A\u{0}1").starts_with("application_id: contains the NUL character"));
+        assert!(rule("").contains("1 to 128 bytes"));
+    }
 
     fn fields() -> Vec<FieldRule> {
         let mut fields: Vec<FieldRule> = [
@@ -172,5 +199,11 @@ mod tests {
             rule(json!({"income": 1, "owner": 3})).starts_with("application.owner: wrong type")
         );
         assert!(rule(json!({"income": 1, "purpose": "x".repeat(300)})).contains("too long"));
+        assert_eq!(
+            rule(json!({"income": 1, "purpose": "car\u{0}"})),
+            "application.purpose: contains the NUL character (\\u0000), which cannot be stored"
+        );
+        assert!(rule(json!({"income": "1\u{0}"})).starts_with("application.income: contains the NUL"));
+        assert!(rule(json!({"income": 1, "owner": "\u{0}"})).starts_with("application.owner: contains"));
     }
 }

@@ -5,6 +5,8 @@
 //! committed together: a batch request is stored whole or not at all, and a submission the
 //! database refuses fails alone, not the others gathered with it. The queue is bounded: when
 //! it is full the handler gets [`SubmitError::Full`] at once (503), never unbounded memory.
+//! While the database refuses writes (a full disk, a lost server) submissions are refused at
+//! once as well ([`health`]), until a probe finds it writable again.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,8 +19,11 @@ use tokio::task::JoinHandle;
 use crate::metrics::Metrics;
 use crate::store::{DecisionSink, NewDecision, Store, StoreError};
 
+pub mod health;
 mod reply;
 mod sqlite;
+
+pub use health::WriteHealth;
 
 use reply::{Post, ReplyTo};
 
@@ -74,12 +79,23 @@ pub enum SubmitError {
     Refused(String),
     #[error("the decisions were not stored: committing them failed")]
     NotStored,
+    #[error("the database refuses writes now ({0}); nothing was written")]
+    Unavailable(String),
     #[error("committing the batch failed, and whether it was stored is unknown: {0}")]
     Store(String),
 }
 
-/// Decisions to commit in one transaction, and where to send what became of each.
-type Job = (Vec<NewDecision>, ReplyTo);
+/// What the writer is asked to do.
+#[derive(Debug)]
+enum Job {
+    /// Decisions to commit in one transaction, and where to send what became of each.
+    Decisions(Vec<NewDecision>, ReplyTo),
+    /// Find out whether the database takes a write now: answered with the fate of the commit
+    /// it is gathered into, or, with nothing else queued, of a probe write of its own.
+    Probe(ProbeReply),
+}
+
+type ProbeReply = oneshot::Sender<Result<(), String>>;
 
 /// What became of a submission, and its records handed back: they are dropped by the handler,
 /// on the thread that allocated them. Freed on the writer's thread, they cost the serial writer
@@ -90,7 +106,13 @@ type Reply = (Result<Vec<Written>, SubmitError>, Vec<NewDecision>);
 #[derive(Clone, Debug)]
 pub struct DecisionWriter {
     queue: mpsc::Sender<Job>,
+    health: Arc<WriteHealth>,
 }
+
+/// A write this recent shows the database takes writes; older, readiness asks with a probe.
+const FRESH: Duration = Duration::from_secs(2);
+/// How long readiness waits for a probe: it answers within a second, whatever the database does.
+const READY_PROBE_WAIT: Duration = Duration::from_millis(900);
 
 /// Join this after the last [`DecisionWriter`] is dropped: it returns when the queue is flushed.
 #[derive(Debug)]
@@ -120,10 +142,12 @@ impl DecisionWriter {
         metrics: &Arc<Metrics>,
     ) -> Result<(Self, WriterTasks), StoreError> {
         let (tx, rx) = mpsc::channel(settings.queue.max(1));
+        let health = Arc::new(WriteHealth::default());
         let tasks = if let Some(file) = store.sqlite_file() {
+            let thread = sqlite::start(&file, rx, settings, metrics.clone(), health.clone())?;
             WriterTasks {
                 tasks: Vec::new(),
-                thread: Some(sqlite::start(&file, rx, settings, metrics.clone())?),
+                thread: Some(thread),
             }
         } else {
             let rx = Arc::new(Mutex::new(rx));
@@ -137,7 +161,8 @@ impl DecisionWriter {
             let handles = (0..tasks)
                 .map(|_| {
                     let sink = store.decision_sink(hold);
-                    tokio::spawn(run(sink, rx.clone(), settings, metrics.clone()))
+                    let (rx, metrics, health) = (rx.clone(), metrics.clone(), health.clone());
+                    tokio::spawn(run(sink, rx, settings, metrics, health))
                 })
                 .collect();
             WriterTasks {
@@ -145,15 +170,19 @@ impl DecisionWriter {
                 thread: None,
             }
         };
-        Ok((Self { queue: tx }, tasks))
+        Ok((Self { queue: tx, health }, tasks))
     }
 
     /// Queues `decisions` and waits until all of them are committed, in one transaction, or
-    /// none is. The answer holds one entry per decision, in order.
+    /// none is. The answer holds one entry per decision, in order. While the database refuses
+    /// writes, nothing is queued: [`SubmitError::Unavailable`] at once.
     pub async fn submit(&self, decisions: Vec<NewDecision>) -> Result<Vec<Written>, SubmitError> {
+        if self.health.is_down() {
+            return Err(self.unavailable());
+        }
         let (reply, answer) = ReplyTo::channel();
         self.queue
-            .try_send((decisions, reply))
+            .try_send(Job::Decisions(decisions, reply))
             .map_err(|e| match e {
                 mpsc::error::TrySendError::Full(_) => SubmitError::Full,
                 mpsc::error::TrySendError::Closed(_) => SubmitError::Closed,
@@ -163,8 +192,88 @@ impl DecisionWriter {
         written
     }
 
+    /// Asks the writer whether the database takes a write now, waiting at most `within`.
+    pub async fn probe(&self, within: Duration) -> Result<(), SubmitError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .try_send(Job::Probe(reply))
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => SubmitError::Full,
+                mpsc::error::TrySendError::Closed(_) => SubmitError::Closed,
+            })?;
+        match tokio::time::timeout(within, answer).await {
+            Ok(Ok(Ok(()))) => Ok(()),
+            Ok(Ok(Err(cause))) => Err(SubmitError::Unavailable(cause)),
+            Ok(Err(_)) => Err(SubmitError::Closed),
+            Err(_) => Err(SubmitError::Unavailable(format!(
+                "no write was confirmed within {} ms",
+                within.as_millis()
+            ))),
+        }
+    }
+
+    /// Whether a decision can be stored now, answered within a second: a recent write says
+    /// so, a failing one says not; otherwise a probe asks the database.
+    pub async fn ready(&self) -> Result<(), SubmitError> {
+        if self.health.is_down() {
+            return Err(self.unavailable());
+        }
+        if self.health.fresh(FRESH) {
+            return Ok(());
+        }
+        self.probe(READY_PROBE_WAIT).await
+    }
+
+    pub fn health(&self) -> &WriteHealth {
+        &self.health
+    }
+
+    fn unavailable(&self) -> SubmitError {
+        SubmitError::Unavailable(
+            self.health
+                .failure()
+                .unwrap_or_else(|| "the last write failed".into()),
+        )
+    }
+
     pub fn queued(&self) -> usize {
         self.queue.max_capacity() - self.queue.capacity()
+    }
+}
+
+/// What one commit carries: the decisions of the submissions gathered, where to answer each,
+/// and the probes that wait for its fate.
+#[derive(Debug, Default)]
+struct Gathered {
+    decisions: Vec<NewDecision>,
+    replies: Vec<Waiting>,
+    probes: Vec<ProbeReply>,
+}
+
+impl Gathered {
+    fn take(&mut self, job: Job) {
+        match job {
+            Job::Decisions(batch, reply) => {
+                self.replies.push((reply, batch.len()));
+                self.decisions.extend(batch);
+            }
+            Job::Probe(reply) => self.probes.push(reply),
+        }
+    }
+
+    fn sizes(&self) -> Vec<usize> {
+        self.replies.iter().map(|(_, n)| *n).collect()
+    }
+
+    /// Records whether the database took this write, and tells the waiting probes.
+    fn settle_probes(&mut self, health: &WriteHealth, result: &Result<(), String>) {
+        match result {
+            Ok(()) => health.succeeded(),
+            Err(cause) => health.failed(cause),
+        }
+        for probe in self.probes.drain(..) {
+            let _ = probe.send(result.clone());
+        }
     }
 }
 
@@ -173,20 +282,23 @@ async fn run(
     rx: Arc<Mutex<mpsc::Receiver<Job>>>,
     settings: WriterSettings,
     metrics: Arc<Metrics>,
+    health: Arc<WriteHealth>,
 ) {
     let linger = Duration::from_micros(settings.linger_us.unwrap_or(0));
-    let mut decisions = Vec::with_capacity(settings.max_batch);
-    let mut replies = Vec::new();
+    let mut batch = Gathered {
+        decisions: Vec::with_capacity(settings.max_batch),
+        ..Gathered::default()
+    };
     loop {
         {
             // One task gathers a batch at a time; the others commit meanwhile.
             let mut rx = rx.lock().await;
             let Some(first) = rx.recv().await else { return };
-            take(first, &mut decisions, &mut replies);
+            batch.take(first);
             let deadline = Instant::now() + linger;
-            while decisions.len() < settings.max_batch {
+            while batch.decisions.len() < settings.max_batch {
                 match rx.try_recv() {
-                    Ok(job) => take(job, &mut decisions, &mut replies),
+                    Ok(job) => batch.take(job),
                     Err(mpsc::error::TryRecvError::Disconnected) => break,
                     Err(mpsc::error::TryRecvError::Empty) => {
                         let left = deadline.saturating_duration_since(Instant::now());
@@ -194,7 +306,7 @@ async fn run(
                             break;
                         }
                         match tokio::time::timeout(left, rx.recv()).await {
-                            Ok(Some(job)) => take(job, &mut decisions, &mut replies),
+                            Ok(Some(job)) => batch.take(job),
                             _ => break,
                         }
                     }
@@ -202,60 +314,97 @@ async fn run(
             }
             metrics.queue_depth(rx.len());
         }
-        let started = Instant::now();
-        let result = sink.insert(&decisions).await;
-        metrics.writer_batch(decisions.len(), started.elapsed());
-        match result {
-            Ok(written) => {
-                let mut written = written.into_iter().map(written_as);
-                let sizes: Vec<usize> = replies.iter().map(|(_, n)| *n).collect();
-                let answers = sizes
-                    .iter()
-                    .map(|&n| Ok(written.by_ref().take(n).collect()));
-                answer_all(&mut replies, &mut decisions, answers);
-            }
-            Err(err) if err.is_refused_row() && replies.len() > 1 => {
-                // A batch gathers the submissions of many clients: one whose rows the database
-                // refuses must not fail the others, so each is committed again on its own.
-                tracing::warn!(error = %err, batch = decisions.len(), submissions = replies.len(),
-                    "decision batch refused a row; committing its submissions one by one");
-                let mut rows = decisions.drain(..);
-                for (reply, n) in replies.drain(..) {
-                    let mut own: Vec<NewDecision> = rows.by_ref().take(n).collect();
-                    let started = Instant::now();
-                    let answer = sink.insert(&own).await;
-                    metrics.writer_batch(n, started.elapsed());
-                    match answer {
-                        Ok(written) => {
-                            let written = written.into_iter().map(written_as).collect();
-                            reply.send_now((Ok(written), own));
-                        }
-                        Err(err) if err.is_refused_row() => {
-                            tracing::error!(error = %err, batch = n, "decision submission refused");
-                            reply.send_now((Err(SubmitError::Refused(err.to_string())), own));
-                        }
-                        Err(err) => {
-                            tracing::error!(error = %err, batch = n, "decision submission failed");
-                            let failure = err.to_string();
-                            settle(&mut sink, &mut own, &mut vec![(reply, n)], &failure).await;
-                        }
+        if batch.decisions.is_empty() {
+            let probed = sink.probe().await.map_err(|e| e.to_string());
+            batch.settle_probes(&health, &probed);
+            continue;
+        }
+        commit(&mut sink, &mut batch, &metrics, &health).await;
+    }
+}
+
+/// Commits a gathered batch on PostgreSQL and answers everyone waiting on it.
+async fn commit(
+    sink: &mut DecisionSink,
+    batch: &mut Gathered,
+    metrics: &Metrics,
+    health: &WriteHealth,
+) {
+    let started = Instant::now();
+    let result = sink.insert(&batch.decisions).await;
+    metrics.writer_batch(batch.decisions.len(), started.elapsed());
+    let Gathered {
+        decisions,
+        replies,
+        ..
+    } = batch;
+    match result {
+        Ok(written) => {
+            let mut written = written.into_iter().map(written_as);
+            let sizes: Vec<usize> = replies.iter().map(|(_, n)| *n).collect();
+            let answers = sizes
+                .iter()
+                .map(|&n| Ok(written.by_ref().take(n).collect()));
+            answer_all(replies, decisions, answers);
+            batch.settle_probes(health, &Ok(()));
+        }
+        Err(err) if err.is_refused_row() && replies.len() > 1 => {
+            // A batch gathers the submissions of many clients: one whose rows the database
+            // refuses must not fail the others, so each is committed again on its own.
+            tracing::warn!(error = %err, batch = decisions.len(), submissions = replies.len(),
+                "decision batch refused a row; committing its submissions one by one");
+            let mut rows = std::mem::take(decisions).into_iter();
+            let mut failed = false;
+            for (reply, n) in std::mem::take(replies) {
+                let mut own: Vec<NewDecision> = rows.by_ref().take(n).collect();
+                let started = Instant::now();
+                let answer = sink.insert(&own).await;
+                metrics.writer_batch(n, started.elapsed());
+                match answer {
+                    Ok(written) => {
+                        let written = written.into_iter().map(written_as).collect();
+                        reply.send_now((Ok(written), own));
+                    }
+                    Err(err) if err.is_refused_row() => {
+                        tracing::error!(error = %err, batch = n, "decision submission refused");
+                        reply.send_now((Err(SubmitError::Refused(err.to_string())), own));
+                    }
+                    Err(err) => {
+                        tracing::error!(error = %err, batch = n, "decision submission failed");
+                        failed = true;
+                        let failure = err.to_string();
+                        settle(sink, &mut own, &mut vec![(reply, n)], &err, &failure).await;
                     }
                 }
             }
-            Err(err) if err.is_refused_row() => {
-                tracing::error!(error = %err, batch = decisions.len(), "decision batch refused");
-                let answers = replies
-                    .iter()
-                    .map(|_| Err(SubmitError::Refused(err.to_string())))
-                    .collect::<Vec<_>>();
-                answer_all(&mut replies, &mut decisions, answers);
-            }
-            Err(err) => {
-                tracing::error!(error = %err, batch = decisions.len(), "decision batch failed");
-                settle(&mut sink, &mut decisions, &mut replies, &err.to_string()).await;
-            }
+            let fate = if failed { probe_after_failure(sink).await } else { Ok(()) };
+            batch.settle_probes(health, &fate);
+        }
+        Err(err) if err.is_refused_row() => {
+            tracing::error!(error = %err, batch = decisions.len(), "decision batch refused");
+            let answers = replies
+                .iter()
+                .map(|_| Err(SubmitError::Refused(err.to_string())))
+                .collect::<Vec<_>>();
+            answer_all(replies, decisions, answers);
+            // The database answered: it is up.
+            batch.settle_probes(health, &Ok(()));
+        }
+        Err(err) => {
+            tracing::error!(error = %err, batch = decisions.len(), "decision batch failed");
+            let failure = err.to_string();
+            settle(sink, decisions, replies, &err, &failure).await;
+            let fate = probe_after_failure(sink).await;
+            batch.settle_probes(health, &fate);
         }
     }
+}
+
+/// After a failed commit, whether the database takes writes, found out at once with a probe
+/// (on a new connection): a connection lost once must not refuse every decision until the
+/// next periodic probe, and a database that is down must refuse them at once.
+async fn probe_after_failure(sink: &mut DecisionSink) -> Result<(), String> {
+    sink.probe().await.map_err(|e| e.to_string())
 }
 
 /// Answers every waiting submission, in order, handing each back its records (see [`Reply`]),
@@ -274,14 +423,20 @@ pub(crate) fn answer_all(
 }
 
 /// After a failed commit: the batch may be stored all the same (the connection dropped while
-/// COMMIT's answer was on its way back), so the database is asked (`DecisionSink::settle`).
+/// COMMIT's answer was on its way back), so the database is asked (`DecisionSink::settle`),
+/// unless the batch never reached it (no connection could be had).
 async fn settle(
     sink: &mut DecisionSink,
     decisions: &mut Vec<NewDecision>,
     replies: &mut Vec<Waiting>,
+    err: &StoreError,
     failure: &str,
 ) {
-    let stored = sink.settle(decisions).await.map_err(|e| e.to_string());
+    let stored = if err.never_sent() {
+        Ok(HashMap::new())
+    } else {
+        sink.settle(decisions).await.map_err(|e| e.to_string())
+    };
     let sizes: Vec<usize> = replies.iter().map(|(_, n)| *n).collect();
     let answers = answers_after_failure(decisions, &sizes, stored, failure);
     answer_all(replies, decisions, answers);
@@ -339,12 +494,6 @@ fn written_as(committed: Option<DateTime<Utc>>) -> Written {
 }
 
 type Waiting = (ReplyTo, usize);
-
-fn take(job: Job, decisions: &mut Vec<NewDecision>, replies: &mut Vec<Waiting>) {
-    let (batch, reply) = job;
-    replies.push((reply, batch.len()));
-    decisions.extend(batch);
-}
 
 #[cfg(test)]
 mod tests {

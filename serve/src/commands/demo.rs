@@ -227,6 +227,8 @@ pub async fn run(settings: &Settings, args: &DemoArgs, out: &mut impl Write) -> 
         // Stopping needs the server running, so the stop is sent from another task.
         let handle = app.handle();
         tokio::spawn(async move { handle.stop(true).await });
+    } else {
+        app.stop_on_signals()?;
     }
     app.run_until_stopped().await?;
     Ok(())

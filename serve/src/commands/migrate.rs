@@ -6,7 +6,7 @@ use crate::settings::Settings;
 use crate::store::Store;
 
 pub async fn run(settings: &Settings, out: &mut impl Write) -> anyhow::Result<()> {
-    let store = Store::connect(&settings.database_url(), settings.database.max_connections).await?;
+    let store = Store::connect(&settings.database_url(), &settings.database).await?;
     let applied = super::migrate_schema(&store).await?;
     let tables = store.tables().await?;
     writeln!(

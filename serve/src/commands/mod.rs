@@ -17,7 +17,7 @@ use crate::store::Store;
 /// Opens the configured database and brings its schema up to date, so no command ever runs
 /// against a half-migrated database.
 async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
-    let store = Store::connect(&settings.database_url(), settings.database.max_connections).await?;
+    let store = Store::connect(&settings.database_url(), &settings.database).await?;
     migrate_schema(&store).await?;
     Ok(store)
 }

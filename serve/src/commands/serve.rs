@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::Path;
 
 use super::open_store;
-use crate::app::{Application, Limits, ServeConfig};
+use crate::app::{Application, ServeConfig};
 use crate::cli::ServeArgs;
 use crate::policy::DEFAULT_POLICY;
 use crate::settings::Settings;
@@ -22,6 +22,7 @@ pub async fn run(
         app.port()
     )?;
     out.flush()?;
+    app.stop_on_signals()?;
     app.run_until_stopped().await?;
     Ok(())
 }
@@ -43,7 +44,7 @@ pub(crate) async fn build(
             listen: listen.unwrap_or(settings.listen),
             policy,
             writer: settings.writer,
-            limits: Limits::default(),
+            limits: settings.limits,
             workers: settings.workers,
         },
     )

@@ -12,6 +12,7 @@ use crate::auth::{Caller, Permission};
 use crate::error::ApiError;
 use crate::routes::score::DecisionBody;
 use crate::store::{DecisionFilter, DecisionKind, NewReview};
+use crate::validate;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(route("/v1/decisions", Method::GET, list))
@@ -74,6 +75,16 @@ pub async fn list(
     if !(1..=500).contains(&limit) {
         return Err(ApiError::field("limit", "must be 1 to 500"));
     }
+    if let Some(before) = &query.before
+        && !crate::uuid7::is_id(before)
+    {
+        return Err(ApiError::field(
+            "before",
+            "not a decision id (pass next_before from the previous page)",
+        ));
+    }
+    validate::identifier(query.application_id.as_deref(), "application_id")?;
+    validate::identifier(query.model_version.as_deref(), "model_version")?;
     let decision = query
         .decision
         .as_deref()
@@ -105,6 +116,7 @@ pub async fn get(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Read)?;
+    decision_id(&id)?;
     let decision = state
         .store
         .get_decision(&id)
@@ -127,6 +139,18 @@ pub async fn get(
     }))
 }
 
+/// A decision id in a path: well-formed, or refused before any lookup.
+fn decision_id(id: &str) -> Result<(), ApiError> {
+    if crate::uuid7::is_id(id) {
+        Ok(())
+    } else {
+        Err(ApiError::field(
+            "id",
+            "not a decision id (a lowercase hyphenated UUID)",
+        ))
+    }
+}
+
 /// An analyst's final word on a decision.
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)]
@@ -147,7 +171,8 @@ pub async fn review(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Review)?;
-    let body = read_body(&req, payload, state.limits.max_body).await?;
+    decision_id(&id)?;
+    let body = read_body(&req, payload, state.limits.max_body, state.limits.body_timeout()).await?;
     let request = Object::parse(&body, "body")?.only(&["decision", "note"])?;
     let decision = match request.optional_string("decision")?.as_deref() {
         Some("approve") => DecisionKind::Approve,

@@ -10,6 +10,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
 use super::route;
 use crate::app::AppState;
 use crate::error::ApiError;
+use crate::writer::SubmitError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(route("/healthz", Method::GET, healthz))
@@ -39,11 +40,18 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Health { status: "ok" })
 }
 
-/// Ready when the database answers and a model is loaded.
+/// Ready when a model is loaded and a decision can be stored now: a write succeeded in the last
+/// two seconds, or a probe write succeeds within 0.9 s. Answers within a second either way.
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, body = Health), (status = 503, body = crate::error::Problem)))]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    state.store.count_decisions().await?;
     state.model.current().ok_or(ApiError::NoModel)?;
+    state.writer.ready().await.map_err(|e| match e {
+        SubmitError::Full => ApiError::Overloaded,
+        other => {
+            tracing::warn!(error = %other, "not ready: a decision cannot be stored now");
+            ApiError::StoreUnavailable
+        }
+    })?;
     Ok(HttpResponse::Ok().json(Health { status: "ready" }))
 }
 

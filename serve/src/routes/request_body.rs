@@ -7,6 +7,7 @@
 //! application would then say something other than what was scored.
 
 use std::fmt;
+use std::time::Duration;
 
 use actix_web::{HttpRequest, web};
 use futures_util::StreamExt;
@@ -18,11 +19,13 @@ use serde_json::value::RawValue;
 
 use crate::error::ApiError;
 
-/// Reads a body of at most `limit` bytes, without trusting Content-Length.
+/// Reads a body of at most `limit` bytes, without trusting Content-Length, within `timeout`:
+/// a client that sends its body slowly holds a connection that long at most.
 pub async fn read_body(
     req: &HttpRequest,
     mut payload: web::Payload,
     limit: usize,
+    timeout: Duration,
 ) -> Result<Vec<u8>, ApiError> {
     let json = req
         .headers()
@@ -36,16 +39,23 @@ pub async fn read_body(
     if !json {
         return Err(ApiError::UnsupportedMediaType);
     }
-    let mut body = Vec::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk =
-            chunk.map_err(|e| ApiError::MalformedJson(format!("reading the body failed: {e}")))?;
-        if body.len() + chunk.len() > limit {
-            return Err(ApiError::BodyTooLarge { limit });
+    let read = async {
+        let mut body = Vec::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk
+                .map_err(|e| ApiError::MalformedJson(format!("reading the body failed: {e}")))?;
+            if body.len() + chunk.len() > limit {
+                return Err(ApiError::BodyTooLarge { limit });
+            }
+            body.extend_from_slice(&chunk);
         }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
+        Ok(body)
+    };
+    tokio::time::timeout(timeout, read)
+        .await
+        .map_err(|_| ApiError::BodyTimeout {
+            seconds: timeout.as_secs_f64(),
+        })?
 }
 
 /// A JSON object's members in the order sent, each value still its raw text. `at` is where the
@@ -99,14 +109,19 @@ impl<'a> Object<'a> {
             .map(|(_, raw)| *raw)
     }
 
-    /// An optional string member; `null` counts as absent.
+    /// An optional string member; `null` counts as absent. Text that cannot be stored (a NUL
+    /// character) is refused.
     pub fn optional_string(&self, name: &str) -> Result<Option<String>, ApiError> {
-        match self.get(name) {
-            None => Ok(None),
-            Some(raw) => read(raw, || {
-                ApiError::field(self.path(name), "wrong type: expected string")
-            }),
+        let Some(raw) = self.get(name) else {
+            return Ok(None);
+        };
+        let value: Option<String> = read(raw, || {
+            ApiError::field(self.path(name), "wrong type: expected string")
+        })?;
+        if let Some(text) = &value {
+            crate::validate::storable(text, &|| self.path(name))?;
         }
+        Ok(value)
     }
 
     /// A required member that is an array of objects (`name[0]`, `name[1]`, … in refusals);
@@ -133,6 +148,13 @@ pub fn application<'a>(raw: &'a RawValue, at: &str) -> Result<Application<'a>, A
             member_path(at, &name),
             "repeated field: each name may appear once",
         ),
+        ApplicationError::OutOfRange(name) => ApiError::field(
+            member_path(at, &name),
+            format!(
+                "out of range: |value| must be at most {:e}",
+                crate::validate::MAX_ABS_NUMBER
+            ),
+        ),
     })
 }
 
@@ -144,15 +166,13 @@ fn member_path(at: &str, name: &str) -> String {
     }
 }
 
-/// Reads a raw value as `T`; a value of the wrong shape is refused with `wrong()`.
+/// Reads a raw value as `T`; a value of the wrong shape is refused with `wrong()`. A raw value
+/// is well-formed JSON already, so any failure is its shape (or a number beyond f64's range).
 fn read<'a, T: Deserialize<'a>>(
     raw: &'a RawValue,
     wrong: impl FnOnce() -> ApiError,
 ) -> Result<T, ApiError> {
-    serde_json::from_str(raw.get()).map_err(|e| match e.classify() {
-        Category::Data => wrong(),
-        _ => ApiError::MalformedJson(e.to_string()),
-    })
+    serde_json::from_str(raw.get()).map_err(|_| wrong())
 }
 
 /// The members of the object `json`, in the order sent; refused when a name comes twice.
@@ -293,7 +313,13 @@ mod tests {
         let o = Object::parse(br#"{"application": {"n": 1e400}}"#, "body").unwrap();
         assert_eq!(
             refusal(application(o.get("application").unwrap(), "application")),
-            "malformed"
+            "application.n: out of range: |value| must be at most 1e15"
+        );
+        let o = Object::parse(br#"{"id": 1e400, "note": "a\u0000b"}"#, "body").unwrap();
+        assert_eq!(refusal(o.optional_string("id")), "id: wrong type: expected string");
+        assert_eq!(
+            refusal(o.optional_string("note")),
+            "note: contains the NUL character (\\u0000), which cannot be stored"
         );
     }
 }

@@ -39,7 +39,7 @@ pub async fn score(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Score)?;
     let started = Instant::now();
-    let body = read_body(&req, payload, state.limits.max_body).await?;
+    let body = read_body(&req, payload, state.limits.max_body, state.limits.body_timeout()).await?;
     let request = Object::parse(&body, "body")?;
     let idempotency_key = idempotency_key(&req)?;
     let sha = sha256_hex(&body);
@@ -49,7 +49,7 @@ pub async fn score(
             .decision_by_idempotency_key(caller.key_id, key)
             .await?
     {
-        return replay(&existing, &sha);
+        return replay(&existing, &sha, &body);
     }
     let decision = decide(
         &state,
@@ -59,14 +59,12 @@ pub async fn score(
         sha.clone(),
         started,
     )?;
-    let mut committed = commit(
-        &state,
-        vec![decision],
-        caller,
-        idempotency_key.as_deref(),
-        &sha,
-    )
-    .await?;
+    let keyed = idempotency_key.as_deref().map(|key| Keyed {
+        key,
+        sha: &sha,
+        body: &body,
+    });
+    let mut committed = commit(&state, vec![decision], caller, keyed).await?;
     let committed = committed
         .pop()
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("the writer answered nothing")))?;
@@ -89,6 +87,7 @@ pub async fn score_batch(
         &req,
         payload,
         state.limits.max_body * state.limits.max_batch,
+        state.limits.body_timeout(),
     )
     .await?;
     let items = Object::parse(&body, "body")?
@@ -109,7 +108,7 @@ pub async fn score_batch(
         })
         .collect::<Result<Vec<_>, _>>()?;
     // One transaction: the batch is stored whole or not at all.
-    let committed = commit(&state, decisions, caller, None, "").await?;
+    let committed = commit(&state, decisions, caller, None).await?;
     Ok(HttpResponse::Ok().json(BatchDecisionBody {
         decisions: committed,
     }))
@@ -126,15 +125,47 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     Ok(Some(key.to_owned()))
 }
 
-fn replay(existing: &Decision, sha: &str) -> Result<HttpResponse, ApiError> {
-    if existing.record.request_sha256 != sha {
+/// A request sent with an `Idempotency-Key`, as the retry check needs it.
+#[derive(Clone, Copy, Debug)]
+struct Keyed<'a> {
+    key: &'a str,
+    sha: &'a str,
+    body: &'a [u8],
+}
+
+/// The stored decision of an earlier request with the same key, when this request is the same:
+/// the same bytes, or the same JSON value (whitespace and member order aside).
+fn replay(existing: &Decision, sha: &str, body: &[u8]) -> Result<HttpResponse, ApiError> {
+    if !same_request(existing, sha, body) {
         return Err(ApiError::Conflict(
-            "this Idempotency-Key was used with a different request body".into(),
+            "this Idempotency-Key was used with a different request (compared as JSON values: \
+             whitespace and member order do not matter)"
+                .into(),
         ));
     }
     Ok(HttpResponse::Ok()
         .insert_header(("Idempotent-Replayed", "true"))
         .json(DecisionBody::from(existing)))
+}
+
+/// Whether `body` asks for what `existing` stored: its bytes hash alike, or, read as JSON, it
+/// holds the same `application_id` and an `application` of the same value as the one stored.
+fn same_request(existing: &Decision, sha: &str, body: &[u8]) -> bool {
+    if existing.record.request_sha256 == sha {
+        return true;
+    }
+    let Ok(serde_json::Value::Object(mut sent)) = serde_json::from_slice(body) else {
+        return false;
+    };
+    let application_id = match sent.remove("application_id") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(id)) => Some(id),
+        Some(_) => return false,
+    };
+    let application = sent.remove("application");
+    sent.is_empty()
+        && application_id == existing.record.application_id
+        && application == Some(existing.record.input.value())
 }
 
 /// Everything up to the write: a complete decision record.
@@ -219,8 +250,7 @@ async fn commit(
     state: &AppState,
     decisions: Vec<NewDecision>,
     caller: Caller,
-    idempotency_key: Option<&str>,
-    sha: &str,
+    keyed: Option<Keyed<'_>>,
 ) -> Result<Vec<DecisionBody>, ApiError> {
     let kinds: Vec<_> = decisions.iter().map(|d| d.decision).collect();
     // The answers are built before the records move to the writer, so no record is copied;
@@ -233,6 +263,10 @@ async fn commit(
     let written = state.writer.submit(decisions).await.map_err(|e| match e {
         SubmitError::Full => ApiError::Overloaded,
         SubmitError::NotStored => ApiError::NotStored,
+        SubmitError::Unavailable(cause) => {
+            tracing::warn!(cause, "decision refused: the database refuses writes");
+            ApiError::StoreUnavailable
+        }
         other => ApiError::internal(other),
     })?;
     for ((body, kind), written) in bodies.iter_mut().zip(kinds).zip(written) {
@@ -242,19 +276,19 @@ async fn commit(
                 body.created_at = created_at;
             }
             Written::Duplicate => {
-                let key = idempotency_key.ok_or_else(|| {
+                let keyed = keyed.ok_or_else(|| {
                     ApiError::internal(anyhow::anyhow!("duplicate without an idempotency key"))
                 })?;
                 let existing = state
                     .store
-                    .decision_by_idempotency_key(caller.key_id, key)
+                    .decision_by_idempotency_key(caller.key_id, keyed.key)
                     .await?
                     .ok_or_else(|| {
                         ApiError::internal(anyhow::anyhow!("duplicate decision vanished"))
                     })?;
-                if existing.record.request_sha256 != sha {
+                if !same_request(&existing, keyed.sha, keyed.body) {
                     return Err(ApiError::Conflict(
-                        "this Idempotency-Key was used with a different request body".into(),
+                        "this Idempotency-Key was used with a different request".into(),
                     ));
                 }
                 *body = DecisionBody::from(&existing);

@@ -8,6 +8,21 @@ use chrono::{DateTime, Utc};
 use super::{NewDecision, Result, Store, StoreError};
 
 impl Store {
+    /// [`DecisionSink::probe`] on SQLite, for tools and tests: the server's SQLite writer
+    /// probes on its own connection.
+    async fn probe_sqlite(&self) -> Result<()> {
+        let path = self
+            .sqlite_file()
+            .ok_or_else(|| StoreError::Corrupt("a SQLite store without a file".into()))?;
+        tokio::task::spawn_blocking(move || {
+            let conn = super::sqlite_decisions::open(&path)?;
+            super::sqlite_decisions::probe(&conn)
+        })
+        .await
+        .map_err(|e| StoreError::Thread(std::io::Error::other(e)))?
+        .map_err(StoreError::Sqlite)
+    }
+
     /// Writes decisions in one transaction (one sync): all are durable when this returns, or
     /// none is. A decision whose `(api_key_id, idempotency_key)` is already stored (or repeated
     /// earlier in the batch) is skipped: its entry is `None`. The others get the time their
@@ -39,11 +54,8 @@ impl Store {
                 }
             }
             super::Pool::Postgres(pool) => {
-                let written = match pool.acquire().await {
-                    Ok(mut conn) => insert_postgres(&mut conn, batch).await,
-                    Err(e) => Err(e),
-                };
-                written.map_err(write_error)
+                let mut conn = pool.acquire().await.map_err(StoreError::Unavailable)?;
+                insert_postgres(&mut conn, batch).await.map_err(write_error)
             }
         }
     }
@@ -93,14 +105,7 @@ impl DecisionSink {
         // After a failure other than a refused row the connection is not reused.
         let (mut conn, backend) = match self.postgres.take() {
             Some(held) => held,
-            None => {
-                let mut conn = pool.acquire().await.map_err(write_error)?;
-                let backend: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
-                    .fetch_one(&mut *conn)
-                    .await
-                    .map_err(write_error)?;
-                (conn, backend)
-            }
+            None => held_connection(pool).await?,
         };
         match insert_postgres(&mut conn, batch).await {
             Ok(written) => {
@@ -121,6 +126,30 @@ impl DecisionSink {
         }
     }
 
+    /// One small write, committed like a batch (it rewrites the one row of `write_probes`):
+    /// whether the database takes writes now. On PostgreSQL it runs on the writer's own
+    /// connection where it holds one, so a probe after an outage also replaces that connection.
+    pub async fn probe(&mut self) -> Result<()> {
+        const SQL: &str = "INSERT INTO write_probes (id, probed_at) VALUES (1, now()) \
+             ON CONFLICT (id) DO UPDATE SET probed_at = excluded.probed_at";
+        let super::Pool::Postgres(pool) = &self.store.pool else {
+            return self.store.probe_sqlite().await;
+        };
+        if !self.hold {
+            let mut conn = pool.acquire().await.map_err(StoreError::Unavailable)?;
+            sqlx::query(SQL).execute(&mut *conn).await?;
+            return Ok(());
+        }
+        let (mut conn, backend) = match self.postgres.take() {
+            Some(held) => held,
+            None => held_connection(pool).await?,
+        };
+        // A failed probe drops the connection: the next write gets a new one.
+        sqlx::query(SQL).execute(&mut *conn).await?;
+        self.postgres = Some((conn, backend));
+        Ok(())
+    }
+
     /// After a failed insert that was not a refused row: when each of the batch's decisions was
     /// committed, those not stored being absent. A batch is one transaction, so the answer is
     /// all or none. On PostgreSQL the failed connection's server process may still be running
@@ -138,6 +167,18 @@ impl DecisionSink {
         let ids: Vec<&str> = batch.iter().map(|d| d.id.as_str()).collect();
         self.store.committed_at(&ids).await
     }
+}
+
+/// A pooled connection for a writer task to keep, and its server process.
+async fn held_connection(
+    pool: &sqlx::PgPool,
+) -> Result<(sqlx::pool::PoolConnection<sqlx::Postgres>, i32)> {
+    let mut conn = pool.acquire().await.map_err(StoreError::Unavailable)?;
+    let backend: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(write_error)?;
+    Ok((conn, backend))
 }
 
 async fn wait_backend_gone(pool: &sqlx::PgPool, backend: i32) -> Result<()> {

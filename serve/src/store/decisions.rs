@@ -258,16 +258,22 @@ impl Store {
         rows.into_iter().map(Decision::try_from).collect()
     }
 
-    /// The newest decision taken for a bank's application id.
+    /// The newest decision taken for a bank's application id, and when it was made.
     pub async fn latest_decision_for_application(
         &self,
         application_id: &str,
-    ) -> Result<Option<String>> {
-        const SQL: &str =
-            "SELECT id FROM decisions WHERE application_id = $1 ORDER BY id DESC LIMIT 1";
+    ) -> Result<Option<(String, DateTime<Utc>)>> {
+        const SQL: &str = "SELECT id, created_at FROM decisions WHERE application_id = $1 \
+             ORDER BY id DESC LIMIT 1";
         Ok(
-            on_pool!(self, pool => sqlx::query_scalar(SQL).bind(application_id).fetch_optional(pool).await)?,
+            on_pool!(self, pool => sqlx::query_as(SQL).bind(application_id).fetch_optional(pool).await)?,
         )
+    }
+
+    /// When a decision was made, if it exists.
+    pub async fn decision_created_at(&self, id: &str) -> Result<Option<DateTime<Utc>>> {
+        const SQL: &str = "SELECT created_at FROM decisions WHERE id = $1";
+        Ok(on_pool!(self, pool => sqlx::query_scalar(SQL).bind(id).fetch_optional(pool).await)?)
     }
 
     /// When each of these decisions was committed; those not stored are absent.

@@ -8,6 +8,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
+
+pub use crate::settings::DatabaseSettings;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
@@ -62,6 +64,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error("cannot tell whether a failed commit was stored: {0}")]
     Unsettled(String),
+    /// No connection could be had: nothing was sent to the database.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(#[source] sqlx::Error),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     #[error("SQLite: {0}")]
@@ -93,18 +98,84 @@ impl StoreError {
         }
     }
 
-    /// The database refused a row it was given (a clash, a check, a missing reference), as
-    /// opposed to failing itself: the same statement without that row can succeed.
+    /// The database refused a row it was given (a clash, a check, a missing reference, a value
+    /// it cannot hold), as opposed to failing itself: the same statement without that row can
+    /// succeed.
     pub fn is_refused_row(&self) -> bool {
         match self {
             Self::Conflict(_) => true,
             Self::Sqlite(err) => sqlite_decisions::is_refused_row(err),
             Self::Database(sqlx::Error::Database(db)) => {
                 !matches!(db.kind(), sqlx::error::ErrorKind::Other)
+                    // PostgreSQL's data exceptions (class 22): a value the column cannot hold.
+                    || (db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>().is_some()
+                        && db.code().is_some_and(|code| code.starts_with("22")))
             }
             _ => false,
         }
     }
+
+    /// The request never reached the database: no connection could be had.
+    pub fn never_sent(&self) -> bool {
+        matches!(self, Self::Unavailable(_))
+            || matches!(self, Self::Database(e) if matches!(e, sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed))
+    }
+
+    /// The database cannot be reached or cannot write now (a lost server, a full disk, a lock
+    /// held too long), as opposed to refusing what it was given: worth retrying later.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Unavailable(_) | Self::Connect { .. } => true,
+            Self::Database(err) => sqlx_unavailable(err),
+            Self::Sqlite(err) | Self::WriterOpen { source: err, .. } => {
+                err.sqlite_error_code().is_some_and(sqlite_unavailable)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Errors of a database that is down or cannot write, as sqlx reports them.
+fn sqlx_unavailable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => {
+            if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                let code = db.code().and_then(|c| c.parse::<i32>().ok());
+                return code.is_some_and(|c| {
+                    sqlite_unavailable(rusqlite::ffi::Error::new(c).code)
+                });
+            }
+            // PostgreSQL: connection exceptions (08), insufficient resources such as a full
+            // disk (53), an operator or crash shutdown (57P), a read-only standby (25006).
+            db.code().is_some_and(|code| {
+                code.starts_with("08")
+                    || code.starts_with("53")
+                    || code.starts_with("57P")
+                    || code == "25006"
+            })
+        }
+        _ => false,
+    }
+}
+
+/// SQLite's codes for a database that cannot write now.
+fn sqlite_unavailable(code: rusqlite::ErrorCode) -> bool {
+    use rusqlite::ErrorCode as C;
+    matches!(
+        code,
+        C::DiskFull
+            | C::SystemIoFailure
+            | C::DatabaseBusy
+            | C::DatabaseLocked
+            | C::CannotOpen
+            | C::ReadOnly
+            | C::OutOfMemory
+    )
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -143,14 +214,17 @@ pub struct Store {
 }
 
 impl Store {
-    /// Connects to `url`. A SQLite file (and its folder) is created on first use, in WAL mode with
-    /// `synchronous=FULL` so that a committed decision survives a power loss.
-    pub async fn connect(url: &SecretString, max_connections: u32) -> Result<Self> {
+    /// Connects to `url` with a pool of `settings.max_connections`. A SQLite file (and its
+    /// folder) is created on first use, in WAL mode with `synchronous=FULL` so that a committed
+    /// decision survives a power loss.
+    pub async fn connect(url: &SecretString, settings: &DatabaseSettings) -> Result<Self> {
         let url = url.expose_secret();
+        let max_connections = settings.max_connections;
         if url.starts_with("sqlite:") {
             Self::connect_sqlite(url, max_connections).await
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Self::connect_postgres(url, max_connections).await
+            let acquire_timeout = Duration::from_millis(settings.acquire_timeout_ms);
+            Self::connect_postgres(url, max_connections, acquire_timeout).await
         } else {
             Err(StoreError::UnsupportedUrl(redact(url)))
         }
@@ -197,7 +271,11 @@ impl Store {
         })
     }
 
-    async fn connect_postgres(url: &str, max_connections: u32) -> Result<Self> {
+    async fn connect_postgres(
+        url: &str,
+        max_connections: u32,
+        acquire_timeout: Duration,
+    ) -> Result<Self> {
         let target = redact(url);
         let options = PgConnectOptions::from_str(url)
             .map_err(|source| StoreError::Connect {
@@ -207,7 +285,7 @@ impl Store {
             .options([("synchronous_commit", "on")]);
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(acquire_timeout)
             .connect_with(options)
             .await
             .map_err(|source| StoreError::Connect {

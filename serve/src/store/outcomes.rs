@@ -67,23 +67,49 @@ impl TryFrom<Row> for Outcome {
     }
 }
 
+/// What became of one reported outcome: its row, and whether this report stored it or an
+/// identical earlier one did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutcomeStored {
+    pub id: i64,
+    pub repeated: bool,
+}
+
 impl Store {
     /// Stores outcomes in one transaction; a decision id that does not exist fails the batch.
-    pub async fn insert_outcomes(&self, batch: &[NewOutcome]) -> Result<Vec<i64>> {
-        const SQL: &str = "INSERT INTO outcomes (decision_id, outcome, observed_at, api_key_id) \
-             VALUES ($1, $2, $3, $4) RETURNING id";
-        let ids: Result<Vec<i64>, sqlx::Error> = on_pool!(self, pool => async {
+    /// A report identical to a stored one (decision, outcome and `observed_at`) is not stored
+    /// again: its entry names the stored row. Any other report is a new row, a correction when
+    /// the decision had one already: the latest report counts.
+    pub async fn insert_outcomes(&self, batch: &[NewOutcome]) -> Result<Vec<OutcomeStored>> {
+        const INSERT: &str = "INSERT INTO outcomes (decision_id, outcome, observed_at, api_key_id, \
+             once) VALUES ($1, $2, $3, $4, 1) \
+             ON CONFLICT (decision_id, outcome, observed_at) WHERE once = 1 DO NOTHING RETURNING id";
+        const STORED: &str = "SELECT id FROM outcomes WHERE decision_id = $1 AND outcome = $2 \
+             AND observed_at = $3 AND once = 1";
+        let ids: Result<Vec<OutcomeStored>, sqlx::Error> = on_pool!(self, pool => async {
             let mut tx = pool.begin().await?;
             let mut ids = Vec::with_capacity(batch.len());
             for o in batch {
-                let id: i64 = sqlx::query_scalar(SQL)
+                let id: Option<i64> = sqlx::query_scalar(INSERT)
                     .bind(&o.decision_id)
                     .bind(o.outcome.as_str())
                     .bind(o.observed_at)
                     .bind(o.api_key_id)
-                    .fetch_one(&mut *tx)
+                    .fetch_optional(&mut *tx)
                     .await?;
-                ids.push(id);
+                let stored = match id {
+                    Some(id) => OutcomeStored { id, repeated: false },
+                    None => {
+                        let id: i64 = sqlx::query_scalar(STORED)
+                            .bind(&o.decision_id)
+                            .bind(o.outcome.as_str())
+                            .bind(o.observed_at)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                        OutcomeStored { id, repeated: true }
+                    }
+                };
+                ids.push(stored);
             }
             tx.commit().await?;
             Ok(ids)

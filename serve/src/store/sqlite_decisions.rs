@@ -40,7 +40,8 @@ pub(crate) fn open(path: &Path) -> rusqlite::Result<Connection> {
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
-    conn.busy_timeout(Duration::from_secs(10))?;
+    // Waits this long for the pool's writes (keys, reviews, outcomes) to release the lock.
+    conn.busy_timeout(Duration::from_secs(5))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
@@ -51,6 +52,26 @@ pub(crate) fn open(path: &Path) -> rusqlite::Result<Connection> {
 /// batch without that row can be committed.
 pub(crate) fn is_refused_row(err: &rusqlite::Error) -> bool {
     err.sqlite_error_code() == Some(ErrorCode::ConstraintViolation)
+}
+
+/// A failure after which a commit's fate cannot be told from this process: its WAL frames were
+/// all written but the sync failed, so they may be on disk and be found by the next open.
+pub(crate) fn fate_unknown(err: &rusqlite::Error) -> bool {
+    matches!(err, rusqlite::Error::SqliteFailure(e, _)
+        if e.extended_code == rusqlite::ffi::SQLITE_IOERR_FSYNC
+            || e.extended_code == rusqlite::ffi::SQLITE_IOERR_DIR_FSYNC)
+}
+
+/// One small write, committed and synced like a decision: whether the database takes writes
+/// now (readiness, and recovery after a failure). It rewrites the one row of `write_probes`.
+pub(crate) fn probe(conn: &Connection) -> rusqlite::Result<()> {
+    let stamp = Utc::now().format(SQLITE_TIME).to_string();
+    conn.prepare_cached(
+        "INSERT INTO write_probes (id, probed_at) VALUES (1, ?1) \
+         ON CONFLICT (id) DO UPDATE SET probed_at = excluded.probed_at",
+    )?
+    .execute([stamp])?;
+    Ok(())
 }
 
 /// A clash with a stored row's id or key, as opposed to another refusal.
@@ -202,16 +223,24 @@ impl Checkpoints {
     /// Decisions after which the writer completes a checkpoint itself: a WAL of about 18 MB.
     const RESTART_AFTER: usize = 4096;
 
-    /// Starts the checkpointing thread on `conn`, a connection of its own ([`open`]); the
-    /// thread ends when this is dropped.
-    pub(crate) fn start(conn: Connection) -> std::io::Result<Self> {
+    /// Starts the checkpointing thread on `conn`, a connection of its own ([`open`]) to `file`;
+    /// the thread ends when this is dropped. After a failed checkpoint it opens a new one.
+    pub(crate) fn start(file: &Path, conn: Connection) -> std::io::Result<Self> {
         let (nudge, nudged) = std::sync::mpsc::sync_channel::<()>(1);
+        let file = file.to_owned();
         std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
             .spawn(move || {
+                let mut conn = Some(conn);
                 while nudged.recv().is_ok() {
-                    if let Err(err) = checkpoint(&conn) {
-                        tracing::warn!(error = %err, "background WAL checkpoint failed");
+                    let opened = match conn.take() {
+                        Some(conn) => Ok(conn),
+                        None => open(&file),
+                    };
+                    match opened.and_then(|c| checkpoint(&c).map(|_| c)) {
+                        Ok(c) => conn = Some(c),
+                        Err(err) => tracing::warn!(error = %err,
+                            "background WAL checkpoint failed; its connection is closed"),
                     }
                 }
             })?;
@@ -222,8 +251,9 @@ impl Checkpoints {
         })
     }
 
-    /// After a commit of `written` decisions on the writer's connection `conn`.
-    pub(crate) fn committed(&mut self, conn: &Connection, written: usize) {
+    /// After a commit of `written` decisions on the writer's connection `conn`. An error is
+    /// the writer's own checkpoint failing: the caller no longer trusts `conn`.
+    pub(crate) fn committed(&mut self, conn: &Connection, written: usize) -> rusqlite::Result<()> {
         self.since_nudge += written;
         self.since_restart += written;
         if self.since_nudge >= Self::NUDGE_EVERY {
@@ -231,14 +261,12 @@ impl Checkpoints {
             // Full: a checkpoint is already asked for, and will see these pages too.
             let _ = self.nudge.try_send(());
         }
-        if self.since_restart >= Self::RESTART_AFTER {
-            match checkpoint(conn) {
-                Ok(true) => self.since_restart = 0,
-                // Busy (the background one is running) or a reader holds old pages: next time.
-                Ok(false) => {}
-                Err(err) => tracing::warn!(error = %err, "WAL checkpoint failed"),
-            }
+        // Not copied whole (busy: the background one is running, or a reader holds old pages):
+        // next time.
+        if self.since_restart >= Self::RESTART_AFTER && checkpoint(conn)? {
+            self.since_restart = 0;
         }
+        Ok(())
     }
 }
 
@@ -284,7 +312,7 @@ mod tests {
                     .unwrap();
             }
             conn.execute_batch("COMMIT").unwrap();
-            checkpoints.committed(&conn, 64);
+            checkpoints.committed(&conn, 64).unwrap();
             largest = largest.max(std::fs::metadata(&wal).unwrap().len());
         }
         let rows: i64 = conn

@@ -106,6 +106,18 @@ async fn an_idempotent_retry_returns_the_original_and_a_changed_body_is_a_confli
         1,
         "a retry writes nothing"
     );
+    // The same JSON value in other bytes (indented, members reordered) is the same request.
+    let mut reordered = score_body("A-2");
+    let application = reordered["application"].take();
+    let reordered = format!(
+        "{{\n  \"application\" : {},\n  \"application_id\": \"A-2\"\n}}",
+        serde_json::to_string_pretty(&application).unwrap()
+    );
+    assert_ne!(reordered, body);
+    let again = app.post_with("/v1/score", &app.integration, &reordered, &key);
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(first.json()["decision_id"], again.json()["decision_id"]);
     let changed = score_body("A-3").to_string();
     let conflict = app.post_with("/v1/score", &app.integration, &changed, &key);
     assert_eq!(conflict.status, 409, "{}", conflict.body);
@@ -262,6 +274,29 @@ async fn every_validation_error_class_is_a_problem_naming_the_field(app: &TestAp
         "invalid_field",
         Some("application_id"),
     );
+    // Beyond f64's range: out of range, named, not malformed JSON.
+    check(
+        &with("credit_amount", json!(0)).replace("\"credit_amount\":0", "\"credit_amount\":1e400"),
+        None,
+        422,
+        "invalid_field",
+        Some("application.credit_amount"),
+    );
+    // Text no engine may store (PostgreSQL's text holds no NUL): refused by name, on both.
+    check(
+        &json!({ "application_id": "A\u{0}1", "application": application() }).to_string(),
+        None,
+        422,
+        "invalid_field",
+        Some("application_id"),
+    );
+    check(
+        &with("purpose", json!("car\u{0}")),
+        None,
+        422,
+        "invalid_field",
+        Some("application.purpose"),
+    );
     let huge =
         json!({ "application": application(), "application_id": "x".repeat(70_000) }).to_string();
     check(&huge, None, 413, "body_too_large", None);
@@ -357,9 +392,29 @@ async fn analysts_list_read_and_review_decisions(app: &TestApp) {
     let detail = app.get(&format!("/v1/decisions/{}", ids[0]), Some(&app.analyst));
     assert_eq!(detail.status, 200);
     assert_eq!(detail.json()["input"]["credit_amount"], 1169);
+    let field = |path: &str| {
+        let r = app.get(path, Some(&app.analyst));
+        assert_eq!(r.header("content-type"), Some("application/problem+json"));
+        (r.status, r.json()["field"].as_str().unwrap_or_default().to_owned())
+    };
+    assert_eq!(field("/v1/decisions/nope"), (422, "id".into()));
+    assert_eq!(field("/v1/decisions/%00"), (422, "id".into()));
     assert_eq!(
-        app.get("/v1/decisions/nope", Some(&app.analyst)).status,
+        app.get(
+            "/v1/decisions/01890a5d-ac96-774b-bcce-b302099a8057",
+            Some(&app.analyst)
+        )
+        .status,
         404
+    );
+    assert_eq!(field("/v1/decisions?before=zzz"), (422, "before".into()));
+    assert_eq!(
+        field("/v1/decisions?application_id=%00"),
+        (422, "application_id".into())
+    );
+    assert_eq!(
+        field("/v1/decisions?model_version=a%00b"),
+        (422, "model_version".into())
     );
 
     let review = app.post(
@@ -381,15 +436,18 @@ async fn analysts_list_read_and_review_decisions(app: &TestApp) {
         .status,
         422
     );
+    let unknown = "01890a5d-ac96-774b-bcce-b302099a8057";
+    let review = |id: &str, body: Value| {
+        let r = app.post(&format!("/v1/decisions/{id}/review"), &app.analyst, &body);
+        (r.status, r.json()["field"].as_str().unwrap_or_default().to_owned())
+    };
+    assert_eq!(review("nope", json!({"decision": "decline"})), (422, "id".into()));
+    assert_eq!(review(unknown, json!({"decision": "decline"})).0, 404);
     assert_eq!(
-        app.post(
-            "/v1/decisions/nope/review",
-            &app.analyst,
-            &json!({"decision": "decline"})
-        )
-        .status,
-        404
+        review(&ids[0], json!({"decision": "decline", "note": "a\u{0}b"})),
+        (422, "note".into())
     );
+    assert_eq!(app.store.reviews_of(&ids[0]).await.unwrap().len(), 1);
 }
 
 async fn outcomes_are_accepted_by_decision_or_application_id(app: &TestApp) {
@@ -397,46 +455,73 @@ async fn outcomes_are_accepted_by_decision_or_application_id(app: &TestApp) {
         .post("/v1/score", &app.integration, &score_body("O-1"))
         .json();
     let id = d["decision_id"].as_str().unwrap();
-    let one = app.post(
-        "/v1/outcomes",
-        &app.integration,
-        &json!({"decision_id": id, "outcome": "repaid", "observed_at": "2026-11-01T00:00:00Z"}),
-    );
+    // Outcomes are observed after the decision; these within seconds of it.
+    let at = |seconds: i64| (chrono::Utc::now() + chrono::TimeDelta::seconds(seconds)).to_rfc3339();
+    let first = json!({"decision_id": id, "outcome": "repaid", "observed_at": at(1)});
+    let one = app.post("/v1/outcomes", &app.integration, &first);
     assert_eq!(one.status, 201, "{}", one.body);
+    assert_eq!(one.json()["repeated"], 0);
     let many = app.post(
         "/v1/outcomes",
         &app.integration,
         &json!({"outcomes": [
-            {"application_id": "O-1", "outcome": "default", "observed_at": "2026-11-02T00:00:00Z"},
-            {"decision_id": id, "outcome": "repaid", "observed_at": "2026-11-03T00:00:00+01:00"}
+            {"application_id": "O-1", "outcome": "default", "observed_at": at(2)},
+            {"decision_id": id, "outcome": "repaid", "observed_at": at(3)}
         ]}),
     );
     assert_eq!(many.status, 201, "{}", many.body);
     assert_eq!(many.json()["accepted"], 2);
     assert_eq!(app.store.outcomes_of(id).await.unwrap().len(), 3);
-    let missing = app.post(
-        "/v1/outcomes",
-        &app.integration,
-        &json!({"decision_id": "nope", "outcome": "repaid", "observed_at": "2026-11-01T00:00:00Z"}),
-    );
-    assert_eq!(missing.status, 404, "{}", missing.body);
-    let bad = app.post("/v1/outcomes", &app.integration, &json!({"outcomes": [{"decision_id": id, "outcome": "late", "observed_at": "2026-11-01T00:00:00Z"}]}));
+
+    // A retry of a report stores nothing new and names the stored row.
+    let retry = app.post("/v1/outcomes", &app.integration, &first);
+    assert_eq!(retry.status, 201, "{}", retry.body);
+    assert_eq!(retry.json()["repeated"], 1);
+    assert_eq!(retry.json()["ids"], one.json()["ids"]);
+    assert_eq!(app.store.outcomes_of(id).await.unwrap().len(), 3);
+
+    let refused = |body: Value| {
+        let r = app.post("/v1/outcomes", &app.integration, &body);
+        assert_eq!(r.header("content-type"), Some("application/problem+json"));
+        (r.status, r.json()["field"].as_str().unwrap_or_default().to_owned())
+    };
+    let unknown = "01890a5d-ac96-774b-bcce-b302099a8057";
     assert_eq!(
-        (bad.status, bad.json()["field"].as_str()),
-        (422, Some("outcomes[0].outcome"))
-    );
-    let bad = app.post(
-        "/v1/outcomes",
-        &app.integration,
-        &json!({"decision_id": id, "outcome": "repaid", "observed_at": "yesterday"}),
+        refused(json!({"decision_id": unknown, "outcome": "repaid", "observed_at": at(1)})).0,
+        404
     );
     assert_eq!(
-        (bad.status, bad.json()["field"].as_str()),
-        (422, Some("observed_at"))
+        refused(json!({"decision_id": "nope", "outcome": "repaid", "observed_at": at(1)})),
+        (422, "decision_id".into())
     );
+    assert_eq!(
+        refused(json!({"decision_id": "a\u{0}", "outcome": "repaid", "observed_at": at(1)})),
+        (422, "decision_id".into())
+    );
+    assert_eq!(
+        refused(json!({"application_id": "O\u{0}1", "outcome": "repaid", "observed_at": at(1)})),
+        (422, "application_id".into())
+    );
+    assert_eq!(
+        refused(json!({"outcomes": [{"decision_id": id, "outcome": "late", "observed_at": at(1)}]})),
+        (422, "outcomes[0].outcome".into())
+    );
+    for observed_at in [
+        "yesterday",
+        "0000-01-01T00:00:00Z",
+        "9999-12-31T23:59:59Z",
+        "2026-01-01T00:00:00Z",
+    ] {
+        assert_eq!(
+            refused(json!({"decision_id": id, "outcome": "repaid", "observed_at": observed_at})),
+            (422, "observed_at".into()),
+            "{observed_at}"
+        );
+    }
     // Which of the two would count? Neither: refused.
     let twice = format!(
-        "{{\"outcomes\": [{{\"decision_id\": \"{id}\", \"outcome\": \"repaid\", \"outcome\": \"default\", \"observed_at\": \"2026-11-01T00:00:00Z\"}}]}}"
+        "{{\"outcomes\": [{{\"decision_id\": \"{id}\", \"outcome\": \"repaid\", \"outcome\": \"default\", \"observed_at\": \"{}\"}}]}}",
+        at(1)
     );
     let bad = app.post_with("/v1/outcomes", &app.integration, &twice, &[]);
     assert_eq!(

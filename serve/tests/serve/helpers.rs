@@ -4,6 +4,7 @@
 //! pass, except under `CI=true`, where a skipped PostgreSQL test is a failure.
 
 use riskloop_serve::store::Store;
+use riskloop_serve::store::DatabaseSettings;
 use secrecy::SecretString;
 
 pub(crate) struct TestDb {
@@ -17,7 +18,7 @@ impl TestDb {
     pub(crate) async fn sqlite() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("riskloop.db").display());
-        let store = Store::connect(&SecretString::from(url.clone()), 4)
+        let store = Store::connect(&SecretString::from(url.clone()), &DatabaseSettings::pool(4))
             .await
             .unwrap();
         store.migrate().await.unwrap();
@@ -43,7 +44,7 @@ impl TestDb {
         let mut url = url::Url::parse(&admin_url).expect("RISKLOOP_TEST_POSTGRES_URL is a URL");
         url.set_path(&name);
         let url = url.to_string();
-        let store = Store::connect(&SecretString::from(url.clone()), 4)
+        let store = Store::connect(&SecretString::from(url.clone()), &DatabaseSettings::pool(4))
             .await
             .unwrap();
         Some(Self {
@@ -84,7 +85,7 @@ pub(crate) fn postgres_url() -> Option<String> {
 }
 
 async fn admin_execute(admin_url: &str, sql: &str) {
-    let admin = Store::connect(&SecretString::from(admin_url.to_owned()), 1)
+    let admin = Store::connect(&SecretString::from(admin_url.to_owned()), &DatabaseSettings::pool(1))
         .await
         .unwrap_or_else(|e| panic!("cannot reach the PostgreSQL test server: {e}"));
     admin

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use riskloop_serve::store::{NewDecision, Store};
 use riskloop_serve::writer::{DecisionWriter, SubmitError, WriterSettings, Written};
+use riskloop_serve::store::DatabaseSettings;
 use secrecy::SecretString;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -116,7 +117,7 @@ async fn a_batch_whose_commit_answer_is_lost_is_answered_by_what_the_database_ho
     url.set_host(Some("127.0.0.1")).unwrap();
     url.set_port(Some(port)).unwrap();
     url.query_pairs_mut().append_pair("sslmode", "disable");
-    let store = Store::connect(&SecretString::from(url.to_string()), 4)
+    let store = Store::connect(&SecretString::from(url.to_string()), &DatabaseSettings::pool(4))
         .await
         .unwrap();
 

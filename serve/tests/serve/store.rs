@@ -6,6 +6,7 @@ use riskloop_serve::store::{
     DecisionKind, JobStatus, JsonText, ModelStage, NewApiKey, NewAuditEntry, NewDecision, NewModel,
     NewOutcome, NewReview, OutcomeKind, Reason, Reasons, Store, StoreError,
 };
+use riskloop_serve::store::DatabaseSettings;
 use secrecy::SecretString;
 
 /// Generates `sqlite::<name>` and `postgres::<name>` tests from one async fn taking `&Store`.
@@ -52,7 +53,7 @@ on_both_engines!(
     a_decision_references_a_stored_key_and_model_and_neither_is_ever_removed,
 );
 
-const TABLES: [&str; 8] = [
+const TABLES: [&str; 9] = [
     "api_keys",
     "audit_log",
     "decisions",
@@ -61,6 +62,7 @@ const TABLES: [&str; 8] = [
     "models",
     "outcomes",
     "reviews",
+    "write_probes",
 ];
 
 async fn create_key(store: &Store, name: &str, role: Role) -> (i64, GeneratedKey) {
@@ -794,7 +796,7 @@ async fn sqlite_decisions_rebuilds_keep_rows_references_and_rules() {
     }
     let url = format!("sqlite://{}", dir.path().join("riskloop.db").display());
     // One connection: the one that runs the migration must enforce foreign keys afterwards.
-    let store = Store::connect(&SecretString::from(url.clone()), 1)
+    let store = Store::connect(&SecretString::from(url.clone()), &DatabaseSettings::pool(1))
         .await
         .unwrap();
     let options: sqlx::sqlite::SqliteConnectOptions = url.parse().unwrap();
@@ -824,22 +826,29 @@ async fn sqlite_decisions_rebuilds_keep_rows_references_and_rules() {
         })
         .await
         .unwrap();
-    store
-        .insert_outcomes(&[NewOutcome {
-            decision_id: decisions[1].id.clone(),
-            outcome: OutcomeKind::Repaid,
-            observed_at: Utc::now(),
-            api_key_id: Some(key),
-        }])
+    // Reported twice, as a retry did before reports were idempotent: migration 18's rule
+    // leaves such rows alone.
+    let observed = Utc::now();
+    for _ in 0..2 {
+        sqlx::query(
+            "INSERT INTO outcomes (decision_id, outcome, observed_at, api_key_id) \
+             VALUES ($1, 'repaid', $2, $3)",
+        )
+        .bind(&decisions[1].id)
+        .bind(observed)
+        .bind(key)
+        .execute(&pool)
         .await
         .unwrap();
+    }
 
-    assert_eq!(store.pending_migrations().await, 2);
+    assert_eq!(store.pending_migrations().await, 4);
     assert_eq!(
         store.migrate().await.unwrap(),
-        2,
-        "only the rebuilds were left"
+        4,
+        "only the rebuilds and the two after them were left"
     );
+    assert_eq!(store.outcomes_of(&decisions[1].id).await.unwrap().len(), 2);
     assert_eq!(store.pending_migrations().await, 0);
 
     for (d, was) in decisions.iter().zip(before) {

@@ -276,7 +276,10 @@ mod tests {
         );
         assert_eq!(refusal("[1]"), "must be a JSON object");
         assert_eq!(refusal("7"), "must be a JSON object");
-        assert_eq!(refusal(r#"{"a": 1, "n": -1e400}"#), "field `n`: number out of range");
+        assert_eq!(
+            refusal(r#"{"a": 1, "n": -1e400}"#),
+            "field `n`: number out of range"
+        );
         assert!(refusal(r#"{"n": 1e400"#).starts_with("field `n`"));
         assert!(refusal(r#"{"a": "#).starts_with("malformed"));
         assert!(refusal(r#"{"a": 1} {}"#).starts_with("malformed"));

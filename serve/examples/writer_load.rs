@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use riskloop_serve::api_key::Role;
 use riskloop_serve::metrics::Metrics;
+use riskloop_serve::store::DatabaseSettings;
 use riskloop_serve::store::{DecisionKind, JsonText, NewDecision, Reason, Reasons, Store};
 use riskloop_serve::writer::{DecisionWriter, WriterSettings};
-use riskloop_serve::store::DatabaseSettings;
 use secrecy::SecretString;
 
 #[tokio::main]
@@ -34,7 +34,8 @@ async fn main() -> anyhow::Result<()> {
     let body: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(body)?)?;
     let input = JsonText::encode(&body["application"])?;
 
-    let store = Store::connect(&SecretString::from(url.clone()), &DatabaseSettings::pool(8)).await?;
+    let store =
+        Store::connect(&SecretString::from(url.clone()), &DatabaseSettings::pool(8)).await?;
     let model = store
         .champion()
         .await?

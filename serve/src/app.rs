@@ -172,22 +172,34 @@ impl Application {
     }
 
     /// Makes SIGINT (Ctrl-C) and SIGTERM stop the server gracefully: no new connections,
-    /// requests in flight answered, then every queued decision committed.
+    /// requests in flight answered, then every queued decision committed. A second signal
+    /// stops at once, as actix's own handler did on the first SIGINT.
     pub fn stop_on_signals(&self) -> std::io::Result<()> {
         use tokio::signal::unix::{SignalKind, signal};
         let mut interrupt = signal(SignalKind::interrupt())?;
         let mut terminate = signal(SignalKind::terminate())?;
         let handle = self.handle();
         tokio::spawn(async move {
-            let name = tokio::select! {
-                _ = interrupt.recv() => "SIGINT",
-                _ = terminate.recv() => "SIGTERM",
-            };
-            tracing::info!(
-                signal = name,
-                "stopping: answering requests in flight, then committing every accepted decision"
-            );
-            handle.stop(true).await;
+            for graceful in [true, false] {
+                let name = tokio::select! {
+                    _ = interrupt.recv() => "SIGINT",
+                    _ = terminate.recv() => "SIGTERM",
+                };
+                if graceful {
+                    tracing::info!(
+                        signal = name,
+                        "stopping: answering requests in flight, then committing every accepted \
+                         decision (a second signal stops at once)"
+                    );
+                } else {
+                    tracing::warn!(
+                        signal = name,
+                        "stopping at once: requests in flight are cut"
+                    );
+                }
+                let handle = handle.clone();
+                tokio::spawn(async move { handle.stop(graceful).await });
+            }
         });
         Ok(())
     }
@@ -231,8 +243,10 @@ async fn recover_writes(state: web::Data<AppState>) {
     loop {
         tick.tick().await;
         state.metrics.store_up(!state.writer.health().is_down());
-        if state.writer.health().is_down() {
-            let _ = state.writer.probe(Duration::from_secs(5)).await;
+        if state.writer.health().is_down()
+            && let Err(err) = state.writer.probe(Duration::from_secs(5)).await
+        {
+            tracing::debug!(error = %err, "write probe failed");
         }
     }
 }

@@ -106,7 +106,12 @@ impl Authenticator {
         if !used.is_empty()
             && let Err(err) = store.touch_api_keys(&used).await
         {
-            tracing::warn!(error = %err, "recording API key use failed");
+            // While the database is down this fails every second; the writer says so once.
+            if err.is_unavailable() {
+                tracing::debug!(error = %err, "recording API key use failed");
+            } else {
+                tracing::warn!(error = %err, "recording API key use failed");
+            }
         }
     }
 }

@@ -203,7 +203,11 @@ mod tests {
             rule(json!({"income": 1, "purpose": "car\u{0}"})),
             "application.purpose: contains the NUL character (\\u0000), which cannot be stored"
         );
-        assert!(rule(json!({"income": "1\u{0}"})).starts_with("application.income: contains the NUL"));
-        assert!(rule(json!({"income": 1, "owner": "\u{0}"})).starts_with("application.owner: contains"));
+        assert!(
+            rule(json!({"income": "1\u{0}"})).starts_with("application.income: contains the NUL")
+        );
+        assert!(
+            rule(json!({"income": 1, "owner": "\u{0}"})).starts_with("application.owner: contains")
+        );
     }
 }

@@ -334,9 +334,7 @@ async fn commit(
     let result = sink.insert(&batch.decisions).await;
     metrics.writer_batch(batch.decisions.len(), started.elapsed());
     let Gathered {
-        decisions,
-        replies,
-        ..
+        decisions, replies, ..
     } = batch;
     match result {
         Ok(written) => {
@@ -377,7 +375,11 @@ async fn commit(
                     }
                 }
             }
-            let fate = if failed { probe_after_failure(sink).await } else { Ok(()) };
+            let fate = if failed {
+                probe_after_failure(sink).await
+            } else {
+                Ok(())
+            };
             batch.settle_probes(health, &fate);
         }
         Err(err) if err.is_refused_row() => {

@@ -172,7 +172,13 @@ pub async fn review(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Review)?;
     decision_id(&id)?;
-    let body = read_body(&req, payload, state.limits.max_body, state.limits.body_timeout()).await?;
+    let body = read_body(
+        &req,
+        payload,
+        state.limits.max_body,
+        state.limits.body_timeout(),
+    )
+    .await?;
     let request = Object::parse(&body, "body")?.only(&["decision", "note"])?;
     let decision = match request.optional_string("decision")?.as_deref() {
         Some("approve") => DecisionKind::Approve,

@@ -48,7 +48,7 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
     state.writer.ready().await.map_err(|e| match e {
         SubmitError::Full => ApiError::Overloaded,
         other => {
-            tracing::warn!(error = %other, "not ready: a decision cannot be stored now");
+            tracing::debug!(error = %other, "not ready: a decision cannot be stored now");
             ApiError::StoreUnavailable
         }
     })?;

@@ -316,7 +316,10 @@ mod tests {
             "application.n: out of range: |value| must be at most 1e15"
         );
         let o = Object::parse(br#"{"id": 1e400, "note": "a\u0000b"}"#, "body").unwrap();
-        assert_eq!(refusal(o.optional_string("id")), "id: wrong type: expected string");
+        assert_eq!(
+            refusal(o.optional_string("id")),
+            "id: wrong type: expected string"
+        );
         assert_eq!(
             refusal(o.optional_string("note")),
             "note: contains the NUL character (\\u0000), which cannot be stored"

@@ -39,7 +39,13 @@ pub async fn score(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Score)?;
     let started = Instant::now();
-    let body = read_body(&req, payload, state.limits.max_body, state.limits.body_timeout()).await?;
+    let body = read_body(
+        &req,
+        payload,
+        state.limits.max_body,
+        state.limits.body_timeout(),
+    )
+    .await?;
     let request = Object::parse(&body, "body")?;
     let idempotency_key = idempotency_key(&req)?;
     let sha = sha256_hex(&body);
@@ -264,7 +270,7 @@ async fn commit(
         SubmitError::Full => ApiError::Overloaded,
         SubmitError::NotStored => ApiError::NotStored,
         SubmitError::Unavailable(cause) => {
-            tracing::warn!(cause, "decision refused: the database refuses writes");
+            tracing::debug!(cause, "decision refused: the database refuses writes");
             ApiError::StoreUnavailable
         }
         other => ApiError::internal(other),

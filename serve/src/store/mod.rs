@@ -146,9 +146,7 @@ fn sqlx_unavailable(err: &sqlx::Error) -> bool {
         sqlx::Error::Database(db) => {
             if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
                 let code = db.code().and_then(|c| c.parse::<i32>().ok());
-                return code.is_some_and(|c| {
-                    sqlite_unavailable(rusqlite::ffi::Error::new(c).code)
-                });
+                return code.is_some_and(|c| sqlite_unavailable(rusqlite::ffi::Error::new(c).code));
             }
             // PostgreSQL: connection exceptions (08), insufficient resources such as a full
             // disk (53), an operator or crash shutdown (57P), a read-only standby (25006).
@@ -258,6 +256,7 @@ impl Store {
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections)
             .test_before_acquire(false)
+            .after_release(|conn, _| Box::pin(async move { Ok(settled(conn)) }))
             .connect_with(options)
             .await
             .map_err(|source| StoreError::Connect {
@@ -286,6 +285,7 @@ impl Store {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(acquire_timeout)
+            .after_release(|conn, _| Box::pin(async move { Ok(settled(conn)) }))
             .connect_with(options)
             .await
             .map_err(|source| StoreError::Connect {
@@ -388,6 +388,20 @@ impl Store {
         let done = on_pool!(self, pool => sqlx::raw_sql(sql).execute(pool).await?.rows_affected());
         Ok(done)
     }
+}
+
+/// Whether a connection handed back to the pool may serve again: not when a transaction on it
+/// failed to end. After a failed COMMIT SQLite may or may not have rolled the transaction back
+/// (a full disk: rolled back; a busy lock: still open), and sqlx's count of open transactions
+/// then disagrees with SQLite's: reused, such a connection kept a write transaction open, and
+/// every writer, the decision writer too, waited on "database is locked" for good. Closed
+/// instead, whatever was left open is rolled back by SQLite, and the pool opens a new one.
+fn settled(conn: &impl sqlx::Connection) -> bool {
+    let settled = !conn.is_in_transaction();
+    if !settled {
+        tracing::warn!("closing a database connection whose transaction did not end cleanly");
+    }
+    settled
 }
 
 /// Removes the password from a database URL.

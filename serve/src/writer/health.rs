@@ -77,7 +77,10 @@ mod tests {
     fn a_failure_holds_until_the_next_success() {
         let health = WriteHealth::default();
         assert!(!health.is_down());
-        assert!(!health.fresh(Duration::from_secs(60)), "nothing written yet");
+        assert!(
+            !health.fresh(Duration::from_secs(60)),
+            "nothing written yet"
+        );
         health.succeeded();
         assert!(health.fresh(Duration::from_secs(60)));
         health.failed("disk full");

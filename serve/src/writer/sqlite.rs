@@ -119,7 +119,11 @@ impl Writer {
         let conn = match connection(&mut self.conn, &self.file) {
             Ok(conn) => conn,
             Err(err) => {
-                let answers: Vec<_> = batch.replies.iter().map(|_| Err(SubmitError::NotStored)).collect();
+                let answers: Vec<_> = batch
+                    .replies
+                    .iter()
+                    .map(|_| Err(SubmitError::NotStored))
+                    .collect();
                 answer_all(&mut batch.replies, &mut batch.decisions, answers);
                 return Err(format!("cannot open the database for writing: {err}"));
             }
@@ -165,10 +169,13 @@ impl Writer {
 }
 
 /// The writer's connection, opened again after a failure closed it.
-fn connection<'a>(conn: &'a mut Option<Connection>, file: &Path) -> rusqlite::Result<&'a Connection> {
+fn connection<'a>(
+    conn: &'a mut Option<Connection>,
+    file: &Path,
+) -> rusqlite::Result<&'a Connection> {
     if conn.is_none() {
         *conn = Some(sqlite_decisions::open(file)?);
-        tracing::info!("the decision writer reopened its database connection");
+        tracing::debug!("the decision writer reopened its database connection");
     }
     Ok(conn.as_ref().expect("opened above"))
 }

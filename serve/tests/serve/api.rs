@@ -395,7 +395,10 @@ async fn analysts_list_read_and_review_decisions(app: &TestApp) {
     let field = |path: &str| {
         let r = app.get(path, Some(&app.analyst));
         assert_eq!(r.header("content-type"), Some("application/problem+json"));
-        (r.status, r.json()["field"].as_str().unwrap_or_default().to_owned())
+        (
+            r.status,
+            r.json()["field"].as_str().unwrap_or_default().to_owned(),
+        )
     };
     assert_eq!(field("/v1/decisions/nope"), (422, "id".into()));
     assert_eq!(field("/v1/decisions/%00"), (422, "id".into()));
@@ -439,9 +442,15 @@ async fn analysts_list_read_and_review_decisions(app: &TestApp) {
     let unknown = "01890a5d-ac96-774b-bcce-b302099a8057";
     let review = |id: &str, body: Value| {
         let r = app.post(&format!("/v1/decisions/{id}/review"), &app.analyst, &body);
-        (r.status, r.json()["field"].as_str().unwrap_or_default().to_owned())
+        (
+            r.status,
+            r.json()["field"].as_str().unwrap_or_default().to_owned(),
+        )
     };
-    assert_eq!(review("nope", json!({"decision": "decline"})), (422, "id".into()));
+    assert_eq!(
+        review("nope", json!({"decision": "decline"})),
+        (422, "id".into())
+    );
     assert_eq!(review(unknown, json!({"decision": "decline"})).0, 404);
     assert_eq!(
         review(&ids[0], json!({"decision": "decline", "note": "a\u{0}b"})),
@@ -483,7 +492,10 @@ async fn outcomes_are_accepted_by_decision_or_application_id(app: &TestApp) {
     let refused = |body: Value| {
         let r = app.post("/v1/outcomes", &app.integration, &body);
         assert_eq!(r.header("content-type"), Some("application/problem+json"));
-        (r.status, r.json()["field"].as_str().unwrap_or_default().to_owned())
+        (
+            r.status,
+            r.json()["field"].as_str().unwrap_or_default().to_owned(),
+        )
     };
     let unknown = "01890a5d-ac96-774b-bcce-b302099a8057";
     assert_eq!(
@@ -503,7 +515,9 @@ async fn outcomes_are_accepted_by_decision_or_application_id(app: &TestApp) {
         (422, "application_id".into())
     );
     assert_eq!(
-        refused(json!({"outcomes": [{"decision_id": id, "outcome": "late", "observed_at": at(1)}]})),
+        refused(
+            json!({"outcomes": [{"decision_id": id, "outcome": "late", "observed_at": at(1)}]})
+        ),
         (422, "outcomes[0].outcome".into())
     );
     for observed_at in [

@@ -110,6 +110,15 @@ pub(crate) async fn spawn_app(db: TestDb) -> TestApp {
 }
 
 pub(crate) async fn spawn_app_with(db: TestDb, writer: WriterSettings) -> TestApp {
+    spawn_app_limited(db, writer, Limits::default()).await
+}
+
+/// [`spawn_app_with`], with the HTTP limits given.
+pub(crate) async fn spawn_app_limited(
+    db: TestDb,
+    writer: WriterSettings,
+    limits: Limits,
+) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let private = dir.path().to_owned();
     // Each app registers its own copies: a test that tampers with a bundle must not race the
@@ -158,7 +167,7 @@ pub(crate) async fn spawn_app_with(db: TestDb, writer: WriterSettings) -> TestAp
         listen: "127.0.0.1:0".parse().unwrap(),
         policy: policy.clone(),
         writer,
-        limits: Limits::default(),
+        limits,
         workers: 2,
     };
     let app = Application::build(store.clone(), config).await.unwrap();

@@ -3,8 +3,8 @@
 //! PostgreSQL tests read `RISKLOOP_TEST_POSTGRES_URL`. When it is unset they print a notice and
 //! pass, except under `CI=true`, where a skipped PostgreSQL test is a failure.
 
-use riskloop_serve::store::Store;
 use riskloop_serve::store::DatabaseSettings;
+use riskloop_serve::store::Store;
 use secrecy::SecretString;
 
 pub(crate) struct TestDb {
@@ -17,7 +17,14 @@ pub(crate) struct TestDb {
 impl TestDb {
     pub(crate) async fn sqlite() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("riskloop.db").display());
+        let mut db = Self::sqlite_at(dir.path()).await;
+        db._dir = Some(dir);
+        db
+    }
+
+    /// A new, migrated SQLite file `riskloop.db` in `dir`, which the caller keeps.
+    pub(crate) async fn sqlite_at(dir: &std::path::Path) -> Self {
+        let url = format!("sqlite://{}", dir.join("riskloop.db").display());
         let store = Store::connect(&SecretString::from(url.clone()), &DatabaseSettings::pool(4))
             .await
             .unwrap();
@@ -25,9 +32,32 @@ impl TestDb {
         Self {
             store,
             url,
-            _dir: Some(dir),
+            _dir: None,
             postgres: None,
         }
+    }
+
+    /// The same PostgreSQL database through another address (a proxy of the test's).
+    pub(crate) async fn postgres_through(mut self, host_port: &str) -> Self {
+        let mut url = url::Url::parse(&self.url).unwrap();
+        let (host, port) = host_port.split_once(':').unwrap();
+        url.set_host(Some(host)).unwrap();
+        url.set_port(Some(port.parse().unwrap())).unwrap();
+        url.query_pairs_mut().append_pair("sslmode", "disable");
+        self.store.close().await;
+        self.url = url.to_string();
+        self.store = Store::connect(
+            &SecretString::from(self.url.clone()),
+            &DatabaseSettings::pool(4),
+        )
+        .await
+        .unwrap();
+        self
+    }
+
+    /// The SQLite file's path; `None` on PostgreSQL.
+    pub(crate) fn sqlite_path(&self) -> Option<std::path::PathBuf> {
+        self.store.sqlite_file()
     }
 
     /// A new, migrated database on the test server, or None (after a notice) when there is none.
@@ -68,6 +98,60 @@ impl TestDb {
     }
 }
 
+/// A small tmpfs mounted for one test, unmounted when dropped: a disk that really fills. Mounting
+/// needs root, as CI runs; elsewhere [`Tmpfs::mount`] prints a notice and gives `None`, except
+/// under `CI=true`, where it fails.
+pub(crate) struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    pub(crate) fn mount(size: &str) -> Option<Self> {
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !mounted {
+            assert!(
+                std::env::var("CI").map_or(true, |v| v != "true"),
+                "CI=true but a tmpfs cannot be mounted: disk-full tests must run in CI (as root)"
+            );
+            println!("notice: cannot mount a tmpfs (not root?); skipping this disk-full test");
+            return None;
+        }
+        Some(Self { dir })
+    }
+
+    pub(crate) fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// Fills the filesystem until a write fails; removing the returned file frees the space.
+    pub(crate) fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write;
+        let filler = self.path().join("filler");
+        let mut file = std::fs::File::create(&filler).unwrap();
+        let block = vec![0u8; 64 * 1024];
+        while file.write_all(&block).is_ok() {}
+        let block = [0u8; 512];
+        while file.write_all(&block).is_ok() {}
+        filler
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        // Lazy: a file still open somewhere must not leave the mount behind.
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
 /// The PostgreSQL server for tests, or None with a printed notice; never None under CI.
 pub(crate) fn postgres_url() -> Option<String> {
     match std::env::var("RISKLOOP_TEST_POSTGRES_URL") {
@@ -85,9 +169,12 @@ pub(crate) fn postgres_url() -> Option<String> {
 }
 
 async fn admin_execute(admin_url: &str, sql: &str) {
-    let admin = Store::connect(&SecretString::from(admin_url.to_owned()), &DatabaseSettings::pool(1))
-        .await
-        .unwrap_or_else(|e| panic!("cannot reach the PostgreSQL test server: {e}"));
+    let admin = Store::connect(
+        &SecretString::from(admin_url.to_owned()),
+        &DatabaseSettings::pool(1),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("cannot reach the PostgreSQL test server: {e}"));
     admin
         .execute_raw(sql)
         .await

@@ -5,9 +5,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use riskloop_serve::store::DatabaseSettings;
 use riskloop_serve::store::{NewDecision, Store};
 use riskloop_serve::writer::{DecisionWriter, SubmitError, WriterSettings, Written};
-use riskloop_serve::store::DatabaseSettings;
 use secrecy::SecretString;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -117,9 +117,12 @@ async fn a_batch_whose_commit_answer_is_lost_is_answered_by_what_the_database_ho
     url.set_host(Some("127.0.0.1")).unwrap();
     url.set_port(Some(port)).unwrap();
     url.query_pairs_mut().append_pair("sslmode", "disable");
-    let store = Store::connect(&SecretString::from(url.to_string()), &DatabaseSettings::pool(4))
-        .await
-        .unwrap();
+    let store = Store::connect(
+        &SecretString::from(url.to_string()),
+        &DatabaseSettings::pool(4),
+    )
+    .await
+    .unwrap();
 
     let key = seed(&db.store).await;
     let metrics = Arc::new(riskloop_serve::metrics::Metrics::default());

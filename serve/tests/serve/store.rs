@@ -2,11 +2,11 @@
 
 use chrono::{TimeZone, Utc};
 use riskloop_serve::api_key::{GeneratedKey, Role};
+use riskloop_serve::store::DatabaseSettings;
 use riskloop_serve::store::{
     DecisionKind, JobStatus, JsonText, ModelStage, NewApiKey, NewAuditEntry, NewDecision, NewModel,
     NewOutcome, NewReview, OutcomeKind, Reason, Reasons, Store, StoreError,
 };
-use riskloop_serve::store::DatabaseSettings;
 use secrecy::SecretString;
 
 /// Generates `sqlite::<name>` and `postgres::<name>` tests from one async fn taking `&Store`.

@@ -4,12 +4,11 @@
 //! decision, on the threads that answer HTTP.
 
 use std::borrow::Cow;
-use std::cell::Cell;
 use std::cmp::Ordering;
 use std::fmt;
 
 use serde::Deserialize;
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::error::Category;
 use serde_json::{Map, Number, Value as Json};
 
@@ -55,9 +54,6 @@ pub enum ApplicationError {
     /// could say something other than what was scored.
     #[error("repeated field `{0}`: each name may appear once")]
     Repeated(String),
-    /// A number beyond what f64 holds (`1e400`): a value out of range, not malformed JSON.
-    #[error("field `{0}`: number out of range")]
-    OutOfRange(String),
 }
 
 /// An application's fields, each name once, in [`name_order`].
@@ -69,19 +65,11 @@ pub struct Application<'a> {
 impl<'a> Application<'a> {
     /// Reads `json`, which must be one object with unique member names.
     pub fn parse(json: &'a str) -> Result<Self, ApplicationError> {
-        let out_of_range = Cell::new(None);
-        let mut reader = serde_json::Deserializer::from_str(json);
-        let parsed = MembersSeed {
-            out_of_range: &out_of_range,
-        }
-        .deserialize(&mut reader)
-        .and_then(|members| reader.end().map(|()| members));
-        match (parsed, out_of_range.take()) {
-            (Ok(Members(fields)), _) => Self::new(fields),
-            (Err(_), Some(name)) => Err(ApplicationError::OutOfRange(name)),
-            (Err(e), None) if e.classify() == Category::Data => Err(ApplicationError::NotAnObject),
-            (Err(e), None) => Err(ApplicationError::Malformed(e)),
-        }
+        let Members(fields) = serde_json::from_str(json).map_err(|e| match e.classify() {
+            Category::Data => ApplicationError::NotAnObject,
+            _ => ApplicationError::Malformed(e),
+        })?;
+        Self::new(fields)
     }
 
     /// `fields` in any order; a name given twice is refused.
@@ -136,6 +124,7 @@ impl<'a> From<&'a Map<String, Json>> for Application<'a> {
 }
 
 impl<'de> Deserialize<'de> for Field<'de> {
+    #[inline]
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct FieldVisitor;
         impl<'de> Visitor<'de> for FieldVisitor {
@@ -192,40 +181,50 @@ struct Name<'a>(#[serde(borrow)] Cow<'a, str>);
 /// An object's members in the order sent.
 struct Members<'a>(Vec<(Cow<'a, str>, Field<'a>)>);
 
-/// Reads [`Members`], noting the name of a member whose number is out of f64's range: serde
-/// only tells that as text ("number out of range"), and the refusal should name the field.
-struct MembersSeed<'c> {
-    out_of_range: &'c Cell<Option<String>>,
-}
-
-impl<'de> DeserializeSeed<'de> for MembersSeed<'_> {
-    type Value = Members<'de>;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Members<'de>, D::Error> {
-        deserializer.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for MembersSeed<'_> {
-    type Value = Members<'de>;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSON object")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members<'de>, A::Error> {
-        let mut fields = Vec::with_capacity(map.size_hint().unwrap_or(32));
-        while let Some(Name(name)) = map.next_key()? {
-            match map.next_value() {
-                Ok(value) => fields.push((name, value)),
-                Err(e) => {
-                    if e.to_string().starts_with("number out of range") {
-                        self.out_of_range.set(Some(name.into_owned()));
-                    }
-                    return Err(e);
+impl<'de> Deserialize<'de> for Members<'de> {
+    #[inline]
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MembersVisitor;
+        impl<'de> Visitor<'de> for MembersVisitor {
+            type Value = Members<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            #[inline]
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members<'de>, A::Error> {
+                let mut fields = Vec::with_capacity(map.size_hint().unwrap_or(32));
+                while let Some(Name(name)) = map.next_key()? {
+                    fields.push((name, map.next_value()?));
                 }
+                Ok(Members(fields))
             }
         }
-        Ok(Members(fields))
+        deserializer.deserialize_map(MembersVisitor)
     }
+}
+
+/// After [`Application::parse`] failed on `json` with `error`: the member whose number lies
+/// beyond f64's range (`1e400`), if that was the error. serde_json says so only as text, so the
+/// object is read again, its values as raw text (which takes any number), to name the member:
+/// a value out of range is a field's fault, not malformed JSON. Kept out of `parse`, which
+/// runs on every request: there, even this call on its error path cost about 1,400
+/// instructions a request, as the compiler stopped inlining the members' reader.
+#[cold]
+#[inline(never)]
+pub fn out_of_range(json: &str, error: &serde_json::Error) -> Option<String> {
+    if !error.to_string().starts_with("number out of range") {
+        return None;
+    }
+    serde_json::from_str::<std::collections::BTreeMap<String, &serde_json::value::RawValue>>(json)
+        .ok()?
+        .into_iter()
+        // A number token that is no `Number`.
+        .find(|(_, raw)| {
+            let text = raw.get();
+            text.starts_with(|c: char| c == '-' || c.is_ascii_digit())
+                && serde_json::from_str::<Number>(text).is_err()
+        })
+        .map(|(name, _)| name)
 }
 
 #[cfg(test)]
@@ -276,11 +275,16 @@ mod tests {
         );
         assert_eq!(refusal("[1]"), "must be a JSON object");
         assert_eq!(refusal("7"), "must be a JSON object");
-        assert_eq!(
-            refusal(r#"{"a": 1, "n": -1e400}"#),
-            "field `n`: number out of range"
-        );
-        assert!(refusal(r#"{"n": 1e400"#).starts_with("field `n`"));
+        for json in [r#"{"a": 1, "n": -1e400}"#, r#"{"n": 1e400, "a": "x"}"#] {
+            let Err(ApplicationError::Malformed(e)) = Application::parse(json) else {
+                panic!("{json}");
+            };
+            assert_eq!(out_of_range(json, &e).as_deref(), Some("n"));
+        }
+        let Err(ApplicationError::Malformed(e)) = Application::parse(r#"{"a": "#) else {
+            panic!()
+        };
+        assert_eq!(out_of_range(r#"{"a": "#, &e), None);
         assert!(refusal(r#"{"a": "#).starts_with("malformed"));
         assert!(refusal(r#"{"a": 1} {}"#).starts_with("malformed"));
         assert!(refusal(r#"{"a": NaN}"#).starts_with("malformed"));

@@ -21,10 +21,7 @@ async fn main() -> ExitCode {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
     let log = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_filter(tracing_subscriber::filter::filter_fn(|meta| {
-            !protocol_errors::is_protocol_error(meta)
-        }));
+        .with_ansi(std::io::stderr().is_terminal());
     tracing_subscriber::registry()
         .with(filter)
         .with(log)

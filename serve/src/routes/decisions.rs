@@ -60,7 +60,7 @@ pub struct ListQuery {
 }
 
 #[utoipa::path(get, path = "/v1/decisions", tag = "decisions", params(ListQuery),
-    responses((status = 200, body = DecisionPage), (status = 400, body = crate::error::Problem), (status = 403, body = crate::error::Problem)),
+    responses((status = 200, body = DecisionPage), (status = 403, body = crate::error::Problem), (status = 422, body = crate::error::Problem), (status = 503, body = crate::error::Problem)),
     security(("api_key" = [])))]
 pub async fn list(
     req: HttpRequest,
@@ -109,7 +109,7 @@ pub async fn list(
 }
 
 #[utoipa::path(get, path = "/v1/decisions/{id}", tag = "decisions", params(("id" = String, Path)),
-    responses((status = 200, body = DecisionDetail), (status = 404, body = crate::error::Problem)), security(("api_key" = [])))]
+    responses((status = 200, body = DecisionDetail), (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem), (status = 503, body = crate::error::Problem)), security(("api_key" = [])))]
 pub async fn get(
     state: web::Data<AppState>,
     caller: Caller,
@@ -161,7 +161,7 @@ pub struct ReviewRequest {
 }
 
 #[utoipa::path(post, path = "/v1/decisions/{id}/review", tag = "decisions", params(("id" = String, Path)), request_body = ReviewRequest,
-    responses((status = 201, body = ReviewBody), (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)),
+    responses((status = 201, body = ReviewBody), (status = 404, body = crate::error::Problem), (status = 408, body = crate::error::Problem), (status = 422, body = crate::error::Problem), (status = 503, body = crate::error::Problem)),
     security(("api_key" = [])))]
 pub async fn review(
     req: HttpRequest,

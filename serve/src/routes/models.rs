@@ -80,6 +80,7 @@ pub async fn promote(
     version: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::ManageModels)?;
+    crate::validate::identifier(Some(&version), "version")?;
     let actor = format!("api-key:{}", caller.key_id);
     let previous = registry::promote(&state.store, Some(&state.model), &version, &actor).await?;
     state.metrics.model(&version);

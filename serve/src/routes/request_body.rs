@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use actix_web::{HttpRequest, web};
 use futures_util::StreamExt;
-use riskloop_ingest::application::{Application, ApplicationError};
+use riskloop_ingest::application::{Application, ApplicationError, out_of_range};
 use serde::Deserialize;
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::error::Category;
@@ -142,18 +142,20 @@ impl<'a> Object<'a> {
 /// `raw`.
 pub fn application<'a>(raw: &'a RawValue, at: &str) -> Result<Application<'a>, ApiError> {
     Application::parse(raw.get()).map_err(|e| match e {
-        ApplicationError::Malformed(e) => ApiError::MalformedJson(e.to_string()),
+        ApplicationError::Malformed(e) => match out_of_range(raw.get(), &e) {
+            Some(name) => ApiError::field(
+                member_path(at, &name),
+                format!(
+                    "out of range: |value| must be at most {:e}",
+                    crate::validate::MAX_ABS_NUMBER
+                ),
+            ),
+            None => ApiError::MalformedJson(e.to_string()),
+        },
         ApplicationError::NotAnObject => ApiError::field(at, "must be a JSON object"),
         ApplicationError::Repeated(name) => ApiError::field(
             member_path(at, &name),
             "repeated field: each name may appear once",
-        ),
-        ApplicationError::OutOfRange(name) => ApiError::field(
-            member_path(at, &name),
-            format!(
-                "out of range: |value| must be at most {:e}",
-                crate::validate::MAX_ABS_NUMBER
-            ),
         ),
     })
 }

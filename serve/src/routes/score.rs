@@ -26,9 +26,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 #[utoipa::path(post, path = "/v1/score", tag = "scoring", request_body = ScoreRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: the same key and body return the original decision")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: the same key with the same request (compared as JSON values: whitespace and member order do not matter) returns the original decision; with a different request, 409")),
     responses((status = 200, body = DecisionBody), (status = 400, body = crate::error::Problem), (status = 401, body = crate::error::Problem),
-        (status = 403, body = crate::error::Problem), (status = 409, body = crate::error::Problem), (status = 413, body = crate::error::Problem),
+        (status = 403, body = crate::error::Problem), (status = 408, body = crate::error::Problem), (status = 409, body = crate::error::Problem), (status = 413, body = crate::error::Problem),
         (status = 422, body = crate::error::Problem), (status = 503, body = crate::error::Problem)),
     security(("api_key" = [])))]
 pub async fn score(
@@ -78,7 +78,7 @@ pub async fn score(
 }
 
 #[utoipa::path(post, path = "/v1/score/batch", tag = "scoring", request_body = BatchScoreRequest,
-    responses((status = 200, body = BatchDecisionBody), (status = 400, body = crate::error::Problem), (status = 413, body = crate::error::Problem),
+    responses((status = 200, body = BatchDecisionBody), (status = 400, body = crate::error::Problem), (status = 408, body = crate::error::Problem), (status = 413, body = crate::error::Problem),
         (status = 422, body = crate::error::Problem), (status = 503, body = crate::error::Problem)),
     security(("api_key" = [])))]
 pub async fn score_batch(

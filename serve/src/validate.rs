@@ -219,6 +219,8 @@ mod tests {
             "application.purpose: contains the NUL character (\\u0000), which cannot be stored"
         );
         assert!(rule(r#"{"income": "1\u0000"}"#).starts_with("application.income: contains"));
-        assert!(rule(r#"{"income": 1, "owner": "\u0000"}"#).starts_with("application.owner: contains"));
+        assert!(
+            rule(r#"{"income": 1, "owner": "\u0000"}"#).starts_with("application.owner: contains")
+        );
     }
 }

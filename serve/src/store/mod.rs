@@ -393,9 +393,9 @@ impl Store {
 /// Whether a connection handed back to the pool may serve again: not when a transaction on it
 /// failed to end. After a failed COMMIT SQLite may or may not have rolled the transaction back
 /// (a full disk: rolled back; a busy lock: still open), and sqlx's count of open transactions
-/// then disagrees with SQLite's: reused, such a connection kept a write transaction open, and
-/// every writer, the decision writer too, waited on "database is locked" for good. Closed
-/// instead, whatever was left open is rolled back by SQLite, and the pool opens a new one.
+/// then disagrees with SQLite's. Reused, such connections left every writer, the decision
+/// writer too, getting "database is locked" after a full disk until the process stopped.
+/// Closed instead, whatever was left open is rolled back by SQLite, and the pool opens a new one.
 fn settled(conn: &impl sqlx::Connection) -> bool {
     let settled = !conn.is_in_transaction();
     if !settled {

@@ -330,7 +330,10 @@ async fn roles_are_enforced_per_route_with_401_and_403_apart(app: &TestApp) {
     assert_eq!(app.post(&promote, &app.analyst, &json!({})).status, 403);
     assert_eq!(app.post(&promote, &app.integration, &json!({})).status, 403);
     let nul = app.post("/v1/models/a%00b/promote", &app.admin, &json!({}));
-    assert_eq!((nul.status, nul.json()["field"].as_str()), (422, Some("version")));
+    assert_eq!(
+        (nul.status, nul.json()["field"].as_str()),
+        (422, Some("version"))
+    );
     assert_eq!(
         app.post("/v1/outcomes", &app.analyst, &json!({})).status,
         403

@@ -163,6 +163,11 @@ pub struct Feature {
     /// Kept for fairness monitoring, never a model input.
     #[serde(default)]
     pub protected: bool,
+    /// Online, an application must carry it: without it (absent, `null` or an NA token) the
+    /// server refuses the application with 422 naming the field, instead of imputing it.
+    /// Batch rows missing it are still imputed as `missing` says.
+    #[serde(default)]
+    pub required: bool,
 }
 
 impl Feature {

@@ -14,8 +14,8 @@ use actix_web::{App, HttpServer, web};
 use tracing::Instrument;
 
 use crate::auth::Authenticator;
+use crate::decision::policy::PolicyStore;
 use crate::metrics::Metrics;
-use crate::policy::PolicyStore;
 use crate::request_id;
 use crate::routes;
 use crate::served::{ModelSlot, ServedModel};
@@ -116,6 +116,12 @@ impl Application {
             model.swap(Arc::new(served));
         }
         let policy = PolicyStore::open(&config.policy)?;
+        if let Some(model) = model.current() {
+            policy
+                .current()
+                .check_against(&model.schema)
+                .map_err(|reason| anyhow::anyhow!("{}: {reason}", config.policy.display()))?;
+        }
         let (writer, writer_tasks) = DecisionWriter::start(&store, config.writer, &metrics)?;
         let state = web::Data::new(AppState {
             store,
@@ -226,8 +232,14 @@ async fn background(state: web::Data<AppState>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tick.tick().await;
-        state.policy.reload_if_changed();
-        if let Some(version) = crate::registry::follow_champion(&state.store, &state.model).await {
+        let model = state.model.current();
+        state
+            .policy
+            .reload_if_changed(model.as_deref().map(|m| &m.schema));
+        let policy = state.policy.current();
+        if let Some(version) =
+            crate::registry::follow_champion(&state.store, &state.model, &policy).await
+        {
             state.metrics.model(&version);
         }
         state.auth.flush_usage(&state.store).await;

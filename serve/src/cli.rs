@@ -73,11 +73,21 @@ pub enum ModelsCommand {
         /// Also make it the champion.
         #[arg(long)]
         promote: bool,
+        /// With --promote: allow a model that takes other applications than the champion.
+        #[arg(long, requires = "promote")]
+        allow_schema_change: bool,
     },
     /// List registered models.
     List,
-    /// Make a registered version the champion (verified before anything changes).
-    Promote { version: String },
+    /// Make a registered version the champion (verified before anything changes; refused when
+    /// it takes other applications than the champion, or the policy does not fit it).
+    Promote {
+        version: String,
+        /// Promote even though the model takes other applications than the champion (the
+        /// differences are listed when refused): every integration must send what it needs.
+        #[arg(long)]
+        allow_schema_change: bool,
+    },
     /// Make the previous champion the champion again.
     Rollback,
 }

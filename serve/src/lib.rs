@@ -6,10 +6,11 @@ pub mod app; // the HTTP server: state, middleware, graceful stop
 pub mod auth; // bearer keys, cached lookups, roles per route
 pub mod cli; // command-line definitions and dispatch to the commands
 pub mod commands; // what each CLI command does
+pub mod decision; // one application → the decision record: check, parse, pipeline, score, policy
 pub mod digest; // SHA-256 as hex, as stored
 pub mod error; // ApiError → HTTP status and problem+json
 pub mod metrics; // Prometheus metrics
-pub mod policy; // decision policy: cutoffs, hard rules, segments; hot reload
+
 pub mod protocol_errors; // the HTTP parser's refusals, counted instead of logged one by one
 pub mod registry; // register, promote, roll back, follow the champion
 pub mod request_id; // per-request id in logs, headers and problems

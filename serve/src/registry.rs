@@ -1,10 +1,13 @@
 //! The model registry: register a bundle (verified), promote a version to champion (verified and
 //! loaded before anything changes), roll back to the previous champion. A bundle that fails
-//! verification is refused and the serving model stays.
+//! verification is refused and the serving model stays. A promotion is also refused when the
+//! new model takes other applications than the champion (unless allowed explicitly: every
+//! integration would have to change), and when the policy does not fit the new model's fields.
 
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::decision::policy::Policy;
 use crate::served::{ModelSlot, ServedModel};
 use crate::store::{Model, NewModel, Store, StoreError};
 
@@ -14,6 +17,19 @@ pub enum RegistryError {
     Refused(String),
     #[error("no earlier champion to roll back to")]
     NothingToRollBack,
+    #[error(
+        "model {version} takes other applications than the champion {champion}: {}; promote \
+         it with --allow-schema-change (API: \"allow_schema_change\": true) once every \
+         integration sends what it needs",
+        differences.join("; ")
+    )]
+    SchemaChanged {
+        version: String,
+        champion: String,
+        differences: Vec<String>,
+    },
+    #[error("the policy does not fit model {version}: {reason}")]
+    PolicyMismatch { version: String, reason: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -39,19 +55,50 @@ pub async fn register(store: &Store, dir: &Path, actor: &str) -> Result<Model, R
     Ok(store.register_model(&model, actor).await?)
 }
 
-/// Loads and verifies `version`, then makes it the champion, then swaps it in (when `slot` is
-/// given: the server; the CLI only changes the registry and servers pick it up).
+/// What a promotion checks besides the bundle itself.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Guard<'a> {
+    /// Promote even when the new model takes other applications than the champion.
+    pub allow_schema_change: bool,
+    /// The policy that will decide with the new model: every rule must read a field it has.
+    pub policy: Option<&'a Policy>,
+}
+
+/// Loads and verifies `version`, checks it against the champion and the policy (`guard`), then
+/// makes it the champion, then swaps it in (when `slot` is given: the server; the CLI only
+/// changes the registry and servers pick it up).
 pub async fn promote(
     store: &Store,
     slot: Option<&ModelSlot>,
     version: &str,
     actor: &str,
+    guard: Guard<'_>,
 ) -> Result<Option<String>, RegistryError> {
     let model = store
         .get_model(version)
         .await?
         .ok_or_else(|| StoreError::NotFound(format!("model version {version}")))?;
     let served = load(&model)?;
+    if !guard.allow_schema_change {
+        let champion = match slot.and_then(ModelSlot::current) {
+            Some(current) => Some(current),
+            None => match store.champion().await? {
+                Some(champion) => Some(Arc::new(load(&champion)?)),
+                None => None,
+            },
+        };
+        if let Some(champion) = champion.filter(|c| c.version() != version) {
+            let differences = champion.schema.differences(&served.schema);
+            if !differences.is_empty() {
+                return Err(RegistryError::SchemaChanged {
+                    version: version.to_owned(),
+                    champion: champion.version().to_owned(),
+                    differences,
+                });
+            }
+        }
+    }
+    fits(guard.policy, &served)?;
     let previous = store.promote_model(version, actor).await?;
     if let Some(slot) = slot {
         slot.swap(Arc::new(served));
@@ -60,17 +107,38 @@ pub async fn promote(
     Ok(previous)
 }
 
-/// Promotes the model that was champion before the current one.
+/// Whether `policy` (if any) reads only fields `model` has.
+fn fits(policy: Option<&Policy>, model: &ServedModel) -> Result<(), RegistryError> {
+    match policy {
+        Some(policy) => {
+            policy
+                .check_against(&model.schema)
+                .map_err(|reason| RegistryError::PolicyMismatch {
+                    version: model.version().to_owned(),
+                    reason,
+                })
+        }
+        None => Ok(()),
+    }
+}
+
+/// Promotes the model that was champion before the current one. It served before, so a
+/// schema change back to it is allowed; the policy must still fit it.
 pub async fn rollback(
     store: &Store,
     slot: Option<&ModelSlot>,
     actor: &str,
+    policy: Option<&Policy>,
 ) -> Result<String, RegistryError> {
     let previous = store
         .previous_champion()
         .await?
         .ok_or(RegistryError::NothingToRollBack)?;
-    promote(store, slot, &previous, actor).await?;
+    let guard = Guard {
+        allow_schema_change: true,
+        policy,
+    };
+    promote(store, slot, &previous, actor, guard).await?;
     Ok(previous)
 }
 
@@ -89,8 +157,9 @@ pub fn load(model: &Model) -> Result<ServedModel, RegistryError> {
 }
 
 /// Swaps in the registry's champion if it is not the one being served (another process
-/// promoted it). A champion that fails to load is logged and the current model keeps serving.
-pub async fn follow_champion(store: &Store, slot: &ModelSlot) -> Option<String> {
+/// promoted it). A champion that fails to load, or that `policy` does not fit, is logged and
+/// the current model keeps serving.
+pub async fn follow_champion(store: &Store, slot: &ModelSlot, policy: &Policy) -> Option<String> {
     let champion = store.champion().await.ok().flatten()?;
     if slot
         .current()
@@ -98,7 +167,7 @@ pub async fn follow_champion(store: &Store, slot: &ModelSlot) -> Option<String> 
     {
         return None;
     }
-    match load(&champion) {
+    match load(&champion).and_then(|served| fits(Some(policy), &served).map(|()| served)) {
         Ok(served) => {
             slot.swap(Arc::new(served));
             tracing::info!(

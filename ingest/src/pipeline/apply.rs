@@ -70,6 +70,16 @@ impl FeaturePipeline {
     /// Encodes one application. Fields the pipeline does not use are ignored here (the server
     /// rejects unknown fields against `input_schema`).
     pub fn apply_one(&self, application: &Application<'_>) -> Result<Vec<f32>, IngestError> {
+        Ok(self.encode_one(&self.parse_one(application)?))
+    }
+
+    /// Reads one application's inputs: one value per feature, in feature order, parsed as the
+    /// batch path parses a raw column's value. What a caller decides on (the server's policy)
+    /// should read these same values.
+    pub fn parse_one<'a>(
+        &self,
+        application: &'a Application<'_>,
+    ) -> Result<Vec<Input<'a>>, IngestError> {
         let application_date = match self.time_needed() {
             Some(time) => match application.get(&time.column) {
                 Some(Field::Text(s)) if !is_na(s, &self.na_values) => Some(
@@ -81,34 +91,52 @@ impl FeaturePipeline {
             },
             None => None,
         };
-        let mut out = Vec::with_capacity(self.slots.len());
+        let mut inputs = Vec::with_capacity(self.features.len());
         for f in &self.features {
             let raw = application.get(&f.column);
-            let missing = match &f.transform {
-                Transform::Categorical { lookup, .. } => {
-                    let text = self.online_text(f, raw)?;
-                    out.push(encode_level(lookup, text.as_deref()));
-                    text.is_none()
-                }
-                Transform::Boolean { impute } => {
-                    let v = self.online_number(f, raw, application_date)?;
-                    out.push(encode_boolean(*impute, v));
-                    v.is_none()
-                }
-                Transform::Numeric { .. } => {
-                    let v = self.online_number(f, raw, application_date)?;
-                    out.push(encode_numeric(f.numeric_params().expect("numeric"), v));
-                    v.is_none()
-                }
+            let input = match &f.transform {
+                Transform::Categorical { .. } => self
+                    .online_text(f, raw)?
+                    .map_or(Input::Missing, Input::Text),
+                Transform::Boolean { .. } | Transform::Numeric { .. } => self
+                    .online_number(f, raw, application_date)?
+                    .map_or(Input::Missing, Input::Number),
             };
-            if missing && f.missing == MissingPolicy::Reject {
+            if input == Input::Missing && f.missing == MissingPolicy::Reject {
                 return Err(field_error(&f.column, "is required"));
             }
+            inputs.push(input);
+        }
+        Ok(inputs)
+    }
+
+    /// Encodes inputs read by [`Self::parse_one`] with the same functions as the batch path.
+    pub fn encode_one(&self, inputs: &[Input<'_>]) -> Vec<f32> {
+        let mut out = Vec::with_capacity(self.slots.len());
+        for (f, input) in self.features.iter().zip(inputs) {
+            let missing = *input == Input::Missing;
+            let number = match input {
+                Input::Number(v) => Some(*v),
+                _ => None,
+            };
+            out.push(match &f.transform {
+                Transform::Categorical { lookup, .. } => {
+                    let text = match input {
+                        Input::Text(t) => Some(t.as_ref()),
+                        _ => None,
+                    };
+                    encode_level(lookup, text)
+                }
+                Transform::Boolean { impute } => encode_boolean(*impute, number),
+                Transform::Numeric { .. } => {
+                    encode_numeric(f.numeric_params().expect("numeric"), number)
+                }
+            });
             if f.has_indicator() {
                 out.push(encode_indicator(missing));
             }
         }
-        Ok(out)
+        out
     }
 
     fn online_number(

@@ -46,6 +46,7 @@ impl FeaturePipeline {
                 description: feature.description.clone(),
                 monotone: feature.monotone,
                 missing: feature.missing,
+                required: feature.required,
                 format: RawFormat::of(feature, &spec.read),
                 transform,
             });

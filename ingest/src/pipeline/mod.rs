@@ -53,6 +53,10 @@ pub struct FittedFeature {
     pub description: String,
     pub monotone: Option<Monotone>,
     pub missing: MissingPolicy,
+    /// The spec's `required`: the server refuses an application without it (bundles written
+    /// before it existed have none).
+    #[serde(default)]
+    pub required: bool,
     pub format: RawFormat,
     pub transform: Transform,
 }
@@ -100,6 +104,15 @@ pub enum SlotKind {
     MissingIndicator,
     /// A level index in `0..cardinality`, stored as f32.
     CategoryIndex { cardinality: usize },
+}
+
+/// One pipeline input of one application, as read ([`FeaturePipeline::parse_one`]): what
+/// the encoders take. Text is trimmed; an NA token is missing.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Input<'a> {
+    Missing,
+    Number(f64),
+    Text(Cow<'a, str>),
 }
 
 /// One field the online path accepts, with the JSON types it may take.
@@ -177,7 +190,7 @@ impl FeaturePipeline {
                     (FeatureKind::Numeric, _) => "number",
                 }
                 .to_owned(),
-                required: f.missing == MissingPolicy::Reject,
+                required: f.required || f.missing == MissingPolicy::Reject,
                 description: f.description.clone(),
             })
             .collect();

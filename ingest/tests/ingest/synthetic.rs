@@ -116,6 +116,7 @@ fn a_leakage_column_used_as_a_feature_is_flagged() {
         monotone: None,
         description: "Amount recovered after charge-off".into(),
         protected: false,
+        required: false,
     });
     let ingested = etl::ingest(&leaky, &[csv], &dir.path().join("out"), &mut |_| {}).unwrap();
     assert_eq!(ingested.quality.probable_leakage, ["recoveries"]);

@@ -164,7 +164,14 @@ pub async fn run(settings: &Settings, args: &DemoArgs, out: &mut impl Write) -> 
 
         step(out, 4, "registering and promoting the model")?;
         let model = registry::register(&store, &trained.dir, "demo").await?;
-        registry::promote(&store, None, &model.record.version, "demo").await?;
+        registry::promote(
+            &store,
+            None,
+            &model.record.version,
+            "demo",
+            registry::Guard::default(),
+        )
+        .await?;
     }
 
     step(out, 5, "issuing an integration API key")?;
@@ -265,37 +272,28 @@ fn sample_application(csv: &Path, spec: &DatasetSpec) -> anyhow::Result<Map<Stri
 
 #[cfg(test)]
 mod tests {
-    use riskloop_ingest::application::Application;
-    use serde_json::json;
+    use riskloop_ingest::pipeline::Input;
 
     use super::DEMO_POLICY;
-    use crate::policy::Policy;
+    use crate::decision::policy::{Policy, tests::values};
     use crate::store::DecisionKind;
 
     #[test]
     fn the_demo_policy_declines_minors_on_its_own_rule_and_segments_large_loans() {
         let policy = Policy::parse(DEMO_POLICY, "demo").unwrap();
-        let decide = |v: serde_json::Value, score, pd| {
-            policy.decide(&Application::from(v.as_object().unwrap()), score, pd)
+        let decide = |age: f64, amount: f64, score, pd| {
+            let fields = [
+                ("age_in_years", Input::Number(age)),
+                ("credit_amount", Input::Number(amount)),
+            ];
+            policy.decide(&values(&fields), score, pd)
         };
-        let minor = decide(
-            json!({"age_in_years": 17, "credit_amount": 1000}),
-            700,
-            0.01,
-        );
+        let minor = decide(17.0, 1000.0, 700, 0.01);
         assert_eq!(minor.decision, DecisionKind::Decline);
         assert_eq!(minor.rule.unwrap().0, "UNDERAGE");
-        let adult = decide(
-            json!({"age_in_years": 18, "credit_amount": 1000}),
-            570,
-            0.05,
-        );
+        let adult = decide(18.0, 1000.0, 570, 0.05);
         assert_eq!((adult.decision, adult.rule), (DecisionKind::Approve, None));
-        let large = decide(
-            json!({"age_in_years": 40, "credit_amount": 12000}),
-            570,
-            0.05,
-        );
+        let large = decide(40.0, 12000.0, 570, 0.05);
         assert_eq!(large.decision, DecisionKind::Review);
         assert_eq!(large.segment.as_deref(), Some("large_loans"));
     }

@@ -5,6 +5,7 @@ use std::io::Write;
 
 use super::open_store;
 use crate::cli::ModelsCommand;
+use crate::decision::policy::Policy;
 use crate::registry;
 use crate::settings::Settings;
 
@@ -18,8 +19,22 @@ pub async fn run(
         "cli:{}",
         std::env::var("USER").unwrap_or_else(|_| "unknown".into())
     );
+    // The policy servers decide with, when there is one: a promotion must fit it.
+    let policy_path = settings.policy_path();
+    let policy = policy_path
+        .exists()
+        .then(|| Policy::load(&policy_path))
+        .transpose()?;
+    let guard = |allow_schema_change: bool| registry::Guard {
+        allow_schema_change,
+        policy: policy.as_ref(),
+    };
     match command {
-        ModelsCommand::Register { dir, promote } => {
+        ModelsCommand::Register {
+            dir,
+            promote,
+            allow_schema_change,
+        } => {
             let model = registry::register(&store, dir, &actor).await?;
             writeln!(
                 out,
@@ -27,7 +42,8 @@ pub async fn run(
                 model.record.version, model.record.path
             )?;
             if *promote {
-                registry::promote(&store, None, &model.record.version, &actor).await?;
+                let guard = guard(*allow_schema_change);
+                registry::promote(&store, None, &model.record.version, &actor, guard).await?;
                 writeln!(out, "Promoted {} to champion.", model.record.version)?;
             }
         }
@@ -55,8 +71,12 @@ pub async fn run(
                 )?;
             }
         }
-        ModelsCommand::Promote { version } => {
-            let previous = registry::promote(&store, None, version, &actor).await?;
+        ModelsCommand::Promote {
+            version,
+            allow_schema_change,
+        } => {
+            let guard = guard(*allow_schema_change);
+            let previous = registry::promote(&store, None, version, &actor, guard).await?;
             writeln!(
                 out,
                 "Promoted {version} to champion (previous: {}).",
@@ -64,7 +84,7 @@ pub async fn run(
             )?;
         }
         ModelsCommand::Rollback => {
-            let version = registry::rollback(&store, None, &actor).await?;
+            let version = registry::rollback(&store, None, &actor, policy.as_ref()).await?;
             writeln!(out, "Rolled back: {version} is champion again.")?;
         }
     }

@@ -6,7 +6,7 @@ use std::path::Path;
 use super::open_store;
 use crate::app::{Application, ServeConfig};
 use crate::cli::ServeArgs;
-use crate::policy::DEFAULT_POLICY;
+use crate::decision::policy::DEFAULT_POLICY;
 use crate::settings::Settings;
 
 pub async fn run(

@@ -54,6 +54,11 @@ pub struct DecisionBody {
     pub reasons: JsonText,
     #[serde(serialize_with = "rfc3339")]
     pub created_at: DateTime<Utc>,
+    /// The model inputs the application left out (absent, `null` or an NA token), which the
+    /// model imputed from the training data. On the answer to a new decision; not on an
+    /// idempotent replay or a decision read back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub imputed: Option<Vec<String>>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -79,6 +84,7 @@ impl DecisionBody {
             decision: r.decision.as_str().to_owned(),
             reasons: r.reasons.json().clone(),
             created_at,
+            imputed: None,
         }
     }
 }

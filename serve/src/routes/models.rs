@@ -1,10 +1,11 @@
 //! The model registry over HTTP: list (analysts and admins), promote and roll back (admins).
 
-use actix_web::http::Method;
-use actix_web::{HttpResponse, web};
+use actix_web::http::{Method, header};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::request_body::{Object, read_body};
 use super::route;
 use crate::app::AppState;
 use crate::auth::{Caller, Permission};
@@ -21,7 +22,9 @@ impl From<RegistryError> for ApiError {
     fn from(err: RegistryError) -> Self {
         match err {
             RegistryError::Refused(reason) => ApiError::ModelRefused(reason),
-            RegistryError::NothingToRollBack => ApiError::Conflict(err.to_string()),
+            RegistryError::NothingToRollBack
+            | RegistryError::SchemaChanged { .. }
+            | RegistryError::PolicyMismatch { .. } => ApiError::Conflict(err.to_string()),
             RegistryError::Store(e) => e.into(),
         }
     }
@@ -71,18 +74,62 @@ pub async fn list(state: web::Data<AppState>, caller: Caller) -> Result<HttpResp
     Ok(HttpResponse::Ok().json(models))
 }
 
+/// Options of a promotion; the body may be empty.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct PromoteRequest {
+    /// Promote even though the model takes other applications than the champion (409 lists
+    /// the differences otherwise).
+    allow_schema_change: Option<bool>,
+}
+
 #[utoipa::path(post, path = "/v1/models/{version}/promote", tag = "models", params(("version" = String, Path)),
-    responses((status = 200, body = Promoted), (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)),
+    request_body(content = Option<PromoteRequest>, description = "optional: {\"allow_schema_change\": true}"),
+    responses((status = 200, body = Promoted), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)),
     security(("api_key" = [])))]
 pub async fn promote(
+    req: HttpRequest,
     state: web::Data<AppState>,
     caller: Caller,
     version: web::Path<String>,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::ManageModels)?;
     crate::validate::identifier(Some(&version), "version")?;
+    let allow_schema_change = if req.headers().contains_key(header::CONTENT_TYPE) {
+        let body = read_body(
+            &req,
+            payload,
+            state.limits.max_body,
+            state.limits.body_timeout(),
+        )
+        .await?;
+        if body.iter().all(u8::is_ascii_whitespace) {
+            false
+        } else {
+            let request = Object::parse(&body, "body")?.only(&["allow_schema_change"])?;
+            match request.get("allow_schema_change").map(|raw| raw.get()) {
+                None | Some("false") | Some("null") => false,
+                Some("true") => true,
+                Some(_) => {
+                    return Err(ApiError::field(
+                        "allow_schema_change",
+                        "wrong type: expected boolean",
+                    ));
+                }
+            }
+        }
+    } else {
+        false
+    };
     let actor = format!("api-key:{}", caller.key_id);
-    let previous = registry::promote(&state.store, Some(&state.model), &version, &actor).await?;
+    let policy = state.policy.current();
+    let guard = registry::Guard {
+        allow_schema_change,
+        policy: Some(&policy),
+    };
+    let previous =
+        registry::promote(&state.store, Some(&state.model), &version, &actor, guard).await?;
     state.metrics.model(&version);
     Ok(HttpResponse::Ok().json(Promoted {
         version: version.into_inner(),
@@ -99,7 +146,9 @@ pub async fn rollback(
     caller.require(Permission::ManageModels)?;
     let from = state.model.current().map(|m| m.version().to_owned());
     let actor = format!("api-key:{}", caller.key_id);
-    let version = registry::rollback(&state.store, Some(&state.model), &actor).await?;
+    let policy = state.policy.current();
+    let version =
+        registry::rollback(&state.store, Some(&state.model), &actor, Some(&policy)).await?;
     state.metrics.model(&version);
     Ok(HttpResponse::Ok().json(Promoted {
         version,

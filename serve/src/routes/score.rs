@@ -2,7 +2,6 @@
 //! response. The scorer runs inline on the worker: it takes about a microsecond, less than a
 //! hop to another thread would cost.
 
-use std::borrow::Cow;
 use std::time::Instant;
 
 use actix_web::http::Method;
@@ -14,9 +13,10 @@ use super::request_body::{self, Object, read_body};
 use super::route;
 use crate::app::AppState;
 use crate::auth::{Caller, Permission};
+use crate::decision::{self, DecideError, Decided, FieldError};
 use crate::digest::sha256_hex;
 use crate::error::ApiError;
-use crate::store::{Decision, JsonText, NewDecision, Reason, Reasons};
+use crate::store::{Decision, NewDecision};
 use crate::validate;
 use crate::writer::{SubmitError, Written};
 
@@ -174,7 +174,7 @@ fn same_request(existing: &Decision, sha: &str, body: &[u8]) -> bool {
         && application == Some(existing.record.input.value())
 }
 
-/// Everything up to the write: a complete decision record.
+/// Everything up to the write: the request's members read, then the decision core.
 fn decide(
     state: &AppState,
     caller: Caller,
@@ -182,71 +182,30 @@ fn decide(
     idempotency_key: Option<String>,
     request_sha256: String,
     started: Instant,
-) -> Result<NewDecision, ApiError> {
+) -> Result<Decided, ApiError> {
     let request = request.only(&["application_id", "application"])?;
     let application_id = request.optional_string("application_id")?;
     validate::identifier(application_id.as_deref(), &request.path("application_id"))?;
     let app_path = request.path("application");
-    let raw_application = request
+    let raw = request
         .get("application")
         .ok_or_else(|| ApiError::field(&app_path, "required field is missing"))?;
-    let application = request_body::application(raw_application, &app_path)?;
+    let application = request_body::application(raw, &app_path)?;
     let model = state.model.current().ok_or(ApiError::NoModel)?;
-    validate::application(&model.fields, &application, &app_path)?;
-    validate::protected(
-        &model.protected,
-        &model.bundle.pipeline.na_values,
-        &application,
-        &app_path,
-    )?;
-    let slots = model
-        .bundle
-        .pipeline
-        .apply_one(&application)
-        .map_err(|e| match e {
-            riskloop_ingest::IngestError::Field { field, rule } => {
-                ApiError::field(format!("{app_path}.{field}"), rule)
-            }
-            other => ApiError::internal(other),
-        })?;
-    let scorer = &model.bundle.model.int8;
-    let scored = scorer.score(&slots);
     let policy = state.policy.current();
-    let verdict = policy.decide(&application, scored.score, scored.probability);
-    let mut reasons: Vec<Reason<Cow<str>>> = verdict
-        .rule
-        .iter()
-        .map(|(code, description)| Reason {
-            feature: Cow::Owned(format!("policy:{code}")),
-            contribution: 0.0,
-            description: Cow::Borrowed(description.as_str()),
-        })
-        .collect();
-    reasons.extend(
-        scorer
-            .reasons(&scored, model.bundle.model.reasons)
-            .into_iter()
-            .map(|r| Reason {
-                feature: Cow::Borrowed(r.feature),
-                contribution: r.contribution,
-                description: Cow::Borrowed(r.description),
-            }),
-    );
-    Ok(NewDecision {
-        id: NewDecision::new_id(),
+    let request = decision::Request {
         application_id,
+        raw,
         api_key_id: caller.key_id,
         idempotency_key,
         request_sha256,
-        input: JsonText::from(raw_application),
-        model_version: model.version().to_owned(),
-        policy_version: policy.version.clone(),
-        policy_sha256: policy.sha256.clone(),
-        probability: scored.probability,
-        score: scored.score,
-        decision: verdict.decision,
-        reasons: Reasons::new(&reasons).map_err(ApiError::internal)?,
-        latency_us: started.elapsed().as_micros() as i64,
+        started,
+    };
+    decision::decide(&model, &policy, &application, request).map_err(|e| match e {
+        DecideError::Field(FieldError { field, rule }) => {
+            ApiError::field(format!("{app_path}.{field}"), rule)
+        }
+        DecideError::Internal(cause) => ApiError::internal(anyhow::anyhow!(cause)),
     })
 }
 
@@ -254,18 +213,22 @@ fn decide(
 /// idempotency key resolves to the decision that won.
 async fn commit(
     state: &AppState,
-    decisions: Vec<NewDecision>,
+    decided: Vec<Decided>,
     caller: Caller,
     keyed: Option<Keyed<'_>>,
 ) -> Result<Vec<DecisionBody>, ApiError> {
-    let kinds: Vec<_> = decisions.iter().map(|d| d.decision).collect();
+    let kinds: Vec<_> = decided.iter().map(|d| d.record.decision).collect();
     // The answers are built before the records move to the writer, so no record is copied;
     // `created_at` is replaced by the commit time below.
     let placeholder = Utc::now();
-    let mut bodies: Vec<DecisionBody> = decisions
-        .iter()
-        .map(|d| DecisionBody::new(d, placeholder))
-        .collect();
+    let (mut bodies, decisions): (Vec<DecisionBody>, Vec<NewDecision>) = decided
+        .into_iter()
+        .map(|d| {
+            let mut body = DecisionBody::new(&d.record, placeholder);
+            body.imputed = Some(d.imputed);
+            (body, d.record)
+        })
+        .unzip();
     let written = state.writer.submit(decisions).await.map_err(|e| match e {
         SubmitError::Full => ApiError::Overloaded,
         SubmitError::NotStored => ApiError::NotStored,

@@ -32,41 +32,61 @@ pub(crate) fn bundles() -> &'static [PathBuf; 2] {
     &BUNDLES
         .get_or_init(|| {
             let dir = tempfile::tempdir().unwrap();
-            let spec =
-                riskloop_ingest::spec::DatasetSpec::from_file(&data("german_credit.toml")).unwrap();
-            let dataset = dir.path().join("dataset");
-            riskloop_ingest::etl::ingest(
-                &spec,
-                &[data("german_credit.csv")],
-                &dataset,
-                &mut |_| {},
-            )
-            .unwrap();
-            let train = |seed| {
-                let request = TrainRequest {
-                    data: &dataset,
-                    out: &dir.path().join("models"),
-                    device: DeviceChoice::Cpu,
-                    config: TrainConfig {
-                        model: ModelChoice::Logistic,
-                        max_epochs: 8,
-                        seed,
-                        ..TrainConfig::default()
-                    },
-                    parent_version: None,
-                };
-                run::train(&request, &mut |_| {}).unwrap().dir
-            };
-            let first = train(1);
-            let second = train(2);
+            let spec = std::fs::read_to_string(data("german_credit.toml")).unwrap();
+            let first = train_bundle(&spec, 1, dir.path());
+            let second = train_bundle(&spec, 2, dir.path());
             (dir, [first, second])
         })
         .1
 }
 
+/// A German credit bundle whose applications differ: no `telephone`, and `duration_in_month`
+/// required. Trained once for the whole test binary.
+pub(crate) fn other_schema_bundle() -> &'static Path {
+    static BUNDLE: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    &BUNDLE
+        .get_or_init(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let spec = std::fs::read_to_string(data("german_credit.toml")).unwrap();
+            let spec = spec
+                .replace("name = \"german_credit\"", "name = \"german_credit_other\"")
+                .replace(
+                    "name = \"duration_in_month\"\nkind = \"numeric\"",
+                    "name = \"duration_in_month\"\nkind = \"numeric\"\nrequired = true",
+                );
+            let start = spec.find("[[feature]]\nname = \"telephone\"").unwrap();
+            let end = spec[start + 1..].find("[[feature]]").unwrap() + start + 1;
+            let spec = format!("{}{}", &spec[..start], &spec[end..]);
+            let bundle = train_bundle(&spec, 3, dir.path());
+            (dir, bundle)
+        })
+        .1
+}
+
+/// Ingests the German credit file with `spec` (TOML text) and trains a small logistic bundle.
+fn train_bundle(spec: &str, seed: u64, dir: &Path) -> PathBuf {
+    let spec = riskloop_ingest::spec::DatasetSpec::from_toml(spec).unwrap();
+    let dataset = dir.join(format!("dataset-{seed}"));
+    riskloop_ingest::etl::ingest(&spec, &[data("german_credit.csv")], &dataset, &mut |_| {})
+        .unwrap();
+    let request = TrainRequest {
+        data: &dataset,
+        out: &dir.join("models"),
+        device: DeviceChoice::Cpu,
+        config: TrainConfig {
+            model: ModelChoice::Logistic,
+            max_epochs: 8,
+            seed,
+            ..TrainConfig::default()
+        },
+        parent_version: None,
+    };
+    run::train(&request, &mut |_| {}).unwrap().dir
+}
+
 /// Copies a bundle folder (flat: manifest, pipeline, weights, report) under `into`, keeping its
 /// name, which is the model version.
-fn copy_bundle(bundle: &Path, into: &Path) -> PathBuf {
+pub(crate) fn copy_bundle(bundle: &Path, into: &Path) -> PathBuf {
     let copy = into.join(bundle.file_name().unwrap());
     std::fs::create_dir_all(&copy).unwrap();
     for entry in std::fs::read_dir(bundle).unwrap() {
@@ -102,6 +122,14 @@ decision = "decline"
 field = "age_in_years"
 op = "<"
 value = 18
+[[segments]]
+name = "large_loans"
+field = "credit_amount"
+op = ">="
+value = 10000
+[segments.cutoffs]
+approve_min_score = 800
+decline_below_score = 780
 "#;
 
 /// Starts the server with the first bundle registered and promoted.
@@ -142,9 +170,15 @@ pub(crate) async fn spawn_app_limited(
                 .version,
         );
     }
-    registry::promote(&store, None, &versions[0], "test")
-        .await
-        .unwrap();
+    registry::promote(
+        &store,
+        None,
+        &versions[0],
+        "test",
+        registry::Guard::default(),
+    )
+    .await
+    .unwrap();
     let key = |role| {
         let store = store.clone();
         async move {

@@ -4,6 +4,7 @@
 mod api;
 mod app;
 mod cli;
+mod decide;
 mod faults;
 mod helpers;
 mod lost_commit;

@@ -1,14 +1,18 @@
 //! The decision policy: a versioned TOML file with score cutoffs (approve / review / decline),
-//! hard rules on raw application fields that decide on their own with their own reason code, and
-//! optional segments with their own cutoffs. The file's version and sha256 go with every decision.
+//! hard rules on application fields that decide on their own with their own reason code, and
+//! optional segments with their own cutoffs. Rules and segments read the fields as parsed for
+//! the model (`"$17"` is 17), and are checked against the served model's schema whenever either
+//! changes, so a rule never silently reads a field the model does not take. The file's version
+//! and sha256 go with every decision.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
-use riskloop_ingest::application::{Application, Field};
+use riskloop_ingest::pipeline::Input;
 use serde::Deserialize;
 
+use super::schema::{FieldKind, InputSchema};
 use crate::store::DecisionKind;
 
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +58,25 @@ pub struct Condition {
     pub op: String,
     #[serde(default)]
     pub value: Option<toml::Value>,
+    /// What a missing field (absent, `null`, an NA token) means for this condition: `skip`
+    /// (the default: it does not hold) or `apply` (it holds). `op = "missing"` holds exactly
+    /// when the field is missing.
+    #[serde(default)]
+    pub if_missing: IfMissing,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum IfMissing {
+    #[default]
+    Skip,
+    Apply,
+}
+
+/// A field's parsed value by name, as the decision core hands it to the policy
+/// ([`super::Fields`]).
+pub trait FieldValues {
+    fn value(&self, field: &str) -> Option<&Input<'_>>;
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -139,16 +162,37 @@ impl Policy {
         Self::parse(&text, &path.display().to_string())
     }
 
+    /// Whether every rule and segment reads a field `schema` has, with an operator and value
+    /// of the field's type: checked when the policy or the served model changes, so that a
+    /// rule can never silently see nothing. The error names the rule and the field.
+    pub fn check_against(&self, schema: &InputSchema) -> Result<(), String> {
+        let conditions = self
+            .rules
+            .iter()
+            .map(|r| (format!("rule `{}`", r.code), &r.when))
+            .chain(
+                self.segments
+                    .iter()
+                    .map(|s| (format!("segment `{}`", s.name), &s.when)),
+            );
+        for (at, when) in conditions {
+            when.check_against(schema).map_err(|reason| {
+                format!("policy {} ({}): {at}: {reason}", self.version, self.sha256)
+            })?;
+        }
+        Ok(())
+    }
+
     /// Hard rules first (in file order), then the first matching segment's cutoffs, else the default.
-    pub fn decide(&self, application: &Application<'_>, score: i32, pd: f64) -> Verdict {
-        if let Some(rule) = self.rules.iter().find(|r| r.when.matches(application)) {
+    pub fn decide(&self, values: &impl FieldValues, score: i32, pd: f64) -> Verdict {
+        if let Some(rule) = self.rules.iter().find(|r| r.when.matches(values)) {
             return Verdict {
                 decision: rule.decision,
                 rule: Some((rule.code.clone(), rule.description.clone())),
                 segment: None,
             };
         }
-        let segment = self.segments.iter().find(|s| s.when.matches(application));
+        let segment = self.segments.iter().find(|s| s.when.matches(values));
         let cutoffs = segment.map_or(&self.cutoffs, |s| &s.cutoffs);
         let decision = if cutoffs.decline_above_pd.is_some_and(|max| pd > max)
             || score < cutoffs.decline_below_score
@@ -181,34 +225,83 @@ impl Condition {
         }
     }
 
-    fn matches(&self, application: &Application<'_>) -> bool {
-        let given = application.get(&self.field).filter(|v| !v.is_null());
+    fn check_against(&self, schema: &InputSchema) -> Result<(), String> {
+        let field = schema
+            .field(&self.field)
+            .filter(|_| schema.position(&self.field).is_some());
+        let Some(field) = field else {
+            let known: Vec<&str> = schema
+                .fields
+                .iter()
+                .filter(|f| schema.position(&f.name).is_some())
+                .map(|f| f.name.as_str())
+                .collect();
+            return Err(format!(
+                "field `{}` is not one the served model reads (it reads: {})",
+                self.field,
+                known.join(", ")
+            ));
+        };
+        let kind_of = |v: &toml::Value| match v {
+            toml::Value::String(_) => Some(FieldKind::String),
+            toml::Value::Boolean(_) => Some(FieldKind::Boolean),
+            toml::Value::Integer(_) | toml::Value::Float(_) => Some(FieldKind::Number),
+            _ => None,
+        };
+        let fits = |v: &toml::Value| match (kind_of(v), field.kind) {
+            (Some(FieldKind::String), FieldKind::String) => true,
+            (Some(FieldKind::Boolean), FieldKind::Boolean) => true,
+            (Some(FieldKind::Number), kind) => kind.is_numeric(),
+            _ => false,
+        };
+        let values: Vec<&toml::Value> = match (&self.value, self.op.as_str()) {
+            (_, "missing") => return Ok(()),
+            (Some(toml::Value::Array(items)), "in") => items.iter().collect(),
+            (Some(v), _) => vec![v],
+            (None, _) => Vec::new(),
+        };
+        let numeric_op = matches!(self.op.as_str(), "<" | "<=" | ">" | ">=");
+        if numeric_op && !field.kind.is_numeric() {
+            return Err(format!(
+                "`{}` compares with `{}`, but field `{}` is a {}",
+                self.field, self.op, self.field, field.kind
+            ));
+        }
+        if let Some(v) = values.iter().find(|v| !fits(v)) {
+            return Err(format!(
+                "field `{}` is a {}, compared with {v}",
+                self.field, field.kind
+            ));
+        }
+        Ok(())
+    }
+
+    fn matches(&self, values: &impl FieldValues) -> bool {
+        let given = values.value(&self.field).filter(|v| **v != Input::Missing);
         let Some(given) = given else {
-            return self.op == "missing";
+            return self.op == "missing" || self.if_missing == IfMissing::Apply;
         };
         let Some(expected) = &self.value else {
             return false;
         };
-        let number = |v: &Field| match v {
-            Field::Number(n) => n.as_f64(),
-            Field::Text(s) => s.trim().parse::<f64>().ok(),
-            _ => None,
-        };
         let equal = |e: &toml::Value| match (e, given) {
-            (toml::Value::String(a), Field::Text(b)) => a == b,
-            (toml::Value::Boolean(a), Field::Bool(b)) => a == b,
-            (e, g) => as_number(e).zip(number(g)).is_some_and(|(a, b)| a == b),
+            (toml::Value::String(a), Input::Text(b)) => a == b.as_ref(),
+            (toml::Value::Boolean(a), Input::Number(b)) => f64::from(u8::from(*a)) == *b,
+            // A code sent as a JSON integer is read as its digits.
+            (toml::Value::Integer(a), Input::Text(b)) => b.as_ref() == a.to_string(),
+            (e, Input::Number(b)) => as_number(e).is_some_and(|a| a == *b),
+            _ => false,
         };
         match self.op.as_str() {
             "==" => equal(expected),
             "!=" => !equal(expected),
             "in" => matches!(expected, toml::Value::Array(items) if items.iter().any(equal)),
-            op => match (number(given), as_number(expected)) {
-                (Some(g), Some(e)) => match op {
-                    "<" => g < e,
-                    "<=" => g <= e,
-                    ">" => g > e,
-                    ">=" => g >= e,
+            op => match (given, as_number(expected)) {
+                (Input::Number(g), Some(e)) => match op {
+                    "<" => *g < e,
+                    "<=" => *g <= e,
+                    ">" => *g > e,
+                    ">=" => *g >= e,
                     _ => false,
                 },
                 _ => false,
@@ -251,7 +344,8 @@ impl PolicyStore {
     }
 
     /// Reloads if the file changed since the last load. Returns the new version when it did.
-    pub fn reload_if_changed(&self) -> Option<String> {
+    /// A policy that does not fit `schema` (the served model's) is refused like an invalid one.
+    pub fn reload_if_changed(&self, schema: Option<&InputSchema>) -> Option<String> {
         let modified = std::fs::metadata(&self.path)
             .and_then(|m| m.modified())
             .ok();
@@ -259,7 +353,13 @@ impl PolicyStore {
         if modified.is_none() || modified == known {
             return None;
         }
-        match Policy::load(&self.path) {
+        let loaded = Policy::load(&self.path)
+            .map_err(|e| e.to_string())
+            .and_then(|policy| match schema {
+                Some(schema) => policy.check_against(schema).map(|()| policy),
+                None => Ok(policy),
+            });
+        match loaded {
             Ok(policy) => {
                 let version = policy.version.clone();
                 if let Ok(mut guard) = self.current.write() {
@@ -269,7 +369,7 @@ impl PolicyStore {
                 Some(version)
             }
             Err(err) => {
-                tracing::error!(error = %err, "policy file changed but is invalid; keeping the previous policy");
+                tracing::error!(error = %err, "policy file changed but is refused; keeping the previous policy");
                 if let Ok(mut guard) = self.current.write() {
                     guard.1 = modified;
                 }
@@ -280,9 +380,11 @@ impl PolicyStore {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
+    use std::borrow::Cow;
+    use std::collections::HashMap;
+
     use super::*;
-    use serde_json::json;
 
     const POLICY: &str = r#"
 version = "p-7"
@@ -296,6 +398,14 @@ decision = "decline"
 field = "age"
 op = "<"
 value = 18
+[[rules]]
+code = "NO_INCOME"
+description = "Income unknown"
+decision = "review"
+field = "income"
+op = "<"
+value = 0
+if_missing = "apply"
 [[segments]]
 name = "large"
 field = "amount"
@@ -306,37 +416,87 @@ approve_min_score = 650
 decline_below_score = 600
 "#;
 
-    fn app(v: &serde_json::Value) -> Application<'_> {
-        Application::from(v.as_object().unwrap())
+    /// Parsed values by name, as the decision core would hand them over.
+    pub(crate) struct Values(HashMap<&'static str, Input<'static>>);
+
+    impl FieldValues for Values {
+        fn value(&self, field: &str) -> Option<&Input<'_>> {
+            self.0.get(field)
+        }
+    }
+
+    pub(crate) fn values(fields: &[(&'static str, Input<'static>)]) -> Values {
+        let mut all: HashMap<_, _> = fields.iter().cloned().collect();
+        all.entry("income").or_insert(Input::Number(1000.0));
+        Values(all)
     }
 
     #[test]
     fn rules_then_segments_then_default_cutoffs_decide() {
+        use Input::Number as N;
         let p = Policy::parse(POLICY, "t").unwrap();
         assert_eq!(p.sha256.len(), 64);
-        let v = p.decide(&app(&json!({"age": 17, "amount": 100})), 800, 0.01);
+        let v = p.decide(
+            &values(&[("age", N(17.0)), ("amount", N(100.0))]),
+            800,
+            0.01,
+        );
         assert_eq!(v.decision, DecisionKind::Decline);
         assert_eq!(v.rule.unwrap().0, "UNDERAGE");
-        assert_eq!(
-            p.decide(&app(&json!({"age": 30, "amount": 100})), 620, 0.1)
-                .decision,
-            DecisionKind::Approve
+        let decide = |fields: &[(&'static str, Input<'static>)], score| {
+            p.decide(&values(fields), score, 0.1).decision
+        };
+        let adult = [("age", N(30.0)), ("amount", N(100.0))];
+        assert_eq!(decide(&adult, 620), DecisionKind::Approve);
+        assert_eq!(decide(&adult, 580), DecisionKind::Review);
+        assert_eq!(decide(&adult, 540), DecisionKind::Decline);
+        let large = p.decide(
+            &values(&[("age", N(30.0)), ("amount", N(20000.0))]),
+            620,
+            0.1,
         );
-        assert_eq!(
-            p.decide(&app(&json!({"age": "30", "amount": 100})), 580, 0.1)
-                .decision,
-            DecisionKind::Review
-        );
-        assert_eq!(
-            p.decide(&app(&json!({"age": 30, "amount": 100})), 540, 0.1)
-                .decision,
-            DecisionKind::Decline
-        );
-        let large = p.decide(&app(&json!({"age": 30, "amount": 20000})), 620, 0.1);
         assert_eq!(
             (large.decision, large.segment.as_deref()),
             (DecisionKind::Review, Some("large"))
         );
+        // A missing age does not make an applicant under 18 (`skip`); a missing income is
+        // reviewed (`apply`).
+        assert_eq!(
+            decide(&[("age", Input::Missing), ("amount", N(100.0))], 620),
+            DecisionKind::Approve
+        );
+        let no_income = p.decide(
+            &values(&[("age", N(30.0)), ("income", Input::Missing)]),
+            620,
+            0.1,
+        );
+        assert_eq!(no_income.rule.unwrap().0, "NO_INCOME");
+    }
+
+    #[test]
+    fn text_and_codes_compare_as_parsed() {
+        let p = Policy::parse(
+            r#"version = "t"
+[cutoffs]
+approve_min_score = 600
+decline_below_score = 500
+[[rules]]
+code = "R"
+description = "region"
+decision = "decline"
+field = "region"
+op = "in"
+value = ["north", 1234]
+"#,
+            "t",
+        )
+        .unwrap();
+        let region =
+            |v: Input<'static>| p.decide(&values(&[("region", v)]), 700, 0.1).rule.is_some();
+        assert!(region(Input::Text(Cow::Borrowed("north"))));
+        assert!(region(Input::Text(Cow::Borrowed("1234"))));
+        assert!(!region(Input::Text(Cow::Borrowed("south"))));
+        assert!(!region(Input::Missing));
     }
 
     #[test]
@@ -359,6 +519,8 @@ decline_below_score = 600
                 .to_string()
                 .contains("`~`")
         );
+        let bad = POLICY.replace("if_missing = \"apply\"", "if_missing = \"maybe\"");
+        assert!(Policy::parse(&bad, "p").is_err());
         assert!(Policy::parse(DEFAULT_POLICY, "default").is_ok());
     }
 }

@@ -1,0 +1,234 @@
+//! Deciding one application, without HTTP: the application is checked and parsed once, by the
+//! served model's schema and with the parsers batch ingest uses; the pipeline, the int8 scorer
+//! and the policy all read those same parsed values; the result is the decision record with its
+//! reasons. The HTTP handlers call it, for one application or a batch; replay and shadow scoring
+//! will too.
+
+use std::borrow::Cow;
+use std::time::Instant;
+
+use riskloop_ingest::application::{Application, Field};
+use riskloop_ingest::parse::is_na;
+use riskloop_ingest::pipeline::Input;
+use serde_json::value::RawValue;
+
+use crate::served::ServedModel;
+use crate::store::{JsonText, NewDecision, Reason, Reasons};
+use policy::Policy;
+
+pub mod check;
+pub mod policy;
+pub mod schema;
+
+use schema::Position;
+
+/// A field the application got wrong, and the rule it broke.
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("field `{field}`: {rule}")]
+pub struct FieldError {
+    /// The field's name within the application.
+    pub field: String,
+    pub rule: String,
+}
+
+impl FieldError {
+    pub fn new(field: &str, rule: impl Into<String>) -> Self {
+        Self {
+            field: field.to_owned(),
+            rule: rule.into(),
+        }
+    }
+}
+
+/// What a decision is made of besides the application: who asked, and how to tell a retry.
+#[derive(Debug)]
+pub struct Request<'a> {
+    pub application_id: Option<String>,
+    /// The application as sent; stored as is.
+    pub raw: &'a RawValue,
+    pub api_key_id: i64,
+    pub idempotency_key: Option<String>,
+    pub request_sha256: String,
+    pub started: Instant,
+}
+
+/// Why an application could not be decided.
+#[derive(Debug, thiserror::Error)]
+pub enum DecideError {
+    /// The application's fault: answered 422 naming the field.
+    #[error(transparent)]
+    Field(#[from] FieldError),
+    /// Ours.
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// A decision, ready to store.
+#[derive(Debug)]
+pub struct Decided {
+    pub record: NewDecision,
+    /// The model inputs the application left out (absent, `null` or an NA token), which the
+    /// model imputed.
+    pub imputed: Vec<String>,
+}
+
+/// One application's fields as parsed: the model's inputs in the pipeline's feature order and
+/// the protected attributes in the schema's order. Everything that decides reads these.
+#[derive(Debug)]
+pub struct Inputs<'a> {
+    model: Vec<Input<'a>>,
+    protected: Vec<Input<'a>>,
+}
+
+impl<'a> Inputs<'a> {
+    /// Parses `application` (already checked by [`check::shape`]) as `model`'s spec says, and
+    /// refuses it when a required field is missing.
+    pub fn parse(
+        model: &ServedModel,
+        application: &'a Application<'_>,
+    ) -> Result<Self, FieldError> {
+        let pipeline = &model.bundle.pipeline;
+        let model_inputs = pipeline.parse_one(application).map_err(|e| match e {
+            riskloop_ingest::IngestError::Field { field, rule } => FieldError { field, rule },
+            // parse_one fails only on a field; anything else would name the whole application.
+            other => FieldError::new("application", other.to_string()),
+        })?;
+        let mut protected = Vec::with_capacity(model.schema.protected.len());
+        for (name, format) in &model.schema.protected {
+            let input = match application.get(name) {
+                None | Some(Field::Null) => Input::Missing,
+                Some(Field::Number(n)) => {
+                    let value = n
+                        .as_f64()
+                        .ok_or_else(|| FieldError::new(name, "not a number"))?;
+                    match format.kind {
+                        riskloop_ingest::spec::FeatureKind::Categorical => {
+                            Input::Text(Cow::Owned(n.to_string()))
+                        }
+                        _ => Input::Number(
+                            format
+                                .plausible(value)
+                                .map_err(|r| FieldError::new(name, r))?,
+                        ),
+                    }
+                }
+                Some(Field::Bool(b)) => Input::Number(f64::from(u8::from(*b))),
+                Some(Field::Text(s)) if is_na(s, &pipeline.na_values) => Input::Missing,
+                Some(Field::Text(s)) => match format.parse(s, None) {
+                    Ok(riskloop_ingest::parse::Value::Number(v)) => Input::Number(v),
+                    Ok(riskloop_ingest::parse::Value::Text(t)) => Input::Text(Cow::Borrowed(t)),
+                    Ok(riskloop_ingest::parse::Value::Missing) => Input::Missing,
+                    Err(rule) => return Err(FieldError::new(name, rule)),
+                },
+                Some(other) => {
+                    return Err(FieldError::new(
+                        name,
+                        format!("wrong type: got {}", other.type_name()),
+                    ));
+                }
+            };
+            protected.push(input);
+        }
+        let inputs = Self {
+            model: model_inputs,
+            protected,
+        };
+        for rule in model.schema.fields.iter().filter(|f| f.required) {
+            if inputs
+                .get(&model.schema, &rule.name)
+                .is_none_or(|v| *v == Input::Missing)
+            {
+                return Err(FieldError::new(&rule.name, "required field is missing"));
+            }
+        }
+        Ok(inputs)
+    }
+
+    /// A field's parsed value; `None` for a name the schema does not place.
+    pub fn get(&self, schema: &schema::InputSchema, name: &str) -> Option<&Input<'a>> {
+        match schema.position(name)? {
+            Position::Model(i) => self.model.get(i),
+            Position::Protected(i) => self.protected.get(i),
+        }
+    }
+}
+
+/// The parsed fields by name, as the policy reads them.
+#[derive(Debug)]
+pub struct Fields<'s, 'a> {
+    pub schema: &'s schema::InputSchema,
+    pub inputs: &'s Inputs<'a>,
+}
+
+impl policy::FieldValues for Fields<'_, '_> {
+    fn value(&self, field: &str) -> Option<&Input<'_>> {
+        self.inputs.get(self.schema, field)
+    }
+}
+
+/// Decides `application` with `model` and `policy`.
+pub fn decide(
+    model: &ServedModel,
+    policy: &Policy,
+    application: &Application<'_>,
+    request: Request<'_>,
+) -> Result<Decided, DecideError> {
+    check::shape(&model.schema, application)?;
+    let inputs = Inputs::parse(model, application)?;
+    let pipeline = &model.bundle.pipeline;
+    let slots = pipeline.encode_one(&inputs.model);
+    let scorer = &model.bundle.model.int8;
+    let scored = scorer.score(&slots);
+    let fields = Fields {
+        schema: &model.schema,
+        inputs: &inputs,
+    };
+    let verdict = policy.decide(&fields, scored.score, scored.probability);
+    let mut reasons: Vec<Reason<Cow<str>>> = verdict
+        .rule
+        .iter()
+        .map(|(code, description)| Reason {
+            feature: Cow::Owned(format!("policy:{code}")),
+            contribution: 0.0,
+            description: Cow::Borrowed(description.as_str()),
+        })
+        .collect();
+    reasons.extend(
+        scorer
+            .reasons(&scored, model.bundle.model.reasons)
+            .into_iter()
+            .map(|r| Reason {
+                feature: Cow::Borrowed(r.feature),
+                contribution: r.contribution,
+                description: Cow::Borrowed(r.description),
+            }),
+    );
+    let imputed = pipeline
+        .features
+        .iter()
+        .zip(&inputs.model)
+        .filter(|(_, input)| **input == Input::Missing)
+        .map(|(f, _)| f.column.clone())
+        .collect();
+    let reasons = Reasons::new(&reasons)
+        .map_err(|e| DecideError::Internal(format!("encoding the reasons: {e}")))?;
+    Ok(Decided {
+        record: NewDecision {
+            id: NewDecision::new_id(),
+            application_id: request.application_id,
+            api_key_id: request.api_key_id,
+            idempotency_key: request.idempotency_key,
+            request_sha256: request.request_sha256,
+            input: JsonText::from(request.raw),
+            model_version: model.version().to_owned(),
+            policy_version: policy.version.clone(),
+            policy_sha256: policy.sha256.clone(),
+            probability: scored.probability,
+            score: scored.score,
+            decision: verdict.decision,
+            reasons,
+            latency_us: request.started.elapsed().as_micros() as i64,
+        },
+        imputed,
+    })
+}

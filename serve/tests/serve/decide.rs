@@ -1,0 +1,241 @@
+//! The decision core: the policy reads the values the model reads, required fields are
+//! required, and a model that takes other applications is promoted only on purpose. Called
+//! directly (no server) and through the API.
+
+use std::time::Instant;
+
+use riskloop_ingest::application::Application;
+use riskloop_serve::decision::policy::Policy;
+use riskloop_serve::decision::{self, DecideError, FieldError};
+use riskloop_serve::served::ServedModel;
+use riskloop_serve::store::DecisionKind;
+use serde_json::{Value, json};
+
+use crate::app::{POLICY, application, bundles, copy_bundle, other_schema_bundle, spawn_app};
+use crate::helpers::TestDb;
+
+fn decide_directly(
+    model: &ServedModel,
+    policy: &Policy,
+    application: &Value,
+) -> Result<decision::Decided, DecideError> {
+    let text = application.to_string();
+    let raw = serde_json::value::RawValue::from_string(text).unwrap();
+    let parsed = Application::parse(raw.get()).unwrap();
+    let request = decision::Request {
+        application_id: Some("core-1".into()),
+        raw: &raw,
+        api_key_id: 1,
+        idempotency_key: None,
+        request_sha256: String::new(),
+        started: Instant::now(),
+    };
+    decision::decide(model, policy, &parsed, request)
+}
+
+fn with(field: &str, value: Value) -> Value {
+    let mut a = application();
+    a[field] = value;
+    a
+}
+
+/// Without a server: what the model reads as 17 the policy reads as 17, `"$12,000.00"` is a
+/// large loan for the policy as it is 12,000 for the model, required fields are refused when
+/// missing, and the imputed inputs are named.
+#[test]
+fn the_core_decides_on_the_values_the_model_reads() {
+    let model = ServedModel::load(&bundles()[0]).unwrap();
+    let policy = Policy::parse(POLICY, "test").unwrap();
+    policy.check_against(&model.schema).unwrap();
+    for age in [
+        json!(17),
+        json!("17"),
+        json!("$17"),
+        json!("€17"),
+        json!("1,7"),
+    ] {
+        let decided = decide_directly(&model, &policy, &with("age_in_years", age.clone()))
+            .unwrap_or_else(|e| panic!("{age}: {e}"));
+        assert_eq!(decided.record.decision, DecisionKind::Decline, "{age}");
+        assert!(
+            decided
+                .record
+                .reasons
+                .json()
+                .as_str()
+                .contains("policy:UNDERAGE"),
+            "{age}"
+        );
+    }
+    let plain = decide_directly(&model, &policy, &with("credit_amount", json!(12000))).unwrap();
+    let text =
+        decide_directly(&model, &policy, &with("credit_amount", json!("$12,000.00"))).unwrap();
+    assert_eq!(
+        text.record.score, plain.record.score,
+        "the model reads both as 12,000"
+    );
+    assert_eq!(text.record.decision, plain.record.decision);
+    assert_eq!(
+        plain.record.decision,
+        DecisionKind::Decline,
+        "the large-loan segment's cutoffs (800/780) decide"
+    );
+
+    let refused = |application: Value| match decide_directly(&model, &policy, &application) {
+        Err(DecideError::Field(FieldError { field, rule })) => format!("{field}: {rule}"),
+        other => panic!("{application}: {other:?}"),
+    };
+    // The first in the order fields are walked (shorter names first).
+    assert_eq!(
+        refused(json!({})),
+        "age_in_years: required field is missing"
+    );
+    let mut no_amount = application();
+    no_amount.as_object_mut().unwrap().remove("credit_amount");
+    assert_eq!(
+        refused(no_amount),
+        "credit_amount: required field is missing"
+    );
+    assert_eq!(
+        refused(with("age_in_years", Value::Null)),
+        "age_in_years: required field is missing"
+    );
+    let mut absent = application();
+    absent.as_object_mut().unwrap().remove("age_in_years");
+    assert_eq!(refused(absent), "age_in_years: required field is missing");
+    assert_eq!(
+        refused(with("age_in_years", json!("$-4"))),
+        "age_in_years: -4 is out of range: must be within [0, 130]"
+    );
+
+    let mut sparse = application();
+    sparse.as_object_mut().unwrap().remove("purpose");
+    sparse["savings_account_and_bonds"] = Value::Null;
+    let decided = decide_directly(&model, &policy, &sparse).unwrap();
+    assert_eq!(decided.imputed, ["purpose", "savings_account_and_bonds"]);
+}
+
+/// A policy rule on a field the model does not have, or of another type, is refused when the
+/// policy is loaded against the model.
+#[test]
+fn a_policy_that_reads_what_the_model_lacks_is_refused() {
+    let model = ServedModel::load(&bundles()[0]).unwrap();
+    let missing = POLICY.replace("field = \"age_in_years\"", "field = \"age\"");
+    let err = Policy::parse(&missing, "t")
+        .unwrap()
+        .check_against(&model.schema)
+        .unwrap_err();
+    assert!(
+        err.contains("rule `UNDERAGE`")
+            && err.contains("field `age` is not one the served model reads"),
+        "{err}"
+    );
+    let wrong_type = POLICY.replace("field = \"age_in_years\"", "field = \"purpose\"");
+    let err = Policy::parse(&wrong_type, "t")
+        .unwrap()
+        .check_against(&model.schema)
+        .unwrap_err();
+    assert!(err.contains("field `purpose` is a string"), "{err}");
+}
+
+/// Through the API: the same regressions, and `imputed` in the answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_decides_on_parsed_values_and_requires_what_the_spec_requires() {
+    let app = spawn_app(TestDb::sqlite().await).await;
+    let score = |application: Value| {
+        app.post(
+            "/v1/score",
+            &app.integration,
+            &json!({ "application": application }),
+        )
+    };
+    let minor = score(with("age_in_years", json!("$17")));
+    assert_eq!(minor.status, 200, "{}", minor.body);
+    assert_eq!(minor.json()["decision"], "decline");
+    assert_eq!(minor.json()["reasons"][0]["feature"], "policy:UNDERAGE");
+    let large = score(with("credit_amount", json!("$12,000.00")));
+    assert_eq!(large.json()["decision"], "decline", "{}", large.body);
+    let empty = score(json!({}));
+    assert_eq!(
+        (empty.status, empty.json()["field"].as_str()),
+        (422, Some("application.age_in_years"))
+    );
+    let no_age = score(with("age_in_years", Value::Null));
+    assert_eq!(
+        (no_age.status, no_age.json()["field"].as_str()),
+        (422, Some("application.age_in_years"))
+    );
+    let mut sparse = application();
+    sparse["purpose"] = json!("");
+    let r = score(sparse);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["imputed"], json!(["purpose"]), "{}", r.body);
+    assert_eq!(app.store.count_decisions().await.unwrap(), 3);
+    app.finish().await;
+}
+
+/// A model whose applications differ from the champion's is promoted only with
+/// `allow_schema_change`, and the refusal lists the differences; a policy that does not fit a
+/// model keeps it from being promoted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_that_takes_other_applications_is_promoted_only_on_purpose() {
+    let app = spawn_app(TestDb::sqlite().await).await;
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = copy_bundle(other_schema_bundle(), dir.path());
+    let other = riskloop_serve::registry::register(&app.store, &bundle, "test")
+        .await
+        .unwrap()
+        .record
+        .version;
+    let promote = format!("/v1/models/{other}/promote");
+    let refused = app.post(&promote, &app.admin, &json!({}));
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    let detail = refused.json()["detail"].as_str().unwrap().to_owned();
+    assert!(detail.contains("`telephone`"), "{detail}");
+    assert!(
+        detail.contains("`duration_in_month` was number, is now number, required"),
+        "{detail}"
+    );
+    assert!(detail.contains("allow_schema_change"), "{detail}");
+    // The same model version as the champion's schema: promoted without a flag.
+    let same = app.post(
+        &format!("/v1/models/{}/promote", app.versions[1]),
+        &app.admin,
+        &json!({}),
+    );
+    assert_eq!(same.status, 200, "{}", same.body);
+    // A policy that reads `telephone`, which that model lacks, keeps it out even when allowed.
+    let phones = Policy::parse(
+        &format!(
+            "{POLICY}[[rules]]\ncode = \"NO_PHONE\"\ndescription = \"No telephone\"\n\
+             decision = \"review\"\nfield = \"telephone\"\nop = \"==\"\nvalue = \"none\"\n"
+        ),
+        "t",
+    )
+    .unwrap();
+    let guard = riskloop_serve::registry::Guard {
+        allow_schema_change: true,
+        policy: Some(&phones),
+    };
+    let err = riskloop_serve::registry::promote(&app.store, None, &other, "test", guard)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            riskloop_serve::registry::RegistryError::PolicyMismatch { .. }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("`telephone`"), "{err}");
+    let allowed = app.post(&promote, &app.admin, &json!({"allow_schema_change": true}));
+    assert_eq!(allowed.status, 200, "{}", allowed.body);
+    let served = app.get("/v1/info", None).json();
+    assert_eq!(served["model_version"], other.as_str());
+    let bad = app.post(&promote, &app.admin, &json!({"allow_schema_change": "yes"}));
+    assert_eq!(
+        (bad.status, bad.json()["field"].as_str()),
+        (422, Some("allow_schema_change"))
+    );
+    app.finish().await;
+}

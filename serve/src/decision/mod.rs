@@ -134,8 +134,9 @@ impl<'a> Inputs<'a> {
             protected,
         };
         for rule in model.schema.fields.iter().filter(|f| f.required) {
-            if inputs
-                .get(&model.schema, &rule.name)
+            if rule
+                .position
+                .and_then(|at| inputs.at(at))
                 .is_none_or(|v| *v == Input::Missing)
             {
                 return Err(FieldError::new(&rule.name, "required field is missing"));
@@ -146,7 +147,11 @@ impl<'a> Inputs<'a> {
 
     /// A field's parsed value; `None` for a name the schema does not place.
     pub fn get(&self, schema: &schema::InputSchema, name: &str) -> Option<&Input<'a>> {
-        match schema.position(name)? {
+        self.at(schema.position(name)?)
+    }
+
+    fn at(&self, position: Position) -> Option<&Input<'a>> {
+        match position {
             Position::Model(i) => self.model.get(i),
             Position::Protected(i) => self.protected.get(i),
         }

@@ -3,7 +3,7 @@
 //! with its JSON type, whether it is required, and how its raw text is read. The one owner of
 //! the field rules: the request check, the parse and the policy's load-time check read it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 
 use riskloop_ingest::application::name_order;
@@ -19,6 +19,9 @@ pub struct FieldRule {
     pub required: bool,
     /// A protected attribute: never a model input.
     pub protected: bool,
+    /// Where its parsed value is kept; `None` for a field only read to parse others (the
+    /// application date).
+    pub position: Option<Position>,
 }
 
 /// The JSON a field takes (numbers and booleans may also come as text, parsed as the spec says).
@@ -69,12 +72,10 @@ pub struct InputSchema {
     pub fields: Vec<FieldRule>,
     /// Protected attributes with how to read them, in spec order.
     pub protected: Vec<(String, RawFormat)>,
-    /// Where each field's parsed value is: the pipeline's feature order for model inputs, the
-    /// order of `protected` for protected attributes.
-    positions: HashMap<String, Position>,
 }
 
-/// Where a field's parsed value is kept (see [`super::Inputs`]).
+/// Where a field's parsed value is kept (see [`super::Inputs`]): the pipeline's feature order
+/// for model inputs, the order of `protected` for protected attributes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Position {
     Model(usize),
@@ -87,17 +88,24 @@ impl InputSchema {
             .input_schema
             .iter()
             .map(|f| {
+                let position = pipeline
+                    .features
+                    .iter()
+                    .position(|p| p.column == f.name)
+                    .map(Position::Model);
                 let rule = FieldRule {
                     name: f.name.clone(),
                     kind: FieldKind::parse(&f.kind),
                     required: f.required,
                     protected: false,
+                    position,
                 };
                 (f.name.clone(), rule)
             })
             .collect();
         let mut protected = Vec::new();
         for f in spec.features.iter().filter(|f| f.protected) {
+            let position = Position::Protected(protected.len());
             protected.push((f.column().to_owned(), RawFormat::of(f, &spec.read)));
             let kind = match f.kind {
                 FeatureKind::Numeric => FieldKind::Number,
@@ -111,23 +119,12 @@ impl InputSchema {
                     kind,
                     required: f.required,
                     protected: true,
+                    position: Some(position),
                 });
         }
         let mut fields: Vec<FieldRule> = fields.into_values().collect();
         fields.sort_unstable_by(|a, b| name_order(&a.name, &b.name));
-        let mut positions: HashMap<String, Position> = protected
-            .iter()
-            .enumerate()
-            .map(|(i, (name, _))| (name.clone(), Position::Protected(i)))
-            .collect();
-        for (i, f) in pipeline.features.iter().enumerate() {
-            positions.insert(f.column.clone(), Position::Model(i));
-        }
-        Self {
-            fields,
-            protected,
-            positions,
-        }
+        Self { fields, protected }
     }
 
     /// A schema of model inputs only, in the given order, for tests.
@@ -135,28 +132,24 @@ impl InputSchema {
     pub(crate) fn from_fields(fields: Vec<(&str, FieldKind, bool)>) -> Self {
         let mut fields: Vec<FieldRule> = fields
             .into_iter()
-            .map(|(name, kind, required)| FieldRule {
+            .enumerate()
+            .map(|(i, (name, kind, required))| FieldRule {
                 name: name.to_owned(),
                 kind,
                 required,
                 protected: false,
+                position: Some(Position::Model(i)),
             })
             .collect();
         fields.sort_unstable_by(|a, b| name_order(&a.name, &b.name));
-        let positions = fields
-            .iter()
-            .enumerate()
-            .map(|(i, f)| (f.name.clone(), Position::Model(i)))
-            .collect();
         Self {
             fields,
             protected: Vec::new(),
-            positions,
         }
     }
 
     pub fn position(&self, name: &str) -> Option<Position> {
-        self.positions.get(name).copied()
+        self.field(name)?.position
     }
 
     pub fn field(&self, name: &str) -> Option<&FieldRule> {
@@ -170,6 +163,7 @@ impl InputSchema {
     /// applications.
     pub fn differences(&self, other: &Self) -> Vec<String> {
         let mut out = Vec::new();
+        // Positions are how this build keeps values, not what an application may send.
         let describe = |f: &FieldRule| {
             format!(
                 "{}{}{}",
@@ -185,7 +179,7 @@ impl InputSchema {
                     f.name,
                     describe(f)
                 )),
-                Some(g) if g != f => out.push(format!(
+                Some(g) if describe(g) != describe(f) => out.push(format!(
                     "`{}` was {}, is now {}",
                     f.name,
                     describe(f),

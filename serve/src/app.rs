@@ -116,12 +116,15 @@ impl Application {
             model.swap(Arc::new(served));
         }
         let policy = PolicyStore::open(&config.policy)?;
+        let deciding = policy.current();
         if let Some(model) = model.current() {
-            policy
-                .current()
+            deciding
                 .check_against(&model.schema)
                 .map_err(|reason| anyhow::anyhow!("{}: {reason}", config.policy.display()))?;
         }
+        store
+            .store_policy(&deciding.sha256, &deciding.version, &deciding.text)
+            .await?;
         let (writer, writer_tasks) = DecisionWriter::start(&store, config.writer, &metrics)?;
         let state = web::Data::new(AppState {
             store,
@@ -233,9 +236,21 @@ async fn background(state: web::Data<AppState>) {
     loop {
         tick.tick().await;
         let model = state.model.current();
-        state
-            .policy
-            .reload_if_changed(model.as_deref().map(|m| &m.schema));
+        if let Some(pending) = state.policy.changed(model.as_deref().map(|m| &m.schema)) {
+            // Stored first: every decision names a policy whose text can be found.
+            let p = &pending.policy;
+            match state
+                .store
+                .store_policy(&p.sha256, &p.version, &p.text)
+                .await
+            {
+                Ok(()) => {
+                    state.policy.install(pending);
+                }
+                Err(err) => tracing::warn!(error = %err,
+                    "cannot store the changed policy; the previous one decides until it can be"),
+            }
+        }
         let policy = state.policy.current();
         if let Some(version) =
             crate::registry::follow_champion(&state.store, &state.model, &policy).await

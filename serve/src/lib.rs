@@ -13,6 +13,7 @@ pub mod metrics; // Prometheus metrics
 
 pub mod protocol_errors; // the HTTP parser's refusals, counted instead of logged one by one
 pub mod registry; // register, promote, roll back, follow the champion
+pub mod replay; // a stored decision decided again with its stored model and policy
 pub mod request_id; // per-request id in logs, headers and problems
 pub mod routes; // HTTP routes
 pub mod served; // the served model and its atomic swap

@@ -1,5 +1,6 @@
 //! The model being served, swapped atomically: a request takes an `Arc` of the current model
-//! and finishes on it even if a promotion swaps in another meanwhile.
+//! and finishes on it even if a promotion swaps in another meanwhile. The same slot holds the
+//! deciding policy.
 
 use std::path::Path;
 use std::sync::{Arc, RwLock};
@@ -28,23 +29,36 @@ impl ServedModel {
     }
 }
 
-#[derive(Debug, Default)]
-pub struct ModelSlot {
-    current: RwLock<Option<Arc<ServedModel>>>,
+/// The current artefact of one kind (the served model, the deciding policy), swapped
+/// atomically: a reader takes an `Arc` and keeps it for as long as it needs.
+#[derive(Debug)]
+pub struct Slot<T> {
+    current: RwLock<Option<Arc<T>>>,
 }
 
-impl ModelSlot {
-    pub fn current(&self) -> Option<Arc<ServedModel>> {
+impl<T> Default for Slot<T> {
+    fn default() -> Self {
+        Self {
+            current: RwLock::new(None),
+        }
+    }
+}
+
+impl<T> Slot<T> {
+    pub fn current(&self) -> Option<Arc<T>> {
         self.current
             .read()
             .map(|g| g.clone())
             .unwrap_or_else(|p| p.into_inner().clone())
     }
 
-    pub fn swap(&self, model: Arc<ServedModel>) -> Option<Arc<ServedModel>> {
+    pub fn swap(&self, value: Arc<T>) -> Option<Arc<T>> {
         match self.current.write() {
-            Ok(mut guard) => guard.replace(model),
-            Err(poisoned) => poisoned.into_inner().replace(model),
+            Ok(mut guard) => guard.replace(value),
+            Err(poisoned) => poisoned.into_inner().replace(value),
         }
     }
 }
+
+/// The served model's slot.
+pub type ModelSlot = Slot<ServedModel>;

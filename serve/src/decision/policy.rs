@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
+use crate::served::Slot;
+
 use riskloop_ingest::pipeline::Input;
 use serde::Deserialize;
 
@@ -37,6 +39,9 @@ pub struct Policy {
     pub segments: Vec<Segment>,
     #[serde(skip)]
     pub sha256: String,
+    /// The text it was read from, as stored with the decisions it makes.
+    #[serde(skip)]
+    pub text: String,
 }
 
 /// Scores at or above `approve_min_score` approve; below `decline_below_score` decline; between,
@@ -151,6 +156,7 @@ impl Policy {
                 .map_err(|e| invalid(format!("rule `{}`: {e}", r.code)))?;
         }
         policy.sha256 = crate::digest::sha256_hex(text.as_bytes());
+        policy.text = text.to_owned();
         Ok(policy)
     }
 
@@ -319,38 +325,51 @@ fn as_number(v: &toml::Value) -> Option<f64> {
 }
 
 /// The live policy, reloaded when its file changes; a broken edit is logged and the last good
-/// policy keeps deciding.
+/// policy keeps deciding. A new policy is installed only once its text is stored (the caller's
+/// part: see `app::background`), so every decision names a stored policy.
 #[derive(Debug)]
 pub struct PolicyStore {
     path: PathBuf,
-    current: RwLock<(Arc<Policy>, Option<SystemTime>)>,
+    current: Slot<Policy>,
+    /// The file's modification time when it was last read.
+    seen: RwLock<Option<SystemTime>>,
+}
+
+/// A changed policy file, read and checked, not yet deciding.
+#[derive(Debug)]
+pub struct Pending {
+    pub policy: Policy,
+    modified: Option<SystemTime>,
 }
 
 impl PolicyStore {
     pub fn open(path: &Path) -> Result<Self, PolicyError> {
         let policy = Policy::load(path)?;
         let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
+        let current = Slot::default();
+        current.swap(Arc::new(policy));
         Ok(Self {
             path: path.to_owned(),
-            current: RwLock::new((Arc::new(policy), modified)),
+            current,
+            seen: RwLock::new(modified),
         })
     }
 
     pub fn current(&self) -> Arc<Policy> {
         self.current
-            .read()
-            .map(|g| g.0.clone())
-            .unwrap_or_else(|p| p.into_inner().0.clone())
+            .current()
+            .expect("a policy is installed at open")
     }
 
-    /// Reloads if the file changed since the last load. Returns the new version when it did.
-    /// A policy that does not fit `schema` (the served model's) is refused like an invalid one.
-    pub fn reload_if_changed(&self, schema: Option<&InputSchema>) -> Option<String> {
+    /// The policy file, read again if it changed since it was last read. One that does not
+    /// parse, or does not fit `schema` (the served model's), is logged and refused: the
+    /// current policy keeps deciding.
+    pub fn changed(&self, schema: Option<&InputSchema>) -> Option<Pending> {
         let modified = std::fs::metadata(&self.path)
             .and_then(|m| m.modified())
             .ok();
-        let known = self.current.read().ok().and_then(|g| g.1);
-        if modified.is_none() || modified == known {
+        let seen = *self.seen.read().unwrap_or_else(|e| e.into_inner());
+        if modified.is_none() || modified == seen {
             return None;
         }
         let loaded = Policy::load(&self.path)
@@ -360,22 +379,22 @@ impl PolicyStore {
                 None => Ok(policy),
             });
         match loaded {
-            Ok(policy) => {
-                let version = policy.version.clone();
-                if let Ok(mut guard) = self.current.write() {
-                    *guard = (Arc::new(policy), modified);
-                }
-                tracing::info!(version, "policy reloaded");
-                Some(version)
-            }
+            Ok(policy) => Some(Pending { policy, modified }),
             Err(err) => {
                 tracing::error!(error = %err, "policy file changed but is refused; keeping the previous policy");
-                if let Ok(mut guard) = self.current.write() {
-                    guard.1 = modified;
-                }
+                *self.seen.write().unwrap_or_else(|e| e.into_inner()) = modified;
                 None
             }
         }
+    }
+
+    /// Makes `pending` the policy that decides (its text stored first, by the caller).
+    pub fn install(&self, pending: Pending) -> String {
+        let version = pending.policy.version.clone();
+        self.current.swap(Arc::new(pending.policy));
+        *self.seen.write().unwrap_or_else(|e| e.into_inner()) = pending.modified;
+        tracing::info!(version, "policy reloaded");
+        version
     }
 }
 

@@ -23,6 +23,7 @@ mod jobs;
 mod keys;
 mod models;
 mod outcomes;
+mod policies;
 mod reviews;
 pub(crate) mod sqlite_decisions;
 
@@ -34,7 +35,8 @@ pub use decisions::{
 pub use jobs::{Job, JobStatus};
 pub use keys::{ApiKey, NewApiKey};
 pub use models::{Model, ModelEvent, ModelStage, NewModel};
-pub use outcomes::{NewOutcome, Outcome, OutcomeKind};
+pub use outcomes::{NewOutcome, Outcome, OutcomeKind, OutcomeStored};
+pub use policies::StoredPolicy;
 pub use reviews::{NewReview, Review};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");

@@ -239,3 +239,85 @@ async fn a_model_that_takes_other_applications_is_promoted_only_on_purpose() {
     );
     app.finish().await;
 }
+
+/// Decisions made under two policies (the file edited while serving) and two models (one
+/// promoted while serving) are each decided again, from the policy text stored by its sha256
+/// and the model version stored with it, exactly as they were.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_decisions_are_decided_again_exactly_across_policy_edits_and_promotions() {
+    let app = spawn_app(TestDb::sqlite().await).await;
+    let mix = |round: u32| -> Vec<Value> {
+        (0..6)
+            .map(|i| {
+                let mut a = application();
+                a["age_in_years"] = json!(if i == 0 {
+                    "$17".into()
+                } else {
+                    json!(20 + i * 7)
+                });
+                a["credit_amount"] = json!(["1169", "$12,000.00", "2500", "800"][(i % 4) as usize]);
+                a["duration_in_month"] = json!(6 + i * 4 + round);
+                json!({ "application_id": format!("R-{round}-{i}"), "application": a })
+            })
+            .collect()
+    };
+    let score_all = |round| {
+        for body in mix(round) {
+            let r = app.post("/v1/score", &app.integration, &body);
+            assert_eq!(r.status, 200, "{}", r.body);
+        }
+    };
+    score_all(0);
+    // A new policy: other cutoffs, and the large-loan segment gone.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let edited = POLICY
+        .replace("test-1", "test-2")
+        .replace("approve_min_score = 560", "approve_min_score = 540");
+    let edited = &edited[..edited.find("[[segments]]").unwrap()];
+    std::fs::write(&app.policy, edited).unwrap();
+    let mut version = String::new();
+    for _ in 0..40 {
+        version = app.get("/v1/info", None).json()["policy_version"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        if version == "test-2" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(version, "test-2");
+    score_all(1);
+    let promoted = app.post(
+        &format!("/v1/models/{}/promote", app.versions[1]),
+        &app.admin,
+        &json!({}),
+    );
+    assert_eq!(promoted.status, 200, "{}", promoted.body);
+    score_all(2);
+
+    let stored = app.store.recent_decisions(100).await.unwrap();
+    assert_eq!(stored.len(), 18);
+    let policies: std::collections::HashSet<_> = stored
+        .iter()
+        .map(|d| d.record.policy_sha256.clone())
+        .collect();
+    let models: std::collections::HashSet<_> = stored
+        .iter()
+        .map(|d| d.record.model_version.clone())
+        .collect();
+    assert_eq!((policies.len(), models.len()), (2, 2));
+    let mut artefacts = riskloop_serve::replay::Artefacts::default();
+    for d in &stored {
+        let differences = riskloop_serve::replay::redecide(&app.store, &mut artefacts, d)
+            .await
+            .unwrap();
+        assert!(differences.is_empty(), "{}: {differences:?}", d.record.id);
+    }
+    // And the stored texts are the policies that decided.
+    for sha in &policies {
+        let text = app.store.get_policy(sha).await.unwrap().unwrap().text;
+        assert_eq!(riskloop_serve::digest::sha256_hex(text.as_bytes()), *sha);
+    }
+    app.finish().await;
+}

@@ -53,7 +53,7 @@ on_both_engines!(
     a_decision_references_a_stored_key_and_model_and_neither_is_ever_removed,
 );
 
-const TABLES: [&str; 9] = [
+const TABLES: [&str; 10] = [
     "api_keys",
     "audit_log",
     "decisions",
@@ -61,6 +61,7 @@ const TABLES: [&str; 9] = [
     "model_events",
     "models",
     "outcomes",
+    "policies",
     "reviews",
     "write_probes",
 ];
@@ -842,11 +843,11 @@ async fn sqlite_decisions_rebuilds_keep_rows_references_and_rules() {
         .unwrap();
     }
 
-    assert_eq!(store.pending_migrations().await, 4);
+    assert_eq!(store.pending_migrations().await, 5);
     assert_eq!(
         store.migrate().await.unwrap(),
-        4,
-        "only the rebuilds and the two after them were left"
+        5,
+        "only the rebuilds and the three after them were left"
     );
     assert_eq!(store.outcomes_of(&decisions[1].id).await.unwrap().len(), 2);
     assert_eq!(store.pending_migrations().await, 0);

@@ -85,6 +85,7 @@ pub struct ServeConfig {
 
 pub struct Application {
     server: actix_web::dev::Server,
+    address: std::net::SocketAddr,
     port: u16,
     state: web::Data<AppState>,
     writer_tasks: WriterTasks,
@@ -137,7 +138,8 @@ impl Application {
         });
         let listener = TcpListener::bind(config.listen)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
-        let port = listener.local_addr()?.port();
+        let address = listener.local_addr()?;
+        let port = address.port();
         let data = state.clone();
         let workers = match config.workers {
             0 => std::thread::available_parallelism().map_or(1, usize::from),
@@ -165,6 +167,7 @@ impl Application {
         ];
         Ok(Self {
             server,
+            address,
             port,
             state,
             writer_tasks,
@@ -174,6 +177,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The address the API listens on (the port resolved when 0 was asked for).
+    pub fn local_addr(&self) -> std::net::SocketAddr {
+        self.address
     }
 
     pub fn handle(&self) -> ServerHandle {

@@ -15,12 +15,27 @@ use crate::settings::Settings;
     about = "Credit-risk decisioning: ingest, train, serve, learn."
 )]
 pub struct Cli {
-    /// Configuration file (TOML). RISKLOOP_* environment variables override it.
-    #[arg(long, global = true, env = "RISKLOOP_CONFIG", value_name = "FILE")]
-    pub config: Option<PathBuf>,
-
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// The service configuration, for the commands that open the database or serve.
+#[derive(Debug, Args)]
+pub struct ConfigArg {
+    /// Configuration file (TOML); RISKLOOP_* environment variables override it.
+    #[arg(
+        long = "config",
+        global = true,
+        env = "RISKLOOP_CONFIG",
+        value_name = "FILE"
+    )]
+    pub file: Option<PathBuf>,
+}
+
+impl ConfigArg {
+    pub fn settings(&self) -> Result<Settings, crate::settings::SettingsError> {
+        Settings::load(self.file.as_deref())
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -31,13 +46,24 @@ pub enum Command {
     /// Serve the scoring API with the champion model.
     Serve(ServeArgs),
     /// The model registry.
-    #[command(subcommand)]
-    Models(ModelsCommand),
+    Models {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(subcommand)]
+        command: ModelsCommand,
+    },
     /// Create or update the database schema (safe to run again).
-    Migrate,
+    Migrate {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
     /// Manage API keys.
-    #[command(subcommand)]
-    Keys(KeysCommand),
+    Keys {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Read raw loan files as a dataset spec says; write a model-ready dataset folder.
     Ingest(IngestArgs),
     /// Write a synthetic loan book with a known true probability of default.
@@ -50,6 +76,8 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
     /// Address to serve on (default: the configured `listen`, 127.0.0.1:8080).
     #[arg(long)]
     pub listen: Option<std::net::SocketAddr>,
@@ -60,6 +88,8 @@ pub struct DemoArgs {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
     /// Address to listen on (overrides the configuration and RISKLOOP_LISTEN).
     #[arg(long)]
     pub listen: Option<std::net::SocketAddr>,
@@ -109,7 +139,8 @@ pub struct TrainArgs {
     /// Seed for initialisation and shuffling (overrides the config file).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Training configuration (TOML); defaults apply to keys it leaves out.
+    /// Training configuration (TOML, the keys of `train.toml`); defaults apply to keys it
+    /// leaves out. Not the service configuration: training opens no database.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 }
@@ -181,20 +212,32 @@ pub struct CreateKey {
 
 impl Cli {
     pub async fn run(self) -> anyhow::Result<()> {
-        let settings = Settings::load(self.config.as_deref())?;
         let mut out = std::io::stdout().lock();
         match self.command {
-            Command::Migrate => commands::migrate::run(&settings, &mut out).await,
-            Command::Keys(KeysCommand::Create(args)) => {
-                commands::keys::create(&settings, &args, &mut out).await
+            Command::Migrate { config } => {
+                commands::migrate::run(&config.settings()?, &mut out).await
             }
-            Command::Keys(KeysCommand::List) => commands::keys::list(&settings, &mut out).await,
-            Command::Keys(KeysCommand::Revoke { key }) => {
-                commands::keys::revoke(&settings, &key, &mut out).await
+            Command::Keys { config, command } => {
+                let settings = config.settings()?;
+                match command {
+                    KeysCommand::Create(args) => {
+                        commands::keys::create(&settings, &args, &mut out).await
+                    }
+                    KeysCommand::List => commands::keys::list(&settings, &mut out).await,
+                    KeysCommand::Revoke { key } => {
+                        commands::keys::revoke(&settings, &key, &mut out).await
+                    }
+                }
             }
-            Command::Demo(args) => commands::demo::run(&settings, &args, &mut out).await,
-            Command::Serve(args) => commands::serve::run(&settings, &args, &mut out).await,
-            Command::Models(command) => commands::models::run(&settings, &command, &mut out).await,
+            Command::Demo(args) => {
+                commands::demo::run(&args.config.settings()?, &args, &mut out).await
+            }
+            Command::Serve(args) => {
+                commands::serve::run(&args.config.settings()?, &args, &mut out).await
+            }
+            Command::Models { config, command } => {
+                commands::models::run(&config.settings()?, &command, &mut out).await
+            }
             Command::Ingest(args) => commands::ingest::run(&args, &mut out),
             Command::Synth(args) => commands::synth::run(&args, &mut out),
             Command::Train(args) => commands::train::run(&args, &mut out),

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
-    #[error("cannot read configuration file {path}: {source}")]
+    #[error("cannot read configuration file {path}")]
     Read {
         path: PathBuf,
         source: std::io::Error,
@@ -28,7 +28,7 @@ pub enum SettingsError {
     #[error(
         "unknown environment variable {0} (known: RISKLOOP_DATABASE_URL, RISKLOOP_DATA_DIR, \
          RISKLOOP_LISTEN, RISKLOOP_POLICY, RISKLOOP_WORKERS, RISKLOOP_DATABASE_MAX_CONNECTIONS, \
-         RISKLOOP_LOG)"
+         RISKLOOP_CONFIG, RISKLOOP_LOG)"
     )]
     UnknownEnv(String),
 }
@@ -96,8 +96,14 @@ impl Default for DatabaseSettings {
     }
 }
 
-/// Variables that belong to riskloop's tooling rather than to a running riskloop.
-const IGNORED_ENV_PREFIXES: &[&str] = &["RISKLOOP_TEST_", "RISKLOOP_BENCH_", "RISKLOOP_LOG"];
+/// Variables read elsewhere: by the command line (`RISKLOOP_CONFIG`, the file itself), and by
+/// riskloop's tooling rather than a running riskloop.
+const IGNORED_ENV_PREFIXES: &[&str] = &[
+    "RISKLOOP_CONFIG",
+    "RISKLOOP_TEST_",
+    "RISKLOOP_BENCH_",
+    "RISKLOOP_LOG",
+];
 
 impl Settings {
     /// Loads settings from the process environment and an optional file.

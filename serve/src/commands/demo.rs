@@ -68,15 +68,8 @@ pub async fn run(settings: &Settings, args: &DemoArgs, out: &mut impl Write) -> 
         )
     };
 
-    step(
-        out,
-        1,
-        &format!(
-            "database {}",
-            settings.data_dir.join("riskloop.db").display()
-        ),
-    )?;
     let store = open_store(settings).await?;
+    step(out, 1, &format!("database {}", store.target()))?;
 
     let csv = demo_dir.join("german_credit.csv");
     std::fs::create_dir_all(&demo_dir)?;
@@ -201,9 +194,17 @@ pub async fn run(settings: &Settings, args: &DemoArgs, out: &mut impl Write) -> 
         )?;
     }
 
-    step(out, 6, "starting the scoring API")?;
-    let app = serve::build(settings, store, Some(listen)).await?;
-    let port = app.port();
+    // Without a server the example names the address `serve` will listen on.
+    let (app, address) = if args.no_serve {
+        step(out, 6, "not starting the scoring API (--no-serve)")?;
+        (None, listen)
+    } else {
+        step(out, 6, "starting the scoring API")?;
+        let app = serve::build(settings, store, Some(listen)).await?;
+        let address = app.local_addr();
+        (Some(app), address)
+    };
+    let base = super::url_of(address);
     writeln!(out)?;
     writeln!(
         out,
@@ -215,28 +216,30 @@ pub async fn run(settings: &Settings, args: &DemoArgs, out: &mut impl Write) -> 
     writeln!(out, "Score an application:")?;
     writeln!(
         out,
-        "curl -s http://127.0.0.1:{port}/v1/score \\\n  -H 'Authorization: Bearer {}' \\\n  -H 'Content-Type: application/json' \\\n  -H 'Idempotency-Key: demo-1' \\\n  -d '{}'",
+        "curl -s {base}/v1/score \\\n  -H 'Authorization: Bearer {}' \\\n  -H 'Content-Type: application/json' \\\n  -H 'Idempotency-Key: demo-1' \\\n  -d '{}'",
         secret.expose_secret(),
         serde_json::json!({ "application_id": "demo-1", "application": application })
     )?;
     writeln!(out)?;
     writeln!(
         out,
-        "API description: http://127.0.0.1:{port}/openapi.json   metrics: http://127.0.0.1:{port}/metrics"
+        "API description: {base}/openapi.json   metrics: {base}/metrics"
     )?;
+    let Some(app) = app else {
+        writeln!(
+            out,
+            "Set up in {:.1}s. `riskloop serve` serves it.",
+            started.elapsed().as_secs_f64()
+        )?;
+        return Ok(());
+    };
     writeln!(
         out,
         "Ready in {:.1}s. Ctrl-C stops after committing every accepted decision.",
         started.elapsed().as_secs_f64()
     )?;
     out.flush()?;
-    if args.no_serve {
-        // Stopping needs the server running, so the stop is sent from another task.
-        let handle = app.handle();
-        tokio::spawn(async move { handle.stop(true).await });
-    } else {
-        app.stop_on_signals()?;
-    }
+    app.stop_on_signals()?;
     app.run_until_stopped().await?;
     Ok(())
 }

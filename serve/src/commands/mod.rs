@@ -56,3 +56,15 @@ async fn migrate_schema(store: &Store) -> anyhow::Result<usize> {
     }
     Ok(applied)
 }
+
+/// The base URL a client reaches `address` at: an unspecified host (`0.0.0.0`, `::`) is
+/// reached on loopback from this machine, and is printed as such.
+pub(crate) fn url_of(address: std::net::SocketAddr) -> String {
+    let host = match address.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_owned(),
+        ip if ip.is_unspecified() => "[::1]".to_owned(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    };
+    format!("http://{host}:{}", address.port())
+}

@@ -18,8 +18,8 @@ pub async fn run(
     let app = build(settings, store, args.listen).await?;
     writeln!(
         out,
-        "Serving on http://127.0.0.1:{}/ (Ctrl-C stops after committing every accepted decision)",
-        app.port()
+        "Serving on {}/ (Ctrl-C stops after committing every accepted decision)",
+        super::url_of(app.local_addr())
     )?;
     out.flush()?;
     app.stop_on_signals()?;

@@ -48,6 +48,7 @@ pub struct DecisionPage {
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Only decisions older than this decision id.
     before: Option<String>,
@@ -59,7 +60,7 @@ pub struct ListQuery {
     limit: Option<u32>,
 }
 
-#[utoipa::path(get, path = "/v1/decisions", tag = "decisions", params(ListQuery),
+#[utoipa::path(get, path = "/v1/decisions", tag = "decisions", operation_id = "list_decisions", params(ListQuery),
     responses((status = 200, body = DecisionPage), (status = 403, body = crate::error::Problem), (status = 422, body = crate::error::Problem), (status = 503, body = crate::error::Problem)),
     security(("api_key" = [])))]
 pub async fn list(
@@ -108,7 +109,7 @@ pub async fn list(
     }))
 }
 
-#[utoipa::path(get, path = "/v1/decisions/{id}", tag = "decisions", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/v1/decisions/{id}", tag = "decisions", operation_id = "get_decision", params(("id" = String, Path)),
     responses((status = 200, body = DecisionDetail), (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem), (status = 503, body = crate::error::Problem)), security(("api_key" = [])))]
 pub async fn get(
     state: web::Data<AppState>,
@@ -160,7 +161,7 @@ pub struct ReviewRequest {
     note: Option<String>,
 }
 
-#[utoipa::path(post, path = "/v1/decisions/{id}/review", tag = "decisions", params(("id" = String, Path)), request_body = ReviewRequest,
+#[utoipa::path(post, path = "/v1/decisions/{id}/review", tag = "decisions", operation_id = "review_decision", params(("id" = String, Path)), request_body = ReviewRequest,
     responses((status = 201, body = ReviewBody), (status = 404, body = crate::error::Problem), (status = 408, body = crate::error::Problem), (status = 422, body = crate::error::Problem), (status = 503, body = crate::error::Problem)),
     security(("api_key" = [])))]
 pub async fn review(

@@ -48,7 +48,7 @@ pub struct Promoted {
     pub previous: Option<String>,
 }
 
-#[utoipa::path(get, path = "/v1/models", tag = "models", responses((status = 200, body = Vec<ModelBody>)), security(("api_key" = [])))]
+#[utoipa::path(get, path = "/v1/models", tag = "models", operation_id = "list_models", responses((status = 200, body = Vec<ModelBody>)), security(("api_key" = [])))]
 pub async fn list(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Read)?;
     let serving = state.model.current().map(|m| m.version().to_owned());
@@ -83,7 +83,7 @@ pub struct PromoteRequest {
     allow_schema_change: Option<bool>,
 }
 
-#[utoipa::path(post, path = "/v1/models/{version}/promote", tag = "models", params(("version" = String, Path)),
+#[utoipa::path(post, path = "/v1/models/{version}/promote", tag = "models", operation_id = "promote_model", params(("version" = String, Path)),
     request_body(content = Option<PromoteRequest>, description = "optional: {\"allow_schema_change\": true}"),
     responses((status = 200, body = Promoted), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)),
     security(("api_key" = [])))]
@@ -137,7 +137,7 @@ pub async fn promote(
     }))
 }
 
-#[utoipa::path(post, path = "/v1/models/rollback", tag = "models",
+#[utoipa::path(post, path = "/v1/models/rollback", tag = "models", operation_id = "rollback_model",
     responses((status = 200, body = Promoted), (status = 409, body = crate::error::Problem)), security(("api_key" = [])))]
 pub async fn rollback(
     state: web::Data<AppState>,

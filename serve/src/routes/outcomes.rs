@@ -52,7 +52,7 @@ const CLOCK_SKEW: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
 /// the same decision is a correction: stored as a new row beside the first, and the latest
 /// report counts. `observed_at` may not precede the decision nor lie in the future (5 minutes
 /// of clock skew allowed).
-#[utoipa::path(post, path = "/v1/outcomes", tag = "outcomes", request_body(content = OutcomeRequest, description = "one outcome, or {\"outcomes\": [...]}"),
+#[utoipa::path(post, path = "/v1/outcomes", tag = "outcomes", operation_id = "report_outcomes", request_body(content = OutcomeRequest, description = "one outcome, or {\"outcomes\": [...]}"),
     responses((status = 201, body = OutcomesAccepted), (status = 404, body = crate::error::Problem), (status = 408, body = crate::error::Problem), (status = 422, body = crate::error::Problem), (status = 503, body = crate::error::Problem)),
     security(("api_key" = [])))]
 pub async fn report(

@@ -693,3 +693,70 @@ async fn the_openapi_description_lists_every_route_and_metrics_count_requests() 
     );
     app.finish().await;
 }
+
+/// `/openapi.json` passes an OpenAPI validator (openapi-spec-validator, from PyPI, run by the
+/// Python that `RISKLOOP_TEST_PYTHON` names; CI installs it), and says what holds for every
+/// operation: refusals are problem+json, and every operation that needs a key lists 401 and
+/// 403.
+#[test]
+fn the_openapi_description_is_valid_and_lists_refusals_as_problems() {
+    use utoipa::OpenApi;
+    let doc = serde_json::to_value(riskloop_serve::routes::health::ApiDoc::openapi()).unwrap();
+    let mut operation_ids = std::collections::HashSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let at = format!("{method} {path}");
+            let id = op["operationId"].as_str().unwrap().to_owned();
+            assert!(
+                operation_ids.insert(id.clone()),
+                "{at}: operation id {id} twice"
+            );
+            let responses = op["responses"].as_object().unwrap();
+            if op.get("security").is_some() {
+                for status in ["401", "403"] {
+                    assert!(responses.contains_key(status), "{at} lacks {status}");
+                }
+            }
+            for (status, response) in responses {
+                if status.as_str() >= "400" {
+                    let content = response["content"].as_object().unwrap();
+                    assert!(
+                        content.keys().all(|k| k == "application/problem+json"),
+                        "{at} {status}: {content:?}"
+                    );
+                }
+            }
+            for parameter in op["parameters"].as_array().into_iter().flatten() {
+                let name = parameter["name"].as_str().unwrap();
+                if parameter["in"] == "path" {
+                    assert!(path.contains(&format!("{{{name}}}")), "{at}: {name}");
+                }
+            }
+        }
+    }
+    let python = match std::env::var("RISKLOOP_TEST_PYTHON") {
+        Ok(python) if !python.is_empty() => python,
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!(
+                "CI=true but RISKLOOP_TEST_PYTHON is unset: the OpenAPI validator must run in CI"
+            )
+        }
+        _ => {
+            println!("notice: RISKLOOP_TEST_PYTHON is unset; skipping the OpenAPI validator");
+            return;
+        }
+    };
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), doc.to_string()).unwrap();
+    let out = std::process::Command::new(python)
+        .args(["-m", "openapi_spec_validator"])
+        .arg(file.path())
+        .output()
+        .expect("run the OpenAPI validator");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -214,35 +214,116 @@ fn an_invalid_role_is_refused_before_anything_is_written() {
 }
 
 #[test]
-fn a_config_file_selects_the_data_directory() {
+fn a_config_file_selects_the_data_directory_by_flag_or_by_riskloop_config() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("riskloop.toml"), "data_dir = \"state\"\n").unwrap();
     stdout_of(&riskloop(
         dir.path(),
         None,
-        &["--config", "riskloop.toml", "migrate"],
+        &["migrate", "--config", "riskloop.toml"],
     ));
     assert!(dir.path().join("state/riskloop.db").is_file());
+    // After a subcommand's own subcommand too.
+    stdout_of(&riskloop(
+        dir.path(),
+        None,
+        &["keys", "list", "--config", "riskloop.toml"],
+    ));
+    std::fs::write(dir.path().join("other.toml"), "data_dir = \"other\"\n").unwrap();
+    let by_env = command(dir.path(), None, &["migrate"])
+        .env("RISKLOOP_CONFIG", "other.toml")
+        .output()
+        .unwrap();
+    stdout_of(&by_env);
+    assert!(dir.path().join("other/riskloop.db").is_file());
+}
+
+/// `train --config` is the training configuration, not the service's: its keys are read (here
+/// the epochs), and a service setting set by RISKLOOP_CONFIG does not get in the way.
+#[test]
+fn train_reads_its_own_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = crate::app::data("german_credit.toml");
+    let csv = crate::app::data("german_credit.csv");
+    stdout_of(&riskloop(
+        dir.path(),
+        None,
+        &[
+            "ingest",
+            "--spec",
+            spec.to_str().unwrap(),
+            "--input",
+            csv.to_str().unwrap(),
+            "--out",
+            "german",
+        ],
+    ));
+    std::fs::write(
+        dir.path().join("train.toml"),
+        "model = \"logistic\"\nmax_epochs = 2\npatience = 1\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("riskloop.toml"), "data_dir = \"state\"\n").unwrap();
+    let trained = command(
+        dir.path(),
+        None,
+        &[
+            "train",
+            "--data",
+            "german",
+            "--out",
+            "models",
+            "--config",
+            "train.toml",
+        ],
+    )
+    .env("RISKLOOP_CONFIG", "riskloop.toml")
+    .output()
+    .unwrap();
+    let printed = stdout_of(&trained);
+    let bundle = std::fs::read_dir(dir.path().join("models"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["training"]["max_epochs"], 2, "{printed}");
+    let bad = riskloop(
+        dir.path(),
+        None,
+        &["train", "--data", "german", "--config", "riskloop.toml"],
+    );
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("data_dir"),
+        "a service key in a training config is named: {}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
 }
 
 #[test]
 fn demo_sets_up_everything_from_nothing_and_a_second_run_reuses_the_champion() {
     let dir = tempfile::tempdir().unwrap();
+    // --no-serve binds nothing: a port already taken is no obstacle, and the example names it.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
     let first = riskloop(
         dir.path(),
         None,
-        &["demo", "--no-serve", "--listen", "127.0.0.1:0"],
+        &["demo", "--no-serve", "--listen", &address],
     );
     let text = stdout_of(&first);
     for expected in [
-        "[1/6]",
+        "[1/6] database sqlite://riskloop-data/riskloop.db",
         "[3/6] training",
         "test AUC",
         "applicants under 18 declined (reason UNDERAGE)",
-        "[6/6]",
+        "[6/6] not starting the scoring API (--no-serve)",
         "Authorization: Bearer rk_",
-        "/v1/score",
-        "Ready in",
+        &format!("curl -s http://{address}/v1/score"),
+        "Set up in",
     ] {
         assert!(text.contains(expected), "{expected} missing from:\n{text}");
     }

@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use riskloop_serve::api_key::Role;
-use riskloop_serve::metrics::Metrics;
 use riskloop_serve::store::DatabaseSettings;
 use riskloop_serve::store::{DecisionKind, JsonText, NewDecision, Reason, Reasons, Store};
+use riskloop_serve::telemetry::metrics::Metrics;
 use riskloop_serve::writer::{DecisionWriter, WriterSettings};
 use secrecy::SecretString;
 

@@ -5,8 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use riskloop_serve::cli::Cli;
-use riskloop_serve::protocol_errors;
-use tracing_subscriber::prelude::*;
+use riskloop_serve::telemetry;
 
 // Decisions are allocated on the HTTP workers and freed on the writer's thread: glibc's malloc
 // serialises that on its arena locks, mimalloc does not. Its `override` feature (serve/Cargo.toml)
@@ -16,17 +15,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RISKLOOP_LOG")
-        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    let log = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
-    tracing_subscriber::registry()
-        .with(filter)
-        .with(log)
-        .with(protocol_errors::CountLayer)
-        .init();
+    telemetry::init(std::io::stderr, std::io::stderr().is_terminal());
     match Cli::parse().run().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -49,7 +49,7 @@ pub struct Settings {
     pub workers: usize,
     pub writer: crate::writer::WriterSettings,
     /// Request sizes, timeouts and connections (`[limits]`).
-    pub limits: crate::app::Limits,
+    pub limits: crate::http::Limits,
 }
 
 #[derive(Debug, Deserialize)]
@@ -72,7 +72,7 @@ impl Default for Settings {
             policy: None,
             workers: 0,
             writer: crate::writer::WriterSettings::default(),
-            limits: crate::app::Limits::default(),
+            limits: crate::http::Limits::default(),
         }
     }
 }

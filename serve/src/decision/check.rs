@@ -1,6 +1,7 @@
-//! The shape of an application against its schema, before anything is parsed: no unknown
-//! field, each value of a JSON type its field takes, numbers within range, text of a bounded
-//! length that the database can store. Every refusal names the field.
+//! The shape of what a request carries, before anything is parsed: an application against its
+//! schema (no unknown field, each value of a JSON type its field takes, numbers within range,
+//! text of a bounded length that the database can store), and the identifiers and text every
+//! route takes. Every refusal names the field.
 
 use std::borrow::Cow;
 
@@ -8,7 +9,36 @@ use riskloop_ingest::application::{Application, Field, name_order};
 
 use super::FieldError;
 use super::schema::{FieldKind, FieldRule, InputSchema};
-use crate::validate::{MAX_ABS_NUMBER, MAX_STRING_LEN, NUL_RULE};
+
+/// Largest magnitude accepted for a number: beyond it, f64 stops being exact for integers and no
+/// loan field is that large.
+pub const MAX_ABS_NUMBER: f64 = 1e15;
+pub const MAX_STRING_LEN: usize = 256;
+pub const MAX_ID_LEN: usize = 128;
+
+/// An optional identifier: a non-empty string of at most [`MAX_ID_LEN`] bytes.
+pub fn identifier(value: Option<&str>, field: &str) -> Result<(), FieldError> {
+    match value {
+        Some(s) if s.is_empty() || s.len() > MAX_ID_LEN => Err(FieldError::new(
+            field,
+            format!("must be 1 to {MAX_ID_LEN} bytes"),
+        )),
+        Some(s) => storable(s, &|| field.to_owned()),
+        None => Ok(()),
+    }
+}
+
+/// Text both engines can store: PostgreSQL's text holds no NUL character, so no request may
+/// carry one, whichever engine serves it. Refused here, the request fails alone and knows why;
+/// at the database it would have failed every decision committed with it.
+pub fn storable(text: &str, field: &dyn Fn() -> String) -> Result<(), FieldError> {
+    if text.contains('\0') {
+        return Err(FieldError::new(&field(), NUL_RULE));
+    }
+    Ok(())
+}
+
+pub const NUL_RULE: &str = "contains the NUL character (\\u0000), which cannot be stored";
 
 /// Checks every field of `application` against `schema` (both in [`name_order`]).
 pub fn shape(schema: &InputSchema, application: &Application<'_>) -> Result<(), FieldError> {
@@ -69,6 +99,18 @@ pub fn shape(schema: &InputSchema, application: &Application<'_>) -> Result<(), 
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn identifiers_refuse_nul_and_bad_lengths() {
+        let rule = |v: &str| match identifier(Some(v), "application_id") {
+            Err(FieldError { field, rule }) => format!("{field}: {rule}"),
+            other => panic!("{other:?}"),
+        };
+        assert!(identifier(Some("A-1"), "application_id").is_ok());
+        assert!(identifier(None, "application_id").is_ok());
+        assert!(rule("A\u{0}1").starts_with("application_id: contains the NUL character"));
+        assert!(rule("").contains("1 to 128 bytes"));
+    }
 
     fn schema() -> InputSchema {
         InputSchema::from_fields(vec![

@@ -12,13 +12,15 @@ use riskloop_ingest::parse::is_na;
 use riskloop_ingest::pipeline::Input;
 use serde_json::value::RawValue;
 
-use crate::served::ServedModel;
 use crate::store::{JsonText, NewDecision, Reason, Reasons};
 use policy::Policy;
 
-pub mod check;
-pub mod policy;
-pub mod schema;
+pub mod check; // what requests carry: applications against their schema, identifiers, text
+pub mod model; // a verified bundle with its schema: what the core decides with
+pub mod policy; // cutoffs, hard rules and segments on parsed values
+pub mod schema; // the fields an application may carry, one owner of their rules
+
+pub use model::ServedModel;
 
 use schema::Position;
 

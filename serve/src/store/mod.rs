@@ -17,7 +17,6 @@ use sqlx::sqlite::{
 };
 
 mod audit;
-mod decision_inserts;
 mod decisions;
 mod jobs;
 mod keys;
@@ -25,10 +24,8 @@ mod models;
 mod outcomes;
 mod policies;
 mod reviews;
-pub(crate) mod sqlite_decisions;
 
 pub use audit::{AuditEntry, NewAuditEntry};
-pub use decision_inserts::DecisionSink;
 pub use decisions::{
     Decision, DecisionFilter, DecisionKind, JsonText, NewDecision, Reason, Reasons,
 };
@@ -93,7 +90,7 @@ impl StoreError {
 
     /// A write's error from the SQLite connection the decision writer uses.
     pub(crate) fn from_sqlite(err: rusqlite::Error) -> Self {
-        if sqlite_decisions::is_unique_violation(&err) {
+        if is_unique_violation(&err) {
             Self::Conflict("a decision with this id".into())
         } else {
             Self::Sqlite(err)
@@ -106,7 +103,7 @@ impl StoreError {
     pub fn is_refused_row(&self) -> bool {
         match self {
             Self::Conflict(_) => true,
-            Self::Sqlite(err) => sqlite_decisions::is_refused_row(err),
+            Self::Sqlite(err) => sqlite_refused_row(err),
             Self::Database(sqlx::Error::Database(db)) => {
                 !matches!(db.kind(), sqlx::error::ErrorKind::Other)
                     // PostgreSQL's data exceptions (class 22): a value the column cannot hold.
@@ -135,6 +132,19 @@ impl StoreError {
             _ => false,
         }
     }
+}
+
+/// A constraint the row breaks (a clashing id, a failed check, a missing reference): the same
+/// batch without that row can be committed.
+pub(crate) fn sqlite_refused_row(err: &rusqlite::Error) -> bool {
+    err.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation)
+}
+
+/// A clash with a stored row's id or key, as opposed to another refusal.
+fn is_unique_violation(err: &rusqlite::Error) -> bool {
+    matches!(err, rusqlite::Error::SqliteFailure(e, _)
+        if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+            || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
 }
 
 /// Errors of a database that is down or cannot write, as sqlx reports them.
@@ -299,6 +309,14 @@ impl Store {
             target,
             sqlite_file: None,
         })
+    }
+
+    /// The PostgreSQL pool; `None` on SQLite (the writer's sinks use it directly).
+    pub(crate) fn postgres_pool(&self) -> Option<&PgPool> {
+        match &self.pool {
+            Pool::Postgres(pool) => Some(pool),
+            Pool::Sqlite(_) => None,
+        }
     }
 
     /// The SQLite database file; `None` on PostgreSQL.

@@ -1,7 +1,7 @@
 //! SQLite's decision writer: one thread that owns a connection, gathers what is queued, commits
 //! it in one transaction and answers every waiting handler. SQLite takes one writer at a time,
 //! so this thread is the serial part of every decision; it does nothing but SQLite's work, and
-//! checkpoints run on another thread (`store::sqlite_decisions::Checkpoints`).
+//! checkpoints run on another thread (`store::sqlite_sink::Checkpoints`).
 //!
 //! After a failed commit (a full disk, an I/O error) the transaction is rolled back and the
 //! connection is not trusted again: it is closed, and the next job opens a new one.
@@ -13,11 +13,11 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
+use super::sqlite_sink::{self, Checkpoints};
 use super::{Gathered, Job, SubmitError, WriteHealth, WriterSettings, answer_all};
 use super::{answers_after_failure, written_as};
-use crate::metrics::Metrics;
 use crate::store::StoreError;
-use crate::store::sqlite_decisions::{self, Checkpoints};
+use crate::telemetry::metrics::Metrics;
 
 /// Starts the thread; the receiver it returns resolves once the queue is closed, drained and
 /// committed.
@@ -28,11 +28,11 @@ pub(super) fn start(
     metrics: Arc<Metrics>,
     health: Arc<WriteHealth>,
 ) -> Result<oneshot::Receiver<()>, StoreError> {
-    let conn = sqlite_decisions::open(file).map_err(|source| StoreError::WriterOpen {
+    let conn = sqlite_sink::open(file).map_err(|source| StoreError::WriterOpen {
         path: file.display().to_string(),
         source,
     })?;
-    let checkpointer = sqlite_decisions::open(file).map_err(|source| StoreError::WriterOpen {
+    let checkpointer = sqlite_sink::open(file).map_err(|source| StoreError::WriterOpen {
         path: file.display().to_string(),
         source,
     })?;
@@ -105,7 +105,7 @@ impl Writer {
     /// A probe write; a connection it fails on is closed.
     fn probe(&mut self) -> Result<(), String> {
         let probed = connection(&mut self.conn, &self.file)
-            .and_then(sqlite_decisions::probe)
+            .and_then(sqlite_sink::probe)
             .map_err(|e| e.to_string());
         if probed.is_err() {
             self.conn = None;
@@ -131,7 +131,7 @@ impl Writer {
         let sizes = batch.sizes();
         let size = batch.decisions.len();
         let started = Instant::now();
-        let written = sqlite_decisions::insert_batch(conn, &batch.decisions, &sizes);
+        let written = sqlite_sink::insert_batch(conn, &batch.decisions, &sizes);
         self.metrics.writer_batch(size, started.elapsed());
         match written {
             Ok(written) => {
@@ -153,11 +153,11 @@ impl Writer {
                 // The transaction was rolled back; ask what is stored, in case the COMMIT
                 // reached the WAL before failing. After a failed sync that cannot be told
                 // from here: the frames may be on disk and come back on the next open.
-                let stored = if sqlite_decisions::fate_unknown(&err) {
+                let stored = if sqlite_sink::fate_unknown(&err) {
                     Err(format!("the WAL's sync failed: {err}"))
                 } else {
                     let ids: Vec<&str> = batch.decisions.iter().map(|d| d.id.as_str()).collect();
-                    sqlite_decisions::stored_at(conn, &ids).map_err(|e| e.to_string())
+                    sqlite_sink::stored_at(conn, &ids).map_err(|e| e.to_string())
                 };
                 let failure = err.to_string();
                 let answers = answers_after_failure(&batch.decisions, &sizes, stored, &failure);
@@ -174,7 +174,7 @@ fn connection<'a>(
     file: &Path,
 ) -> rusqlite::Result<&'a Connection> {
     if conn.is_none() {
-        *conn = Some(sqlite_decisions::open(file)?);
+        *conn = Some(sqlite_sink::open(file)?);
         tracing::debug!("the decision writer reopened its database connection");
     }
     Ok(conn.as_ref().expect("opened above"))

@@ -701,7 +701,7 @@ async fn the_openapi_description_lists_every_route_and_metrics_count_requests() 
 #[test]
 fn the_openapi_description_is_valid_and_lists_refusals_as_problems() {
     use utoipa::OpenApi;
-    let doc = serde_json::to_value(riskloop_serve::routes::health::ApiDoc::openapi()).unwrap();
+    let doc = serde_json::to_value(riskloop_serve::http::openapi::ApiDoc::openapi()).unwrap();
     let mut operation_ids = std::collections::HashSet::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {

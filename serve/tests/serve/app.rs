@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use riskloop_serve::api_key::Role;
-use riskloop_serve::app::{Application, Limits, ServeConfig};
-use riskloop_serve::commands::keys;
+use riskloop_serve::cli::keys;
+use riskloop_serve::http::{Application, Limits, ServeConfig};
 use riskloop_serve::registry;
 use riskloop_serve::store::Store;
 use riskloop_serve::writer::WriterSettings;

@@ -5,9 +5,9 @@
 use std::time::Instant;
 
 use riskloop_ingest::application::Application;
+use riskloop_serve::decision::ServedModel;
 use riskloop_serve::decision::policy::Policy;
 use riskloop_serve::decision::{self, DecideError, FieldError};
-use riskloop_serve::served::ServedModel;
 use riskloop_serve::store::DecisionKind;
 use serde_json::{Value, json};
 
@@ -307,11 +307,12 @@ async fn stored_decisions_are_decided_again_exactly_across_policy_edits_and_prom
         .map(|d| d.record.model_version.clone())
         .collect();
     assert_eq!((policies.len(), models.len()), (2, 2));
-    let mut artefacts = riskloop_serve::replay::Artefacts::default();
+    let mut artefacts = riskloop_serve::lifecycle::replay::Artefacts::default();
     for d in &stored {
-        let differences = riskloop_serve::replay::redecide(&app.store, &mut artefacts, d)
-            .await
-            .unwrap();
+        let differences =
+            riskloop_serve::lifecycle::replay::redecide(&app.store, &mut artefacts, d)
+                .await
+                .unwrap();
         assert!(differences.is_empty(), "{}: {differences:?}", d.record.id);
     }
     // And the stored texts are the policies that decided.

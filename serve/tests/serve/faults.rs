@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use riskloop_serve::app::Limits;
+use riskloop_serve::http::Limits;
 use riskloop_serve::writer::WriterSettings;
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
@@ -449,7 +449,7 @@ async fn a_value_postgres_refuses_fails_only_its_own_submission() {
         tasks: 1,
         ..WriterSettings::default()
     };
-    let metrics = Arc::new(riskloop_serve::metrics::Metrics::default());
+    let metrics = Arc::new(riskloop_serve::telemetry::metrics::Metrics::default());
     let (writer, tasks) = DecisionWriter::start(&db.store, settings, &metrics).unwrap();
     let honest: Vec<_> = (0..3)
         .map(|_| vec![crate::store::decision(key, None)])

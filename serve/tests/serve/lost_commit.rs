@@ -125,7 +125,7 @@ async fn a_batch_whose_commit_answer_is_lost_is_answered_by_what_the_database_ho
     .unwrap();
 
     let key = seed(&db.store).await;
-    let metrics = Arc::new(riskloop_serve::metrics::Metrics::default());
+    let metrics = Arc::new(riskloop_serve::telemetry::metrics::Metrics::default());
     let settings = WriterSettings {
         tasks: 1,
         ..WriterSettings::default()

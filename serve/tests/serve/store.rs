@@ -647,7 +647,7 @@ async fn the_writer_commits_each_submission_whole_even_above_its_batch_size(stor
         max_batch: 2,
         ..WriterSettings::default()
     };
-    let metrics = std::sync::Arc::new(riskloop_serve::metrics::Metrics::default());
+    let metrics = std::sync::Arc::new(riskloop_serve::telemetry::metrics::Metrics::default());
     let (writer, tasks) = DecisionWriter::start(store, settings, &metrics).unwrap();
 
     let good: Vec<NewDecision> = (0..5).map(|_| decision(key, None)).collect();
@@ -685,7 +685,7 @@ async fn a_submission_the_database_refuses_fails_alone_not_the_batch_it_was_gath
         tasks: 1,
         ..WriterSettings::default()
     };
-    let metrics = std::sync::Arc::new(riskloop_serve::metrics::Metrics::default());
+    let metrics = std::sync::Arc::new(riskloop_serve::telemetry::metrics::Metrics::default());
     let (writer, tasks) = DecisionWriter::start(store, settings, &metrics).unwrap();
 
     let first: Vec<NewDecision> = (0..2).map(|_| decision(key, None)).collect();
@@ -748,7 +748,7 @@ async fn sqlite_sustained_writes_are_all_stored_and_the_wal_stays_bounded() {
     let db = crate::helpers::TestDb::sqlite().await;
     let store = &db.store;
     let key = seed(store).await;
-    let metrics = std::sync::Arc::new(riskloop_serve::metrics::Metrics::default());
+    let metrics = std::sync::Arc::new(riskloop_serve::telemetry::metrics::Metrics::default());
     let (writer, tasks) =
         DecisionWriter::start(store, WriterSettings::default(), &metrics).unwrap();
     let wal = store.sqlite_file().unwrap().with_extension("db-wal");

@@ -204,7 +204,9 @@ async fn the_policy_reloads_without_restart_and_revoked_keys_stop_within_seconds
         .unwrap();
     assert_eq!(app.get("/v1/decisions", Some(&app.analyst)).status, 200);
     app.store.revoke_api_key(key.id).await.unwrap();
-    std::thread::sleep(riskloop_serve::auth::CACHE_TTL + std::time::Duration::from_millis(200));
+    std::thread::sleep(
+        riskloop_serve::http::auth::CACHE_TTL + std::time::Duration::from_millis(200),
+    );
     assert_eq!(app.get("/v1/decisions", Some(&app.analyst)).status, 401);
     app.finish().await;
 }

@@ -1,0 +1,86 @@
+//! What a handler can reach (`AppState`, shared by every worker), the limits each client is
+//! held to, and how a handler gets its caller (the `Caller` extractor).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, web};
+
+use super::auth::{Authenticator, Caller};
+use super::error::ApiError;
+use crate::registry::{ModelSlot, PolicyStore};
+use crate::store::Store;
+use crate::telemetry::metrics::Metrics;
+use crate::writer::DecisionWriter;
+
+/// Everything a handler can reach.
+#[derive(Debug)]
+pub struct AppState {
+    pub store: Store,
+    pub model: ModelSlot,
+    pub policy: PolicyStore,
+    pub writer: DecisionWriter,
+    pub auth: Authenticator,
+    pub metrics: Arc<Metrics>,
+    pub limits: Limits,
+}
+
+/// What one client may hold of the server: sizes, times and connections (`[limits]` in the
+/// configuration file).
+#[derive(Clone, Copy, Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest request body, in bytes (a batch may be `max_batch` times this).
+    pub max_body: usize,
+    /// Applications per `POST /v1/score/batch`; outcomes per `POST /v1/outcomes` are ten times this.
+    pub max_batch: usize,
+    /// How long a connection may take to send a request's head (line and headers), from when
+    /// it opens or sends again; then 408 and the connection is closed.
+    pub header_timeout_ms: u64,
+    /// How long a request may take to send its body, from its head; then 408 and the
+    /// connection is closed.
+    pub body_timeout_ms: u64,
+    /// Open connections at most, over all workers; beyond it, new connections wait in the
+    /// listen backlog until one closes.
+    pub max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body: 64 * 1024,
+            max_batch: 100,
+            header_timeout_ms: 5_000,
+            body_timeout_ms: 10_000,
+            max_connections: 4_096,
+        }
+    }
+}
+
+impl Limits {
+    pub fn body_timeout(&self) -> Duration {
+        Duration::from_millis(self.body_timeout_ms)
+    }
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let key = req
+            .headers()
+            .get(actix_web::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(|k| k.trim().to_owned());
+        Box::pin(async move {
+            let (Some(state), Some(key)) = (state, key) else {
+                return Err(ApiError::Unauthenticated);
+            };
+            state.auth.authenticate(&state.store, &key).await
+        })
+    }
+}

@@ -1,0 +1,4 @@
+//! The model lifecycle as library calls: what `riskloop demo` runs end to end, and re-deciding
+//! stored decisions with what made them.
+
+pub mod replay; // a stored decision decided again with its stored model and policy

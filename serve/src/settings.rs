@@ -42,7 +42,7 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// Address the API listens on.
     pub listen: SocketAddr,
-    pub database: DatabaseSettings,
+    pub database: crate::store::DatabaseSettings,
     /// The decision policy file; default `<data_dir>/policy.toml` (written with defaults if absent).
     pub policy: Option<PathBuf>,
     /// HTTP worker threads; 0 means one per core.
@@ -52,46 +52,17 @@ pub struct Settings {
     pub limits: crate::http::Limits,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DatabaseSettings {
-    /// Upper bound of the connection pool.
-    pub max_connections: u32,
-    /// How long a request waits for a PostgreSQL connection (a free one, or a new one while the
-    /// server cannot be reached) before it is answered 503 `store_unavailable`.
-    pub acquire_timeout_ms: u64,
-}
-
 impl Default for Settings {
     fn default() -> Self {
         Self {
             database_url: None,
             data_dir: PathBuf::from("riskloop-data"),
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            database: DatabaseSettings::default(),
+            database: crate::store::DatabaseSettings::default(),
             policy: None,
             workers: 0,
             writer: crate::writer::WriterSettings::default(),
             limits: crate::http::Limits::default(),
-        }
-    }
-}
-
-impl DatabaseSettings {
-    /// The defaults, with a pool of `max_connections`.
-    pub fn pool(max_connections: u32) -> Self {
-        Self {
-            max_connections,
-            ..Self::default()
-        }
-    }
-}
-
-impl Default for DatabaseSettings {
-    fn default() -> Self {
-        Self {
-            max_connections: 8,
-            acquire_timeout_ms: 1000,
         }
     }
 }

@@ -17,7 +17,7 @@ use tracing::Instrument;
 
 use super::auth::Authenticator;
 use super::state::{AppState, Limits};
-use super::{request_id, routes};
+use super::{openapi, request_id, routes};
 use crate::decision::ServedModel;
 use crate::registry::{ModelSlot, PolicyStore};
 use crate::store::Store;
@@ -102,6 +102,7 @@ impl Application {
             App::new()
                 .app_data(data.clone())
                 .wrap(from_fn(observe))
+                .configure(openapi::configure)
                 .configure(routes::configure)
         })
         .workers(workers)

@@ -2,8 +2,22 @@
 //! plus what holds for every operation, written once (problem+json refusals, 401 and 403 on
 //! every operation that needs a key).
 
+use actix_web::http::Method;
+use actix_web::{HttpResponse, web};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
+
+use super::routes::route;
+
+/// `GET /openapi.json`, served beside the routes it describes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(route("/openapi.json", Method::GET, openapi));
+}
+
+#[utoipa::path(get, path = "/openapi.json", tag = "operations", responses((status = 200, body = Object)))]
+pub async fn openapi() -> HttpResponse {
+    HttpResponse::Ok().json(ApiDoc::openapi())
+}
 
 struct BearerAuth;
 
@@ -86,7 +100,7 @@ impl Modify for Problems {
         crate::http::routes::health::readyz,
         crate::http::routes::health::metrics,
         crate::http::routes::health::info,
-        crate::http::routes::health::openapi,
+        openapi,
     ),
     modifiers(&BearerAuth, &Problems)
 )]

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
-pub use crate::settings::DatabaseSettings;
+pub use settings::DatabaseSettings;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
@@ -24,6 +24,7 @@ mod models;
 mod outcomes;
 mod policies;
 mod reviews;
+mod settings;
 
 pub use audit::{AuditEntry, NewAuditEntry};
 pub use decisions::{

@@ -1,10 +1,9 @@
-//! Unauthenticated operational routes: liveness, readiness, Prometheus metrics, versions and
-//! the OpenAPI description (generated from the handlers' annotations, so it cannot drift).
+//! Unauthenticated operational routes: liveness, readiness, Prometheus metrics and versions.
 
 use actix_web::http::Method;
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
-use utoipa::{OpenApi, ToSchema};
+use utoipa::ToSchema;
 
 use super::route;
 use crate::http::AppState;
@@ -15,8 +14,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(route("/healthz", Method::GET, healthz))
         .service(route("/readyz", Method::GET, readyz))
         .service(route("/metrics", Method::GET, metrics))
-        .service(route("/v1/info", Method::GET, info))
-        .service(route("/openapi.json", Method::GET, openapi));
+        .service(route("/v1/info", Method::GET, info));
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -77,9 +75,4 @@ pub async fn info(state: web::Data<AppState>) -> HttpResponse {
             crate::store::Engine::Postgres => "postgres",
         },
     })
-}
-
-#[utoipa::path(get, path = "/openapi.json", tag = "operations", responses((status = 200, body = Object)))]
-pub async fn openapi() -> HttpResponse {
-    HttpResponse::Ok().json(crate::http::openapi::ApiDoc::openapi())
 }

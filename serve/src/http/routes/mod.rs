@@ -3,7 +3,7 @@
 
 pub mod bodies; // request and response bodies of the scoring and decision routes
 pub mod decisions; // GET /v1/decisions, GET /v1/decisions/{id}, POST /v1/decisions/{id}/review
-pub mod health; // /healthz, /readyz, /metrics, /v1/info, /openapi.json
+pub mod health; // /healthz, /readyz, /metrics, /v1/info
 pub mod models; // GET /v1/models, promote, rollback
 pub mod outcomes; // POST /v1/outcomes
 pub mod request_body; // body size and media type, objects read member by member

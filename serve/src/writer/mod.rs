@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::{Mutex, mpsc, oneshot};
@@ -20,12 +20,12 @@ use crate::store::{NewDecision, Store, StoreError};
 use crate::telemetry::metrics::Metrics;
 
 pub mod health; // whether the database takes writes now; fail fast while it does not
+mod once; // the same write, once, for tools and tests
 pub mod postgres; // PostgreSQL's sink: one multi-row insert per batch, settled after a failure
 mod reply; // answers to the HTTP workers, one message per worker and commit
 mod sqlite; // SQLite's writer thread
 pub(crate) mod sqlite_sink; // SQLite's SQL: batches, savepoints, checkpoints, probes
-
-use postgres::DecisionSink;
+mod tasks; // PostgreSQL's writer tasks
 
 pub use health::WriteHealth;
 
@@ -166,7 +166,7 @@ impl DecisionWriter {
                 .map(|_| {
                     let sink = store.decision_sink(hold);
                     let (rx, metrics, health) = (rx.clone(), metrics.clone(), health.clone());
-                    tokio::spawn(run(sink, rx, settings, metrics, health))
+                    tokio::spawn(tasks::run(sink, rx, settings, metrics, health))
                 })
                 .collect();
             WriterTasks {
@@ -281,138 +281,6 @@ impl Gathered {
     }
 }
 
-async fn run(
-    mut sink: DecisionSink,
-    rx: Arc<Mutex<mpsc::Receiver<Job>>>,
-    settings: WriterSettings,
-    metrics: Arc<Metrics>,
-    health: Arc<WriteHealth>,
-) {
-    let linger = Duration::from_micros(settings.linger_us.unwrap_or(0));
-    let mut batch = Gathered {
-        decisions: Vec::with_capacity(settings.max_batch),
-        ..Gathered::default()
-    };
-    loop {
-        {
-            // One task gathers a batch at a time; the others commit meanwhile.
-            let mut rx = rx.lock().await;
-            let Some(first) = rx.recv().await else { return };
-            batch.take(first);
-            let deadline = Instant::now() + linger;
-            while batch.decisions.len() < settings.max_batch {
-                match rx.try_recv() {
-                    Ok(job) => batch.take(job),
-                    Err(mpsc::error::TryRecvError::Disconnected) => break,
-                    Err(mpsc::error::TryRecvError::Empty) => {
-                        let left = deadline.saturating_duration_since(Instant::now());
-                        if left.is_zero() {
-                            break;
-                        }
-                        match tokio::time::timeout(left, rx.recv()).await {
-                            Ok(Some(job)) => batch.take(job),
-                            _ => break,
-                        }
-                    }
-                }
-            }
-            metrics.queue_depth(rx.len());
-        }
-        if batch.decisions.is_empty() {
-            let probed = sink.probe().await.map_err(|e| e.to_string());
-            batch.settle_probes(&health, &probed);
-            continue;
-        }
-        commit(&mut sink, &mut batch, &metrics, &health).await;
-    }
-}
-
-/// Commits a gathered batch on PostgreSQL and answers everyone waiting on it.
-async fn commit(
-    sink: &mut DecisionSink,
-    batch: &mut Gathered,
-    metrics: &Metrics,
-    health: &WriteHealth,
-) {
-    let started = Instant::now();
-    let result = sink.insert(&batch.decisions).await;
-    metrics.writer_batch(batch.decisions.len(), started.elapsed());
-    let Gathered {
-        decisions, replies, ..
-    } = batch;
-    match result {
-        Ok(written) => {
-            let mut written = written.into_iter().map(written_as);
-            let sizes: Vec<usize> = replies.iter().map(|(_, n)| *n).collect();
-            let answers = sizes
-                .iter()
-                .map(|&n| Ok(written.by_ref().take(n).collect()));
-            answer_all(replies, decisions, answers);
-            batch.settle_probes(health, &Ok(()));
-        }
-        Err(err) if err.is_refused_row() && replies.len() > 1 => {
-            // A batch gathers the submissions of many clients: one whose rows the database
-            // refuses must not fail the others, so each is committed again on its own.
-            tracing::warn!(error = %err, batch = decisions.len(), submissions = replies.len(),
-                "decision batch refused a row; committing its submissions one by one");
-            let mut rows = std::mem::take(decisions).into_iter();
-            let mut failed = false;
-            for (reply, n) in std::mem::take(replies) {
-                let mut own: Vec<NewDecision> = rows.by_ref().take(n).collect();
-                let started = Instant::now();
-                let answer = sink.insert(&own).await;
-                metrics.writer_batch(n, started.elapsed());
-                match answer {
-                    Ok(written) => {
-                        let written = written.into_iter().map(written_as).collect();
-                        reply.send_now((Ok(written), own));
-                    }
-                    Err(err) if err.is_refused_row() => {
-                        tracing::error!(error = %err, batch = n, "decision submission refused");
-                        reply.send_now((Err(SubmitError::Refused(err.to_string())), own));
-                    }
-                    Err(err) => {
-                        tracing::error!(error = %err, batch = n, "decision submission failed");
-                        failed = true;
-                        let failure = err.to_string();
-                        settle(sink, &mut own, &mut vec![(reply, n)], &err, &failure).await;
-                    }
-                }
-            }
-            let fate = if failed {
-                probe_after_failure(sink).await
-            } else {
-                Ok(())
-            };
-            batch.settle_probes(health, &fate);
-        }
-        Err(err) if err.is_refused_row() => {
-            tracing::error!(error = %err, batch = decisions.len(), "decision batch refused");
-            let answers = replies
-                .iter()
-                .map(|_| Err(SubmitError::Refused(err.to_string())))
-                .collect::<Vec<_>>();
-            answer_all(replies, decisions, answers);
-            // The database answered: it is up.
-            batch.settle_probes(health, &Ok(()));
-        }
-        Err(err) => {
-            tracing::error!(error = %err, batch = decisions.len(), "decision batch failed");
-            let failure = err.to_string();
-            settle(sink, decisions, replies, &err, &failure).await;
-            let fate = probe_after_failure(sink).await;
-            batch.settle_probes(health, &fate);
-        }
-    }
-}
-
-/// After a failed commit, whether the database takes writes, found out at once with a probe
-/// (on a new connection): a connection lost once must not refuse every decision until the
-/// next periodic probe, and a database that is down must refuse them at once.
-async fn probe_after_failure(sink: &mut DecisionSink) -> Result<(), String> {
-    sink.probe().await.map_err(|e| e.to_string())
-}
-
 /// Answers every waiting submission, in order, handing each back its records (see [`Reply`]),
 /// in one message per HTTP worker (see [`reply`]).
 pub(crate) fn answer_all(
@@ -426,26 +294,6 @@ pub(crate) fn answer_all(
         post.add(reply, (answer, records.by_ref().take(n).collect()));
     }
     post.send();
-}
-
-/// After a failed commit: the batch may be stored all the same (the connection dropped while
-/// COMMIT's answer was on its way back), so the database is asked (`DecisionSink::settle`),
-/// unless the batch never reached it (no connection could be had).
-async fn settle(
-    sink: &mut DecisionSink,
-    decisions: &mut Vec<NewDecision>,
-    replies: &mut Vec<Waiting>,
-    err: &StoreError,
-    failure: &str,
-) {
-    let stored = if err.never_sent() {
-        Ok(HashMap::new())
-    } else {
-        sink.settle(decisions).await.map_err(|e| e.to_string())
-    };
-    let sizes: Vec<usize> = replies.iter().map(|(_, n)| *n).collect();
-    let answers = answers_after_failure(decisions, &sizes, stored, failure);
-    answer_all(replies, decisions, answers);
 }
 
 /// What to answer each submission of a batch whose commit failed, given what the database
@@ -500,63 +348,6 @@ fn written_as(committed: Option<DateTime<Utc>>) -> Written {
 }
 
 type Waiting = (ReplyTo, usize);
-
-/// [`DecisionSink::probe`] on SQLite, for tools and tests: the server's SQLite writer probes on
-/// its own connection.
-async fn probe_once(store: &Store) -> Result<(), StoreError> {
-    let path = store
-        .sqlite_file()
-        .ok_or_else(|| StoreError::Corrupt("a SQLite store without a file".into()))?;
-    tokio::task::spawn_blocking(move || {
-        let conn = sqlite_sink::open(&path)?;
-        sqlite_sink::probe(&conn)
-    })
-    .await
-    .map_err(|e| StoreError::Thread(std::io::Error::other(e)))?
-    .map_err(StoreError::Sqlite)
-}
-
-/// The writer's write, once, outside a server: for tools and tests.
-impl Store {
-    /// Writes decisions in one transaction (one sync): all are durable when this returns, or
-    /// none is. A decision whose `(api_key_id, idempotency_key)` is already stored (or repeated
-    /// earlier in the batch) is skipped: its entry is `None`. The others get the time their
-    /// batch was written (`created_at`), in input order. The decision writer is the way
-    /// decisions are written while serving; this is the same write, once, for tools and tests.
-    pub async fn insert_decisions(
-        &self,
-        batch: &[NewDecision],
-    ) -> Result<Vec<Option<DateTime<Utc>>>, StoreError> {
-        if batch.is_empty() {
-            return Ok(Vec::new());
-        }
-        match self.postgres_pool() {
-            None => {
-                let path = self
-                    .sqlite_file()
-                    .ok_or_else(|| StoreError::Corrupt("a SQLite store without a file".into()))?;
-                let batch = batch.to_vec();
-                let written = tokio::task::spawn_blocking(move || {
-                    let conn = sqlite_sink::open(&path)?;
-                    sqlite_sink::insert_batch(&conn, &batch, &[batch.len()])
-                })
-                .await
-                .map_err(|e| StoreError::Thread(std::io::Error::other(e)))?;
-                match written.map_err(StoreError::from_sqlite)?.pop() {
-                    Some(Ok(written)) => Ok(written),
-                    Some(Err(refused)) => Err(StoreError::from_sqlite(refused)),
-                    None => Ok(Vec::new()),
-                }
-            }
-            Some(pool) => {
-                let mut conn = pool.acquire().await.map_err(StoreError::Unavailable)?;
-                postgres::insert_postgres(&mut conn, batch)
-                    .await
-                    .map_err(postgres::write_error)
-            }
-        }
-    }
-}
 
 #[cfg(test)]
 mod tests {

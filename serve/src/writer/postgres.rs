@@ -80,7 +80,7 @@ impl DecisionSink {
         const SQL: &str = "INSERT INTO write_probes (id, probed_at) VALUES (1, now()) \
              ON CONFLICT (id) DO UPDATE SET probed_at = excluded.probed_at";
         let Some(pool) = self.store.postgres_pool() else {
-            return super::probe_once(&self.store).await;
+            return super::once::probe_once(&self.store).await;
         };
         if !self.hold {
             let mut conn = pool.acquire().await.map_err(StoreError::Unavailable)?;

@@ -1,6 +1,7 @@
 //! Credit-risk metrics, computed here and tested against their brute-force definitions: AUC with
-//! a DeLong confidence interval, Gini, KS, Brier, log loss, and calibration and lift by decile.
-//! Labels are 1 = bad (default), 0 = good; higher predictions mean more risk.
+//! a DeLong confidence interval (`riskloop_ingest::stats`, the one AUC implementation), Gini,
+//! KS, Brier, log loss, and calibration and lift by decile. Labels are 1 = bad (default), 0 =
+//! good; higher predictions mean more risk.
 
 use serde::{Deserialize, Serialize};
 
@@ -33,7 +34,7 @@ pub struct Decile {
 impl Metrics {
     /// All metrics of probabilities `p` against `labels`. None when one class is absent.
     pub fn compute(p: &[f64], labels: &[u8]) -> Option<Self> {
-        let (auc, [lo, hi]) = auc_with_ci(p, labels)?;
+        let (auc, [lo, hi]) = riskloop_ingest::stats::auc_with_ci(p, labels)?;
         let n = p.len() as f64;
         let bad_rate = labels.iter().map(|&y| f64::from(y)).sum::<f64>() / n;
         let brier = p
@@ -63,70 +64,6 @@ impl Metrics {
             deciles: deciles(p, labels, bad_rate),
         })
     }
-}
-
-/// Midranks (1-based, ties share their mean rank) of `values`.
-fn midranks(values: &[f64]) -> Vec<f64> {
-    let mut order: Vec<usize> = (0..values.len()).collect();
-    order.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
-    let mut ranks = vec![0.0; values.len()];
-    let mut i = 0;
-    while i < order.len() {
-        let mut j = i;
-        while j + 1 < order.len() && values[order[j + 1]] == values[order[i]] {
-            j += 1;
-        }
-        let rank = (i + j) as f64 / 2.0 + 1.0;
-        for &k in &order[i..=j] {
-            ranks[k] = rank;
-        }
-        i = j + 1;
-    }
-    ranks
-}
-
-/// AUC and its 95% DeLong interval, by the midrank algorithm (Sun & Xu, 2014).
-pub fn auc_with_ci(p: &[f64], labels: &[u8]) -> Option<(f64, [f64; 2])> {
-    let bads: Vec<f64> = p
-        .iter()
-        .zip(labels)
-        .filter(|(_, y)| **y == 1)
-        .map(|(p, _)| *p)
-        .collect();
-    let goods: Vec<f64> = p
-        .iter()
-        .zip(labels)
-        .filter(|(_, y)| **y == 0)
-        .map(|(p, _)| *p)
-        .collect();
-    let (m, n) = (bads.len() as f64, goods.len() as f64);
-    if bads.is_empty() || goods.is_empty() {
-        return None;
-    }
-    let all: Vec<f64> = bads.iter().chain(&goods).copied().collect();
-    let all_ranks = midranks(&all);
-    let bad_ranks = midranks(&bads);
-    let good_ranks = midranks(&goods);
-    // Placement values: the share of the other class each row outranks (ties half).
-    let v10: Vec<f64> = (0..bads.len())
-        .map(|i| (all_ranks[i] - bad_ranks[i]) / n)
-        .collect();
-    let v01: Vec<f64> = (0..goods.len())
-        .map(|j| 1.0 - (all_ranks[bads.len() + j] - good_ranks[j]) / m)
-        .collect();
-    let auc = v10.iter().sum::<f64>() / m;
-    let variance = |v: &[f64]| {
-        if v.len() < 2 {
-            return 0.0;
-        }
-        let mean = v.iter().sum::<f64>() / v.len() as f64;
-        v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (v.len() - 1) as f64
-    };
-    let se = (variance(&v10) / m + variance(&v01) / n).sqrt();
-    Some((
-        auc,
-        [(auc - 1.96 * se).max(0.0), (auc + 1.96 * se).min(1.0)],
-    ))
 }
 
 /// Kolmogorov–Smirnov: the largest gap between the bads' and goods' cumulative distributions
@@ -242,7 +179,7 @@ mod tests {
     #[test]
     fn auc_and_delong_interval_match_the_pairwise_definition() {
         let (p, y) = sample(400, 1);
-        let (auc, [lo, hi]) = auc_with_ci(&p, &y).unwrap();
+        let (auc, [lo, hi]) = riskloop_ingest::stats::auc_with_ci(&p, &y).unwrap();
         let (brute_auc, brute_se) = brute_delong(&p, &y);
         assert!((auc - brute_auc).abs() < 1e-12);
         assert!(

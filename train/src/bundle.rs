@@ -42,6 +42,10 @@ pub struct Manifest {
     pub quantization: QuantizationCheck,
     /// Every model trained for this bundle (with `model = "auto"`, both), best first.
     pub candidates: Vec<Candidate>,
+    /// With several candidates: how the kept one compared with the other on the validation
+    /// split (bundles written before it existed have none).
+    #[serde(default)]
+    pub choice: Option<crate::compare::Comparison>,
     /// sha256 (hex) of every file in the bundle except this manifest.
     pub files: BTreeMap<String, String>,
 }

@@ -3,6 +3,7 @@
 
 pub mod bundle; // models/<version>/: manifest with checksums, write and verified load
 pub mod calibration; // Platt scaling fitted on the validation split
+pub mod compare; // champion against challenger on the same rows: AUC gain with its interval
 pub mod config; // the training configuration (train.toml)
 pub mod data; // dataset splits → rows of slots → model input tensors
 pub mod device; // cpu / cuda selection and the GPU probe

@@ -1,0 +1,293 @@
+//! One training run end to end: read the dataset folder, fit the candidate models on the chosen
+//! device, calibrate, quantize and check the int8 form, evaluate, and write the bundle.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use riskloop_ingest::pipeline::FeaturePipeline;
+
+mod fit; // one candidate fitted on the chosen device
+mod write; // the bundle written
+
+use fit::{FittedModel, fit_model};
+use write::{Choice, reason_agreement, write_bundle};
+
+use crate::TrainError;
+use crate::bundle::{self, Candidate, Manifest, MetricSet, QuantizationCheck};
+use crate::calibration::Platt;
+use crate::compare::{self, Comparison, Rule};
+use crate::config::{ModelChoice, TrainConfig};
+use crate::data::Split;
+use crate::device::DeviceChoice;
+use crate::layout::{Layout, ModelKind};
+use crate::metrics::Metrics;
+use crate::scorer::{FloatScorer, Int8Scorer, Scorer};
+use crate::training::Epoch;
+use crate::weights::Int8Weights;
+
+#[derive(Debug)]
+pub struct TrainRequest<'a> {
+    pub data: &'a Path,
+    pub out: &'a Path,
+    pub device: DeviceChoice,
+    pub config: TrainConfig,
+    pub parent_version: Option<String>,
+}
+
+/// What a run tells its progress display.
+#[derive(Debug)]
+pub enum Progress<'a> {
+    Step(&'a str),
+    Epoch(ModelKind, &'a Epoch),
+}
+
+#[derive(Debug)]
+pub struct Trained {
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+}
+
+pub fn train(
+    request: &TrainRequest<'_>,
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<Trained, TrainError> {
+    request.config.validate()?;
+    request.device.check()?;
+    let started = Instant::now();
+    progress(Progress::Step("reading the dataset"));
+    let data = Dataset::read(request.data)?;
+    let fitted = fit_candidates(request, &data, progress)?;
+    let (chosen, candidates, choice) = choose(request, &data, fitted)?;
+    progress(Progress::Step("calibrating and quantizing"));
+    let served = calibrate_and_quantize(request, &data, chosen);
+    progress(Progress::Step("evaluating"));
+    let evaluation = evaluate(request, &data, &served)?;
+    progress(Progress::Step("writing the model bundle"));
+    write_bundle(
+        request,
+        &data,
+        served,
+        evaluation,
+        Choice {
+            candidates,
+            comparison: choice,
+        },
+        started,
+    )
+}
+
+/// The dataset folder `riskloop ingest` wrote.
+struct Dataset {
+    pipeline: FeaturePipeline,
+    pipeline_bytes: Vec<u8>,
+    spec_bytes: Vec<u8>,
+    train: Split,
+    valid: Split,
+    test: Split,
+}
+
+impl Dataset {
+    fn read(dir: &Path) -> Result<Self, TrainError> {
+        let pipeline_path = dir.join(bundle::PIPELINE);
+        let spec_path = dir.join(bundle::SPEC);
+        let pipeline = FeaturePipeline::load(&pipeline_path)?;
+        let pipeline_bytes =
+            std::fs::read(&pipeline_path).map_err(TrainError::io(&pipeline_path))?;
+        let spec_bytes = std::fs::read(&spec_path).map_err(TrainError::io(&spec_path))?;
+        let [train, valid, test] =
+            ["train", "valid", "test"].map(|name| Split::read(dir, name, &pipeline));
+        let (train, valid, test) = (train?, valid?, test?);
+        for split in [&train, &valid, &test] {
+            let bad = split.bad_rate();
+            if split.rows == 0 || bad == 0.0 || bad == 1.0 {
+                return Err(TrainError::Data(format!(
+                    "the {} split has {} rows and bad rate {bad:.3}: it needs both goods and bads",
+                    split.name, split.rows
+                )));
+            }
+        }
+        Ok(Self {
+            pipeline,
+            pipeline_bytes,
+            spec_bytes,
+            train,
+            valid,
+            test,
+        })
+    }
+
+    fn splits(&self) -> [&Split; 3] {
+        [&self.train, &self.valid, &self.test]
+    }
+}
+
+/// Fits every model the configuration asks for (`auto`: the additive model and the
+/// logistic scorecard).
+fn fit_candidates(
+    request: &TrainRequest<'_>,
+    data: &Dataset,
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<Vec<FittedModel>, TrainError> {
+    let kinds = match request.config.model {
+        ModelChoice::Auto => vec![ModelKind::Additive, ModelKind::Logistic],
+        ModelChoice::Logistic => vec![ModelKind::Logistic],
+        ModelChoice::Additive => vec![ModelKind::Additive],
+    };
+    kinds
+        .into_iter()
+        .map(|kind| {
+            let layout = Layout::new(&data.pipeline, kind)?;
+            fit_model(request, layout, &data.train, &data.valid, progress)
+        })
+        .collect()
+}
+
+/// Keeps one candidate: each later one replaces the kept one when it wins the comparison on
+/// the validation split (the test split only reports). Returns the kept model, every
+/// candidate's summary (the kept one first) and the last comparison made.
+fn choose(
+    request: &TrainRequest<'_>,
+    data: &Dataset,
+    fitted: Vec<FittedModel>,
+) -> Result<(FittedModel, Vec<Candidate>, Option<Comparison>), TrainError> {
+    let uncalibrated = |m: &FittedModel| {
+        Scorer::new(
+            m.layout.clone(),
+            m.weights.clone(),
+            &data.train,
+            Platt::default(),
+            request.config.score,
+        )
+    };
+    let mut scored = Vec::with_capacity(fitted.len());
+    for m in fitted {
+        let scorer = uncalibrated(&m);
+        let valid = scorer.probabilities(&data.valid);
+        let test = metrics(&scorer.probabilities(&data.test), &data.test)?;
+        let summary = Candidate {
+            model: m.kind,
+            valid_auc: metrics(&valid, &data.valid)?.auc,
+            test_auc: test.auc,
+            test_auc_ci: test.auc_ci,
+        };
+        scored.push((m, valid, summary));
+    }
+    let mut kept = 0;
+    let mut comparison = None;
+    for challenger in 1..scored.len() {
+        let c = compare::compare(
+            &scored[kept].1,
+            &scored[challenger].1,
+            &data.valid.labels,
+            Rule::HIGHER_AUC,
+        )
+        .ok_or_else(|| TrainError::Data("the validation split has one class only".into()))?;
+        if c.challenger_wins {
+            kept = challenger;
+        }
+        comparison = Some(c);
+    }
+    let (chosen, _, first) = scored.swap_remove(kept);
+    let mut candidates = vec![first];
+    candidates.extend(scored.into_iter().map(|(_, _, summary)| summary));
+    Ok((chosen, candidates, comparison))
+}
+
+/// The chosen model in its served forms: calibrated (Platt, on the validation split) in
+/// float, and quantized to int8 with the same calibration.
+struct Served {
+    model: FittedModel,
+    float: FloatScorer,
+    int8: Int8Scorer,
+}
+
+fn calibrate_and_quantize(
+    request: &TrainRequest<'_>,
+    data: &Dataset,
+    chosen: FittedModel,
+) -> Served {
+    let valid = &data.valid;
+    let mut values = vec![0.0; chosen.layout.terms.len()];
+    let float_raw = Scorer::new(
+        chosen.layout.clone(),
+        chosen.weights.clone(),
+        &data.train,
+        Platt::default(),
+        request.config.score,
+    );
+    let valid_raw: Vec<f64> = (0..valid.rows)
+        .map(|i| float_raw.raw_logit(valid.row(i), &mut values))
+        .collect();
+    let mut model = chosen;
+    model.run.max_contribution_error = valid_raw
+        .iter()
+        .zip(&model.burn_valid_logits)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    let platt = Platt::fit(&valid_raw, &valid.labels);
+    let float: FloatScorer = Scorer { platt, ..float_raw };
+    let int8_weights = Int8Weights::quantize(&model.layout, &model.weights);
+    let int8: Int8Scorer = Scorer::new(
+        model.layout.clone(),
+        int8_weights,
+        &data.train,
+        platt,
+        request.config.score,
+    );
+    Served { model, float, int8 }
+}
+
+/// Both forms' metrics, and the check that quantizing lost no more than allowed.
+struct Evaluation {
+    metrics: MetricSet,
+    quantization: QuantizationCheck,
+    int8_test: Vec<f64>,
+}
+
+fn evaluate(
+    request: &TrainRequest<'_>,
+    data: &Dataset,
+    served: &Served,
+) -> Result<Evaluation, TrainError> {
+    let (float, int8) = (&served.float, &served.int8);
+    let (valid, test) = (&data.valid, &data.test);
+    let (pf_valid, pf_test) = (float.probabilities(valid), float.probabilities(test));
+    let (pq_valid, pq_test) = (int8.probabilities(valid), int8.probabilities(test));
+    let metric_set = MetricSet {
+        float_valid: metrics(&pf_valid, valid)?,
+        float_test: metrics(&pf_test, test)?,
+        int8_valid: metrics(&pq_valid, valid)?,
+        int8_test: metrics(&pq_test, test)?,
+    };
+    let layout = &served.model.layout;
+    let quantization = QuantizationCheck {
+        auc_drop: metric_set.float_test.auc - metric_set.int8_test.auc,
+        max_auc_drop: request.config.max_auc_drop,
+        brier_float: metric_set.float_test.brier,
+        brier_int8: metric_set.int8_test.brier,
+        max_abs_probability_delta: pf_test
+            .iter()
+            .zip(&pq_test)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max),
+        reason_set_agreement: reason_agreement(float, int8, test, request.config.reasons),
+        float_bytes: 4 * (layout.dense + layout.levels + 1),
+        int8_bytes: int8.weights.size_bytes(),
+    };
+    if quantization.auc_drop > request.config.max_auc_drop {
+        return Err(TrainError::Quantization(format!(
+            "the int8 model's test AUC is {:.5} below the float model's (limit {}); no bundle written",
+            quantization.auc_drop, request.config.max_auc_drop
+        )));
+    }
+    Ok(Evaluation {
+        metrics: metric_set,
+        quantization,
+        int8_test: pq_test,
+    })
+}
+
+fn metrics(p: &[f64], split: &Split) -> Result<Metrics, TrainError> {
+    Metrics::compute(p, &split.labels)
+        .ok_or_else(|| TrainError::Data(format!("the {} split has one class only", split.name)))
+}

@@ -8,10 +8,10 @@ use std::path::Path;
 use std::time::Instant;
 
 use polars::prelude::DataType;
-use riskloop_ingest::{etl, read, spec::DatasetSpec};
+use riskloop_ingest::{read, spec::DatasetSpec};
 use riskloop_train::config::TrainConfig;
 use riskloop_train::device::DeviceChoice;
-use riskloop_train::run::{self, Progress, TrainRequest};
+use riskloop_train::run::Progress;
 use secrecy::ExposeSecret;
 use serde_json::{Map, Value};
 
@@ -19,6 +19,7 @@ use super::progress::spinner;
 use super::shared::{ConfigArg, open_store, url_of};
 use super::{keys, serve};
 use crate::api_key::Role;
+use crate::lifecycle::build;
 use crate::registry;
 use crate::settings::Settings;
 
@@ -111,9 +112,11 @@ pub async fn run(settings: &Settings, args: &DemoArgs, out: &mut impl Write) -> 
         )?;
         let dataset = demo_dir.join("dataset");
         let bar = spinner();
-        let ingested = etl::ingest(&spec, std::slice::from_ref(&csv), &dataset, &mut |s| {
-            bar.set_message(s.to_owned());
-        });
+        let bar_in = bar.clone();
+        let ingested = build::ingest(spec.clone(), vec![csv.clone()], dataset.clone(), move |s| {
+            bar_in.set_message(s.to_owned());
+        })
+        .await;
         bar.finish_and_clear();
         let ingested = ingested?;
         writeln!(
@@ -128,26 +131,23 @@ pub async fn run(settings: &Settings, args: &DemoArgs, out: &mut impl Write) -> 
             3,
             "training (logistic scorecard and additive model; the one with the better validation AUC is kept)",
         )?;
-        let models = settings.data_dir.join("models");
         let bar = spinner();
         let bar_in = bar.clone();
-        let trained = tokio::task::spawn_blocking(move || {
-            let request = TrainRequest {
-                data: &dataset,
-                out: &models,
-                device: DeviceChoice::Cpu,
-                config: TrainConfig::default(),
-                parent_version: None,
-            };
-            run::train(&request, &mut |p| match p {
-                Progress::Step(s) => bar_in.set_message(s.to_owned()),
-                Progress::Epoch(kind, e) => bar_in.set_message(format!(
-                    "{kind:?} epoch {}: valid AUC {:.4}",
-                    e.epoch, e.valid_auc
-                )),
-            })
+        let training = build::Training {
+            data: dataset,
+            out: settings.data_dir.join("models"),
+            device: DeviceChoice::Cpu,
+            config: TrainConfig::default(),
+            parent_version: None,
+        };
+        let trained = build::train(training, move |p| match p {
+            Progress::Step(s) => bar_in.set_message(s.to_owned()),
+            Progress::Epoch(kind, e) => bar_in.set_message(format!(
+                "{kind:?} epoch {}: valid AUC {:.4}",
+                e.epoch, e.valid_auc
+            )),
         })
-        .await?;
+        .await;
         bar.finish_and_clear();
         let trained = trained?;
         let m = &trained.manifest;
@@ -169,15 +169,7 @@ pub async fn run(settings: &Settings, args: &DemoArgs, out: &mut impl Write) -> 
         }
 
         step(out, 4, "registering and promoting the model")?;
-        let model = registry::register(&store, &trained.dir, "demo").await?;
-        registry::promote(
-            &store,
-            None,
-            &model.record.version,
-            "demo",
-            registry::Guard::default(),
-        )
-        .await?;
+        build::register(&store, &trained, "demo", Some(registry::Guard::default())).await?;
     }
 
     step(out, 5, "issuing an integration API key")?;

@@ -309,7 +309,7 @@ fn dataset_frame(
 
 fn write_parquet(frame: &mut DataFrame, path: &Path) -> Result<(), IngestError> {
     let file = File::create(path).map_err(IngestError::io(path))?;
-    // LZ4: faster to write than Snappy or zstd here (measured in bench/README.md), for a larger
+    // LZ4: faster to write than Snappy or zstd here (measured in bench/HISTORY.md), for a larger
     // file. No column statistics: the dataset is read whole, never filtered by row group.
     ParquetWriter::new(file)
         .with_compression(ParquetCompression::Lz4Raw)

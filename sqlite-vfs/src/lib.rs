@@ -5,7 +5,7 @@
 //! Why: SQLite writes each WAL frame as two `pwrite`s (its 24-byte header, then the page). On
 //! this machine's ext4 a `pwrite` costs a few microseconds of kernel time whatever its size,
 //! against a fraction of a microsecond per page when the same bytes arrive in one call
-//! (bench/README.md, 2026-12-04). A commit of 30 decisions writes about 23 frames: 46 calls, or
+//! (bench/HISTORY.md, 2026-12-04). A commit of 30 decisions writes about 23 frames: 46 calls, or
 //! one through here.
 //!
 //! Why it is sound: a held write must fail, if it fails, as the error of a call whose result

@@ -44,12 +44,12 @@ pub struct WriterSettings {
     /// and a wait adds to every request's latency, so with a fixed number of clients it costs
     /// throughput. Measured on SQLite: a 200 µs wait kept the writer out of its commits about
     /// 440 µs a cycle on a busy machine, as the woken thread also waits for a core, and took
-    /// 7–19 % off the decisions/s at 64 connections (`bench/README.md`). Set, every commit
+    /// 7–19 % off the decisions/s at 64 connections (`bench/HISTORY.md`). Set, every commit
     /// waits that long (on PostgreSQL, tokio's timer rounds it up to a millisecond).
     pub linger_us: Option<u64>,
     /// Concurrent committing tasks on PostgreSQL; 0 picks 2: one gathers and inserts while the
     /// other waits for its commit to be flushed, and more tasks only split the same decisions
-    /// into smaller batches (see `bench/README.md`). SQLite takes one writer, always.
+    /// into smaller batches (see `bench/HISTORY.md`). SQLite takes one writer, always.
     pub tasks: usize,
 }
 

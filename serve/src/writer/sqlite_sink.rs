@@ -205,7 +205,7 @@ impl Checkpoints {
     /// (1 MB) the writer was seen asleep 12.6 ms in one sync while the checkpointer slept
     /// 34 ms in one pass, and the p99 at 13,000 decisions/s over 256 connections passed 10 ms
     /// in 5 of 9 runs; with 64, in 1 of 9. The price: about 2 µs more of the checkpointer's
-    /// CPU per decision (`bench/README.md`, 2026-12-04, fifth session).
+    /// CPU per decision (`bench/HISTORY.md`, 2026-12-04, fifth session).
     const NUDGE_EVERY: usize = 64;
     /// Decisions after which the writer completes a checkpoint itself: a WAL of about 18 MB.
     const RESTART_AFTER: usize = 4096;

@@ -91,7 +91,7 @@ impl DecisionBody {
 
 /// A time exactly as chrono's `Serialize` writes it (RFC 3339, `Z`, and 0, 3, 6 or 9 fraction
 /// digits, as few as the time needs), without going through `fmt`: chrono's way cost about
-/// 2,400 instructions of every answer (callgrind, `bench/README.md`, 2026-12-03).
+/// 2,400 instructions of every answer (callgrind, `bench/HISTORY.md`, 2026-12-03).
 fn rfc3339<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
     let year = t.year();
     let nanos = t.nanosecond();

@@ -3,6 +3,7 @@
 
 use clap::{Parser, Subcommand};
 
+pub mod decide; // score --policy: files decided row by row through the decision core
 pub mod demo; // demo: the whole loop from nothing to a served decision
 pub mod ingest; // ingest
 pub mod keys; // keys create | list | revoke

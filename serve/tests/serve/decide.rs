@@ -322,3 +322,81 @@ async fn stored_decisions_are_decided_again_exactly_across_policy_edits_and_prom
     }
     app.finish().await;
 }
+
+/// `riskloop score --policy` decides files through the same core: a `$17` age is declined on
+/// the UNDERAGE rule, a `$12,000.00` loan falls in the large-loan segment, a row without its
+/// credit amount is refused naming the field, and every other row gets a decision.
+#[test]
+fn score_with_a_policy_decides_files_as_the_server_would() {
+    use polars::prelude::*;
+    let dir = tempfile::tempdir().unwrap();
+    let csv = std::fs::read_to_string(crate::app::data("german_credit.csv")).unwrap();
+    let mut lines: Vec<String> = csv.lines().take(21).map(str::to_owned).collect();
+    let header: Vec<&str> = lines[0].split(',').collect();
+    let column = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let (age, amount) = (column("age_in_years"), column("credit_amount"));
+    // Rows 1 and 2 have no quoted field before these columns, so a split on commas is exact.
+    let edit = |line: &str, at: usize, value: &str| {
+        let mut cells: Vec<String> = line.split(',').map(str::to_owned).collect();
+        cells[at] = value.to_owned();
+        cells.join(",")
+    };
+    lines[1] = edit(&lines[1], age, "$17");
+    lines[2] = edit(&lines[2], amount, "\"$12,000.00\"");
+    lines[3] = edit(&lines[3], amount, "");
+    std::fs::write(dir.path().join("book.csv"), lines.join("\n") + "\n").unwrap();
+    std::fs::write(dir.path().join("policy.toml"), POLICY).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_riskloop"))
+        .current_dir(dir.path())
+        .args(["score", "--model"])
+        .arg(&bundles()[0])
+        .args([
+            "--input",
+            "book.csv",
+            "--out",
+            "decided.parquet",
+            "--policy",
+            "policy.toml",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        printed.contains("Decided 20 application(s) (1 refused)"),
+        "{printed}"
+    );
+    let frame =
+        ParquetReader::new(std::fs::File::open(dir.path().join("decided.parquet")).unwrap())
+            .finish()
+            .unwrap();
+    let text = |name: &str, row: usize| -> Option<String> {
+        frame
+            .column(name)
+            .unwrap()
+            .str()
+            .unwrap()
+            .get(row)
+            .map(str::to_owned)
+    };
+    assert_eq!(text("decision", 0).as_deref(), Some("decline"));
+    assert_eq!(text("reason_1", 0).as_deref(), Some("policy:UNDERAGE"));
+    assert_eq!(
+        text("decision", 1).as_deref(),
+        Some("decline"),
+        "the large-loan segment"
+    );
+    assert_eq!(text("decision", 2), None);
+    assert_eq!(
+        text("refused", 2).as_deref(),
+        Some("credit_amount: required field is missing")
+    );
+    for row in 3..20 {
+        assert!(text("decision", row).is_some(), "row {row}");
+        assert_eq!(text("refused", row), None);
+    }
+}

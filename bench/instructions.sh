@@ -92,8 +92,8 @@ for name in ("echo", "score"):
     sha = part(costs, r"sha2::sha256::soft::compress \[")
     parts = {
         "HTTP workers": part(costs, r"h1/dispatcher\.rs:<actix_http::h1::dispatcher::Dispatcher<.*\]$"),
-        "decision writer": part(costs, r"riskloop_serve::store::sqlite_decisions::insert_batch \["),
-        "checkpointer": part(costs, r"riskloop_serve::store::sqlite_decisions::checkpoint \["),
+        "decision writer": part(costs, r"riskloop_serve::writer::sqlite_sink::insert_batch \["),
+        "checkpointer": part(costs, r"riskloop_serve::writer::sqlite_sink::checkpoint \["),
     }
     shown = ", ".join(f"{k} {v / requests:,.0f}" for k, v in parts.items() if v)
     print(f"{name}: {total / requests:,.0f} instructions per request, {(total - sha) / requests:,.0f} "

@@ -66,8 +66,8 @@ if [ -n "${CALLGRIND:-}" ]; then
   http=0 artefacts=0
   for f in "$WORK"/cg.*-*; do
     total=$(awk '/^totals:/ {print $2}' "$f"); [ "${total:-0}" -gt 0 ] || continue
-    if grep -q "riskloop_serve::store::sqlite_decisions::insert_batch" "$f"; then name="SQLite writer"
-    elif grep -q "riskloop_serve::store::sqlite_decisions::checkpoint" "$f"; then name="checkpointer"
+    if grep -q "riskloop_serve::writer::sqlite_sink::insert_batch" "$f"; then name="SQLite writer"
+    elif grep -q "riskloop_serve::writer::sqlite_sink::checkpoint" "$f"; then name="checkpointer"
     elif grep -q sqlite3VdbeExec "$f"; then name="a pool connection (reads)"
     else
       http=$((http + total))

@@ -3,7 +3,7 @@
     python3 bench/wal_pages.py riskloop-data/riskloop.db
 
 Run it on a server's database after sending fewer than 4,096 decisions to a fresh one (the writer
-starts the WAL over after that many, see `serve/src/store/sqlite_decisions.rs`), so that the WAL
+starts the WAL over after that many, see `serve/src/writer/sqlite_sink.rs`), so that the WAL
 still holds every commit. It reads a copy of the database and its WAL, so the server may keep
 running. Each frame of the WAL is one page written by one commit; the page's owner comes from
 SQLite's `dbstat` table.

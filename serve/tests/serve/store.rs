@@ -740,7 +740,7 @@ async fn a_submission_the_database_refuses_fails_alone_not_the_batch_it_was_gath
 
 /// SQLite's writer commits on a connection of its own that never checkpoints by itself: a
 /// background thread copies pages, and the writer completes a checkpoint every 4,096 decisions
-/// (unit-tested in `store::sqlite_decisions`). Through the whole path, every decision is stored
+/// (unit-tested in `writer::sqlite_sink`). Through the whole path, every decision is stored
 /// and the WAL stays bounded (without checkpoints, 20,480 decisions take about 45 MB).
 #[tokio::test]
 async fn sqlite_sustained_writes_are_all_stored_and_the_wal_stays_bounded() {

@@ -255,6 +255,25 @@ struct Gathered {
 }
 
 impl Gathered {
+    /// The one gathering rule, for both engines: the first job, then whatever is queued, up
+    /// to `max_batch` decisions. With a linger set and room left, the caller waits that long
+    /// between the two (on its thread or its task: the returned wait).
+    fn begin(&mut self, first: Job, settings: &WriterSettings) -> Option<Duration> {
+        self.take(first);
+        let linger = Duration::from_micros(settings.linger_us.unwrap_or(0));
+        (!linger.is_zero() && self.decisions.len() < settings.max_batch).then_some(linger)
+    }
+
+    /// Takes what is queued, up to `max_batch` decisions.
+    fn fill(&mut self, queue: &mut mpsc::Receiver<Job>, max_batch: usize) {
+        while self.decisions.len() < max_batch {
+            match queue.try_recv() {
+                Ok(job) => self.take(job),
+                Err(_) => break,
+            }
+        }
+    }
+
     fn take(&mut self, job: Job) {
         match job {
             Job::Decisions(batch, reply) => {

@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
@@ -66,22 +66,15 @@ struct Writer {
 
 impl Writer {
     fn run(mut self, mut queue: mpsc::Receiver<Job>, settings: WriterSettings) {
-        let linger = Duration::from_micros(settings.linger_us.unwrap_or(0));
         let mut batch = Gathered {
             decisions: Vec::with_capacity(settings.max_batch),
             ..Gathered::default()
         };
         while let Some(first) = queue.blocking_recv() {
-            batch.take(first);
-            if !linger.is_zero() && batch.decisions.len() < settings.max_batch {
-                std::thread::sleep(linger);
+            if let Some(wait) = batch.begin(first, &settings) {
+                std::thread::sleep(wait);
             }
-            while batch.decisions.len() < settings.max_batch {
-                match queue.try_recv() {
-                    Ok(job) => batch.take(job),
-                    Err(_) => break,
-                }
-            }
+            batch.fill(&mut queue, settings.max_batch);
             self.metrics.queue_depth(queue.len());
             self.commit(&mut batch);
         }

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio::sync::{Mutex, mpsc};
 
@@ -24,7 +24,6 @@ pub(super) async fn run(
     metrics: Arc<Metrics>,
     health: Arc<WriteHealth>,
 ) {
-    let linger = Duration::from_micros(settings.linger_us.unwrap_or(0));
     let mut batch = Gathered {
         decisions: Vec::with_capacity(settings.max_batch),
         ..Gathered::default()
@@ -34,24 +33,10 @@ pub(super) async fn run(
             // One task gathers a batch at a time; the others commit meanwhile.
             let mut rx = rx.lock().await;
             let Some(first) = rx.recv().await else { return };
-            batch.take(first);
-            let deadline = Instant::now() + linger;
-            while batch.decisions.len() < settings.max_batch {
-                match rx.try_recv() {
-                    Ok(job) => batch.take(job),
-                    Err(mpsc::error::TryRecvError::Disconnected) => break,
-                    Err(mpsc::error::TryRecvError::Empty) => {
-                        let left = deadline.saturating_duration_since(Instant::now());
-                        if left.is_zero() {
-                            break;
-                        }
-                        match tokio::time::timeout(left, rx.recv()).await {
-                            Ok(Some(job)) => batch.take(job),
-                            _ => break,
-                        }
-                    }
-                }
+            if let Some(wait) = batch.begin(first, &settings) {
+                tokio::time::sleep(wait).await;
             }
+            batch.fill(&mut rx, settings.max_batch);
             metrics.queue_depth(rx.len());
         }
         if batch.decisions.is_empty() {

@@ -16,13 +16,18 @@ const FLAGS: OpenFlags = OpenFlags::SQLITE_OPEN_READ_WRITE.union(OpenFlags::SQLI
 fn database() -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.db");
-    Connection::open(&path)
+    create(&path);
+    (dir, path)
+}
+
+/// Creates the WAL database `path` with a table of blobs, through the default VFS.
+fn create(path: &std::path::Path) {
+    Connection::open(path)
         .unwrap()
         .execute_batch(
             "PRAGMA journal_mode=WAL; CREATE TABLE t (n INTEGER PRIMARY KEY, x BLOB NOT NULL);",
         )
         .unwrap();
-    (dir, path)
 }
 
 fn row(n: i64) -> Vec<u8> {
@@ -241,12 +246,7 @@ fn a_checkpoint_on_a_full_disk_fails_and_loses_nothing() {
     let _turn = turn();
     let Some(fs) = Tmpfs::mount("2m") else { return };
     let path = fs.path().join("t.db");
-    Connection::open(&path)
-        .unwrap()
-        .execute_batch(
-            "PRAGMA journal_mode=WAL; CREATE TABLE t (n INTEGER PRIMARY KEY, x BLOB NOT NULL);",
-        )
-        .unwrap();
+    create(&path);
     let writer = open(&path, FLAGS).unwrap();
     writer.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
     // About 200 pages in the WAL, none yet in the database file, which must grow to take them.
@@ -292,12 +292,7 @@ fn a_commit_on_a_full_disk_fails_and_the_next_one_succeeds() {
     let _turn = turn();
     let Some(fs) = Tmpfs::mount("2m") else { return };
     let path = fs.path().join("t.db");
-    Connection::open(&path)
-        .unwrap()
-        .execute_batch(
-            "PRAGMA journal_mode=WAL; CREATE TABLE t (n INTEGER PRIMARY KEY, x BLOB NOT NULL);",
-        )
-        .unwrap();
+    create(&path);
     let writer = open(&path, FLAGS).unwrap();
     writer.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
     insert(&writer, 0..10);

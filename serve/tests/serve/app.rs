@@ -233,6 +233,25 @@ impl TestApp {
         }
     }
 
+    /// Writes `text` to the policy file and waits until the server decides with `version`.
+    pub(crate) fn replace_policy(&self, text: &str, version: &str) {
+        // A file's modification time may have a one-second grain: the edit must be seen.
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        std::fs::write(&self.policy, text).unwrap();
+        let mut serving = String::new();
+        for _ in 0..40 {
+            serving = self.get("/v1/info", None).json()["policy_version"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            if serving == version {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("the server still decides with policy {serving}, not {version}");
+    }
+
     pub(crate) fn get(&self, path: &str, key: Option<&str>) -> Reply {
         let auth = key.map(|k| format!("Bearer {k}"));
         let headers: Vec<(&str, &str)> =

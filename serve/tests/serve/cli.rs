@@ -365,27 +365,19 @@ fn training_on_cuda_without_the_feature_is_a_clear_error() {
     }
 }
 
-/// A server killed outright (SIGKILL) while it answers: every decision it acknowledged is in the
-/// database afterwards, and the database is whole. SQLite's decision writer holds its writes
-/// back until the commit's sync (`sqlite-vfs`); none of what it acknowledged may be among them.
-#[test]
-fn a_killed_server_has_stored_every_decision_it_acknowledged() {
-    use std::io::{BufRead, BufReader, Read, Write};
-    use std::net::TcpStream;
-    use std::process::Stdio;
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::{Arc, Mutex};
-
-    let dir = tempfile::tempdir().unwrap();
+/// `riskloop serve` on a fresh demo database in `dir`, on a port of its own, its log to
+/// `stderr`: the process, its port, and an integration key.
+fn serve_demo(dir: &Path, stderr: std::process::Stdio) -> (std::process::Child, u16, String) {
+    use std::io::{BufRead, BufReader};
     let demo = stdout_of(&riskloop(
-        dir.path(),
+        dir,
         None,
         &["demo", "--no-serve", "--listen", "127.0.0.1:0"],
     ));
     let key = printed_key(&demo);
-    let mut server = command(dir.path(), None, &["serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+    let mut server = command(dir, None, &["serve", "--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(stderr)
         .spawn()
         .unwrap();
     let mut serving = String::new();
@@ -398,6 +390,22 @@ fn a_killed_server_has_stored_every_decision_it_acknowledged() {
         .and_then(|rest| rest.split('/').next())
         .and_then(|p| p.parse().ok())
         .unwrap_or_else(|| panic!("no port in {serving:?}"));
+    (server, port, key)
+}
+
+/// A server killed outright (SIGKILL) while it answers: every decision it acknowledged is in the
+/// database afterwards, and the database is whole. SQLite's decision writer holds its writes
+/// back until the commit's sync (`sqlite-vfs`); none of what it acknowledged may be among them.
+#[test]
+fn a_killed_server_has_stored_every_decision_it_acknowledged() {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    use std::process::Stdio;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, port, key) = serve_demo(dir.path(), Stdio::null());
 
     let request = {
         let body = serde_json::json!({ "application": crate::app::application() }).to_string();
@@ -478,35 +486,15 @@ fn a_killed_server_has_stored_every_decision_it_acknowledged() {
 /// way, junk bytes the HTTP parser refuses are counted in `/metrics`, not logged one by one.
 #[test]
 fn ctrl_c_answers_every_request_in_flight_and_counts_protocol_errors_quietly() {
-    use std::io::{BufRead, BufReader, Read, Write};
+    use std::io::{Read, Write};
     use std::net::TcpStream;
     use std::process::Stdio;
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Arc, Mutex};
 
     let dir = tempfile::tempdir().unwrap();
-    let demo = stdout_of(&riskloop(
-        dir.path(),
-        None,
-        &["demo", "--no-serve", "--listen", "127.0.0.1:0"],
-    ));
-    let key = printed_key(&demo);
     let log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
-    let mut server = command(dir.path(), None, &["serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::from(log))
-        .spawn()
-        .unwrap();
-    let mut serving = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut serving)
-        .unwrap();
-    let port: u16 = serving
-        .split("127.0.0.1:")
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no port in {serving:?}"));
+    let (mut server, port, key) = serve_demo(dir.path(), Stdio::from(log));
     let exchange = move |request: &[u8]| -> Result<String, String> {
         let mut stream = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
         stream

@@ -269,24 +269,10 @@ async fn stored_decisions_are_decided_again_exactly_across_policy_edits_and_prom
     };
     score_all(0);
     // A new policy: other cutoffs, and the large-loan segment gone.
-    std::thread::sleep(std::time::Duration::from_millis(1100));
     let edited = POLICY
         .replace("test-1", "test-2")
         .replace("approve_min_score = 560", "approve_min_score = 540");
-    let edited = &edited[..edited.find("[[segments]]").unwrap()];
-    std::fs::write(&app.policy, edited).unwrap();
-    let mut version = String::new();
-    for _ in 0..40 {
-        version = app.get("/v1/info", None).json()["policy_version"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        if version == "test-2" {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    assert_eq!(version, "test-2");
+    app.replace_policy(&edited[..edited.find("[[segments]]").unwrap()], "test-2");
     score_all(1);
     let promoted = app.post(
         &format!("/v1/models/{}/promote", app.versions[1]),

@@ -99,20 +99,16 @@ impl<'a> Inputs<'a> {
         for (name, format) in &model.schema.protected {
             let input = match application.get(name) {
                 None | Some(Field::Null) => Input::Missing,
+                // A number for a categorical attribute was refused by `check::shape`.
                 Some(Field::Number(n)) => {
                     let value = n
                         .as_f64()
                         .ok_or_else(|| FieldError::new(name, "not a number"))?;
-                    match format.kind {
-                        riskloop_ingest::spec::FeatureKind::Categorical => {
-                            Input::Text(Cow::Owned(n.to_string()))
-                        }
-                        _ => Input::Number(
-                            format
-                                .plausible(value)
-                                .map_err(|r| FieldError::new(name, r))?,
-                        ),
-                    }
+                    Input::Number(
+                        format
+                            .plausible(value)
+                            .map_err(|r| FieldError::new(name, r))?,
+                    )
                 }
                 Some(Field::Bool(b)) => Input::Number(f64::from(u8::from(*b))),
                 Some(Field::Text(s)) if is_na(s, &pipeline.na_values) => Input::Missing,

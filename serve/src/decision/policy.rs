@@ -253,6 +253,8 @@ impl Condition {
         let fits = |v: &toml::Value| match (kind_of(v), field.kind) {
             (Some(FieldKind::String), FieldKind::String) => true,
             (Some(FieldKind::Boolean), FieldKind::Boolean) => true,
+            // A code written as an integer (a ZIP, a region) compares with the text's digits.
+            (Some(FieldKind::Number), FieldKind::String) => v.is_integer(),
             (Some(FieldKind::Number), kind) => kind.is_numeric(),
             _ => false,
         };

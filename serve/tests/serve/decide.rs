@@ -136,6 +136,18 @@ fn a_policy_that_reads_what_the_model_lacks_is_refused() {
         .check_against(&model.schema)
         .unwrap_err();
     assert!(err.contains("field `purpose` is a string"), "{err}");
+    // A code written as an integer compares with a category's digits; a fraction cannot.
+    let codes = |value: &str| {
+        let text = POLICY.replace(
+            "field = \"age_in_years\"\nop = \"<\"\nvalue = 18",
+            &format!("field = \"purpose\"\nop = \"in\"\nvalue = {value}"),
+        );
+        Policy::parse(&text, "t")
+            .unwrap()
+            .check_against(&model.schema)
+    };
+    assert!(codes("[\"car (new)\", 12]").is_ok());
+    assert!(codes("[\"car (new)\", 1.5]").is_err());
 }
 
 /// Through the API: the same regressions, and `imputed` in the answer.

@@ -38,7 +38,6 @@ pub struct ServeConfig {
 pub struct Application {
     server: actix_web::dev::Server,
     address: std::net::SocketAddr,
-    port: u16,
     state: web::Data<AppState>,
     writer_tasks: WriterTasks,
     background: Vec<tokio::task::JoinHandle<()>>,
@@ -47,7 +46,7 @@ pub struct Application {
 impl std::fmt::Debug for Application {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Application")
-            .field("port", &self.port)
+            .field("address", &self.address)
             .finish()
     }
 }
@@ -91,7 +90,6 @@ impl Application {
         let listener = TcpListener::bind(config.listen)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
         let address = listener.local_addr()?;
-        let port = address.port();
         let data = state.clone();
         let workers = match config.workers {
             0 => std::thread::available_parallelism().map_or(1, usize::from),
@@ -121,7 +119,6 @@ impl Application {
         Ok(Self {
             server,
             address,
-            port,
             state,
             writer_tasks,
             background,
@@ -129,7 +126,7 @@ impl Application {
     }
 
     pub fn port(&self) -> u16 {
-        self.port
+        self.address.port()
     }
 
     /// The address the API listens on (the port resolved when 0 was asked for).

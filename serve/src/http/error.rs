@@ -118,7 +118,9 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound(what) => Self::NotFound(what),
             StoreError::Conflict(what) => Self::Conflict(format!("{what} already exists")),
             other if other.is_unavailable() => {
-                tracing::warn!(error = %other, "database unavailable");
+                // One line per request would flood the log during an outage; the writer says
+                // once that the database refuses writes.
+                tracing::debug!(error = %other, "database unavailable");
                 Self::StoreUnavailable
             }
             other => Self::internal(other),

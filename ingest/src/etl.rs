@@ -43,11 +43,16 @@ pub fn ingest(
     if let Some(time) = &spec.time {
         text_columns.push(time.column.clone());
     }
+    // Last, so that dataset_frame's text columns keep their places.
+    text_columns.extend(spec.split_column().map(str::to_owned));
     let request = Request {
         features: spec
             .features
             .iter()
-            .map(|f| (f.column().to_owned(), RawFormat::of(f, &spec.read)))
+            .map(|f| {
+                let sources = f.sources().into_iter().map(str::to_owned).collect();
+                (sources, RawFormat::of(f, &spec.read))
+            })
             .collect(),
         text: text_columns,
         time: spec.time.clone(),
@@ -68,11 +73,22 @@ pub fn ingest(
     ));
     let (labels, mut target) = label_rows(spec, &parsed)?;
     let usable = usable_rows(spec, &parsed, &labels, &mut target);
-    let splits = match spec.split.method {
-        SplitMethod::Stratified => split::stratified(&usable, &labels, &spec.split),
-        SplitMethod::Time => split::by_time(&usable, &parsed.dates, &spec.split),
-    };
-    if splits.train.is_empty() || !splits.train.iter().any(|&r| labels[r] == 1) {
+    check_dates(spec, &parsed)?;
+    let splits = split_rows(spec, &parsed, &usable, &labels)?;
+    target.rows_outside_split = usable.len() - splits.len();
+    for (name, rows) in [
+        ("training", &splits.train),
+        ("validation", &splits.valid),
+        ("test", &splits.test),
+    ] {
+        if rows.is_empty() {
+            return Err(IngestError::Input(format!(
+                "the {name} split is empty: {}",
+                describe_split(spec)
+            )));
+        }
+    }
+    if !splits.train.iter().any(|&r| labels[r] == 1) {
         return Err(IngestError::Input(
             "the training split has no bad rows: nothing to learn from".into(),
         ));
@@ -162,6 +178,105 @@ fn fit_and_write(
     Ok(pipeline)
 }
 
+/// A split by dates needs dates: when none parsed, say so (and show some that failed) rather
+/// than let the split come out empty.
+fn check_dates(spec: &DatasetSpec, parsed: &Parsed) -> Result<(), IngestError> {
+    let (Some(time), true) = (&spec.time, spec.splits_by_time()) else {
+        return Ok(());
+    };
+    if parsed.dates.iter().any(Option::is_some) {
+        return Ok(());
+    }
+    let examples = if parsed.date_failure_examples.is_empty() {
+        "every value is missing".to_owned()
+    } else {
+        format!(
+            "{} value(s) did not parse, e.g. {}",
+            parsed.date_failures,
+            parsed
+                .date_failure_examples
+                .iter()
+                .map(|e| format!("{e:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    Err(IngestError::Input(format!(
+        "no date in `{}` parsed with the format {:?}: {examples}. Fix `[time] format`, or recode \
+         odd values with `[time] map`",
+        time.column, time.format
+    )))
+}
+
+/// Row indices of each split, as the spec's method says.
+fn split_rows(
+    spec: &DatasetSpec,
+    parsed: &Parsed,
+    usable: &[usize],
+    labels: &[u8],
+) -> Result<Splits, IngestError> {
+    // The split column, if any, is the last text column read.
+    let split_values = || parsed.text.last().expect("the split column was read");
+    Ok(match spec.split.method {
+        SplitMethod::Stratified => split::stratified(usable, labels, &spec.split),
+        SplitMethod::Time => split::by_time(usable, &parsed.dates, &spec.split),
+        SplitMethod::Cutoff => {
+            let cuts = split::Cutoffs::of(spec).map_err(IngestError::Spec)?;
+            let keys: Vec<Option<f64>> = if spec.splits_by_time() {
+                parsed
+                    .dates
+                    .iter()
+                    .map(|d| d.map(split::date_key))
+                    .collect()
+            } else {
+                let column = spec.split_column().unwrap_or_default();
+                let mut failed = Vec::new();
+                let keys = split_values()
+                    .iter()
+                    .map(|v| match split::Cutoffs::key(spec, v.unwrap_or("")) {
+                        Ok(k) => k,
+                        Err(e) => {
+                            if failed.len() < 3 {
+                                failed.push(e);
+                            }
+                            None
+                        }
+                    })
+                    .collect();
+                if !failed.is_empty() {
+                    tracing::warn!(column, examples = ?failed, "split values that are not numbers are in no split");
+                }
+                keys
+            };
+            split::by_cutoff(usable, &keys, &cuts)
+        }
+        SplitMethod::Column => {
+            let values: Vec<Option<&str>> = split_values().iter().collect();
+            split::by_values(usable, &values, &spec.split)
+        }
+    })
+}
+
+fn describe_split(spec: &DatasetSpec) -> String {
+    let s = &spec.split;
+    let column = s
+        .column
+        .clone()
+        .or_else(|| spec.time.as_ref().map(|t| t.column.clone()))
+        .unwrap_or_default();
+    match s.method {
+        SplitMethod::Cutoff => format!(
+            "no row of `{column}` falls in it with train_from = {:?}, valid_from = {:?}, test_from = {:?}",
+            s.train_from, s.valid_from, s.test_from
+        ),
+        SplitMethod::Column => format!(
+            "no row of `{column}` holds its values (train {:?}, valid {:?}, test {:?})",
+            s.train_values, s.valid_values, s.test_values
+        ),
+        _ => "too few usable rows for the split's shares".into(),
+    }
+}
+
 /// 1 for bad, 0 for good, per row; counts the rest by raw value (or fails, per the spec).
 fn label_rows(
     spec: &DatasetSpec,
@@ -176,6 +291,7 @@ fn label_rows(
         other: Vec::new(),
         rejected_missing: Vec::new(),
         rows_without_time: 0,
+        rows_outside_split: 0,
         splits: Vec::new(),
     };
     for (row, value) in raw.iter().enumerate() {
@@ -220,7 +336,7 @@ fn usable_rows(
         .map(|(i, f)| (i, f.name.as_str()))
         .collect();
     let mut rejected = vec![0usize; rejecting.len()];
-    let needs_date = spec.split.method == SplitMethod::Time;
+    let needs_date = spec.splits_by_time();
     let mut usable = Vec::with_capacity(parsed.rows);
     'rows: for (row, &label) in labels.iter().enumerate() {
         if label == u8::MAX {

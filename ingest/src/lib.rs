@@ -2,6 +2,7 @@
 //! pipeline that the server applies to one application at a time, identically.
 
 pub mod application; // one application as JSON text, read with borrowed names and values
+pub mod derive; // derived features: expressions over raw columns, read the same both ways
 pub mod etl; // read raw files with Polars, parse, split, fit, write the dataset folder
 pub mod parse; // raw value parsers shared by batch and online: numbers, percents, dates, booleans
 pub mod pipeline; // FeaturePipeline: fit on train, apply_batch (Polars) and apply_one (JSON)

@@ -4,11 +4,13 @@
 //! (and treats the value as missing), the server refuses the application naming the field.
 
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 
 use chrono::format::{Item, Parsed, StrftimeItems};
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 
+use crate::derive::{Arg, Expression, Operand};
 use crate::spec::{DatePart, Feature, FeatureKind, Parser, ReadOptions};
 
 /// What one raw value turned into.
@@ -31,6 +33,15 @@ pub struct RawFormat {
     /// Plausible values; bundles written before it existed have none.
     #[serde(default)]
     pub valid: Option<[f64; 2]>,
+    /// The spec's per-column missing tokens, beside the dataset's NA tokens.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_values: Vec<String>,
+    /// The spec's value map, applied to the trimmed raw value before parsing.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub map: BTreeMap<String, String>,
+    /// A derived feature's expression: its value comes from these columns, not one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub derive: Option<Expression>,
 }
 
 impl RawFormat {
@@ -41,8 +52,124 @@ impl RawFormat {
             date_format: feature.date_format.clone(),
             date_part: feature.date_part,
             decimal: read.decimal,
-            two_digit_year_pivot: read.two_digit_year_pivot,
+            two_digit_year_pivot: feature
+                .two_digit_year_pivot
+                .unwrap_or(read.two_digit_year_pivot),
             valid: feature.valid,
+            missing_values: feature.missing_values.clone(),
+            map: feature.map.clone(),
+            derive: feature.derive.clone(),
+        }
+    }
+
+    /// What the value map turns a raw value into, if it names it.
+    pub fn mapped(&self, raw: &str) -> Option<&str> {
+        if self.map.is_empty() {
+            return None;
+        }
+        self.map.get(raw.trim()).map(String::as_str)
+    }
+
+    /// Reads one raw value (after [`Self::mapped`]) as both paths do: an NA token or one of the
+    /// column's missing values is missing; a number is then recoded by value (a missing value
+    /// or a map key that reads as the same number), and checked against `valid`.
+    pub fn read<'a>(
+        &self,
+        raw: &'a str,
+        na_values: &[String],
+        application_date: Option<NaiveDate>,
+    ) -> Result<Value<'a>, String> {
+        if self.is_missing_text(raw, na_values) {
+            return Ok(Value::Missing);
+        }
+        match self.parse_unchecked(raw, application_date)? {
+            Value::Number(v) => self.read_number(v),
+            other => Ok(other),
+        }
+    }
+
+    /// A number as sent (a JSON number, or text already parsed): recoded by value, then
+    /// checked against `valid`.
+    pub fn read_number(&self, value: f64) -> Result<Value<'static>, String> {
+        if self.recodes_numbers() {
+            if self
+                .missing_values
+                .iter()
+                .any(|t| self.same_number(t, value))
+            {
+                return Ok(Value::Missing);
+            }
+            if let Some((_, to)) = self.map.iter().find(|(k, _)| self.same_number(k, value)) {
+                return match self.parse_unchecked(to, None)? {
+                    Value::Number(v) => self.plausible(v).map(Value::Number),
+                    _ => Ok(Value::Missing),
+                };
+            }
+        }
+        self.plausible(value).map(Value::Number)
+    }
+
+    fn is_missing_text(&self, raw: &str, na_values: &[String]) -> bool {
+        let raw = raw.trim();
+        is_na(raw, na_values) || self.missing_values.iter().any(|m| m == raw)
+    }
+
+    /// Numbers (not dates, whose value depends on the application) match tokens by value.
+    fn recodes_numbers(&self) -> bool {
+        (!self.missing_values.is_empty() || !self.map.is_empty())
+            && match self.kind {
+                FeatureKind::Numeric => self.parser != Parser::Date,
+                FeatureKind::Boolean => true,
+                FeatureKind::Categorical => false,
+            }
+    }
+
+    fn same_number(&self, token: &str, value: f64) -> bool {
+        matches!(self.parse_unchecked(token, None), Ok(Value::Number(v)) if v == value)
+    }
+
+    /// One operand of a derived feature, read as its expression says.
+    pub fn operand<'a>(
+        &self,
+        raw: &'a str,
+        na_values: &[String],
+        operand: Operand,
+    ) -> Result<Arg<'a>, String> {
+        if self.is_missing_text(raw, na_values) {
+            return Ok(Arg::Missing);
+        }
+        let raw = raw.trim();
+        Ok(match operand {
+            Operand::Text => Arg::Text(raw),
+            Operand::Number => self.number_operand(parse_number(raw, self.decimal)?),
+            Operand::Date => {
+                let format = self.date_format.as_deref().unwrap_or("%Y-%m-%d");
+                Arg::Date(parse_date(raw, format, self.two_digit_year_pivot)?)
+            }
+        })
+    }
+
+    /// A numeric operand as sent (a JSON number): a missing value by number is missing.
+    pub fn number_operand(&self, value: f64) -> Arg<'static> {
+        let missing = self
+            .missing_values
+            .iter()
+            .any(|t| parse_number(t, self.decimal).is_ok_and(|v| v == value));
+        if missing {
+            Arg::Missing
+        } else {
+            Arg::Number(value)
+        }
+    }
+
+    /// A derived feature's value from its operands, checked against `valid`.
+    pub fn derived<'a>(&self, args: &[Arg<'a>]) -> Result<Value<'a>, String> {
+        let Some(expression) = &self.derive else {
+            return Err("not a derived feature".into());
+        };
+        match expression.eval(args) {
+            Value::Number(v) => self.plausible(v).map(Value::Number),
+            other => Ok(other),
         }
     }
 
@@ -60,6 +187,18 @@ impl RawFormat {
     /// Parses raw text (already known not to be an NA token). `application_date` is needed only
     /// by `date_part = "days_before_application"`.
     pub fn parse<'a>(
+        &self,
+        raw: &'a str,
+        application_date: Option<NaiveDate>,
+    ) -> Result<Value<'a>, String> {
+        match self.parse_unchecked(raw, application_date)? {
+            Value::Number(v) => self.plausible(v).map(Value::Number),
+            other => Ok(other),
+        }
+    }
+
+    /// [`Self::parse`] without the `valid` check.
+    fn parse_unchecked<'a>(
         &self,
         raw: &'a str,
         application_date: Option<NaiveDate>,
@@ -83,7 +222,7 @@ impl RawFormat {
                     }
                     Parser::Text => return Err("numeric features cannot be read as text".into()),
                 };
-                self.plausible(number).map(Value::Number)
+                Ok(Value::Number(number))
             }
         }
     }
@@ -180,6 +319,16 @@ pub fn parse_date(raw: &str, format: &str, pivot: u32) -> Result<NaiveDate, Stri
     with_items(format, |items| {
         chrono::format::parse(&mut fields, raw, items.iter()).map_err(mismatch)
     })?;
+    if fields.month().is_none()
+        && fields.ordinal().is_none()
+        && fields.isoweek().is_none()
+        && fields.week_from_sun().is_none()
+        && fields.week_from_mon().is_none()
+        && fields.timestamp().is_none()
+    {
+        // A year alone (`%Y`: fiscal years such as 2006) means its first day.
+        fields.set_month(1).map_err(mismatch)?;
+    }
     if fields.day().is_none()
         && fields.ordinal().is_none()
         && fields.week_from_sun().is_none()
@@ -250,6 +399,68 @@ fn date_to_number(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A plain number column.
+    fn plain() -> RawFormat {
+        RawFormat {
+            kind: FeatureKind::Numeric,
+            parser: Parser::Number,
+            date_format: None,
+            date_part: None,
+            decimal: '.',
+            two_digit_year_pivot: 50,
+            valid: None,
+            missing_values: Vec::new(),
+            map: BTreeMap::new(),
+            derive: None,
+        }
+    }
+
+    #[test]
+    fn a_year_alone_is_its_first_day() {
+        let d = NaiveDate::from_ymd_opt(2006, 1, 1).unwrap();
+        assert_eq!(parse_date("2006", "%Y", 50), Ok(d));
+        assert_eq!(parse_date(" 2006 ", "%Y", 50), Ok(d));
+        let err = parse_date("1976A", "%Y", 50).unwrap_err();
+        assert!(err.contains("1976A") && err.contains("%Y"), "{err}");
+        assert_eq!(parse_date("98", "%y", 50).unwrap().year(), 1998);
+    }
+
+    #[test]
+    fn column_missing_values_and_maps_apply_to_text_and_numbers_alike() {
+        let na = ReadOptions::default().na_values;
+        let jobs = RawFormat {
+            missing_values: vec!["0".into()],
+            map: [("999".to_owned(), "1000".to_owned())].into(),
+            valid: Some([0.0, 5000.0]),
+            ..plain()
+        };
+        assert_eq!(jobs.read("0", &na, None), Ok(Value::Missing));
+        assert_eq!(
+            jobs.read(" 0.0 ", &na, None),
+            Ok(Value::Missing),
+            "matched by number"
+        );
+        assert_eq!(jobs.read_number(0.0), Ok(Value::Missing), "a JSON 0 too");
+        assert_eq!(jobs.read("N/A", &na, None), Ok(Value::Missing));
+        assert_eq!(jobs.read("12", &na, None), Ok(Value::Number(12.0)));
+        assert_eq!(jobs.read_number(999.0), Ok(Value::Number(1000.0)));
+        assert_eq!(jobs.read("999.00", &na, None), Ok(Value::Number(1000.0)));
+        assert!(jobs.read("6000", &na, None).is_err());
+        let franchise = RawFormat {
+            kind: FeatureKind::Categorical,
+            parser: Parser::Text,
+            map: [("0".to_owned(), "1".to_owned())].into(),
+            ..plain()
+        };
+        assert_eq!(franchise.mapped(" 0 "), Some("1"));
+        assert_eq!(franchise.mapped("2"), None);
+        assert_eq!(
+            franchise.read("0", &na, None),
+            Ok(Value::Text("0")),
+            "read takes mapped text"
+        );
+    }
 
     #[test]
     fn numbers_tolerate_currency_thousands_and_stray_spaces() {
@@ -342,7 +553,7 @@ mod tests {
             date_part: Some(part),
             decimal: '.',
             two_digit_year_pivot: 30,
-            valid: None,
+            ..plain()
         };
         let app = NaiveDate::from_ymd_opt(2020, 3, 1);
         assert_eq!(
@@ -376,11 +587,7 @@ mod tests {
         let format = RawFormat {
             kind: FeatureKind::Categorical,
             parser: Parser::Text,
-            date_format: None,
-            date_part: None,
-            decimal: '.',
-            two_digit_year_pivot: 50,
-            valid: None,
+            ..plain()
         };
         assert_eq!(format.parse(" 021 ", None), Ok(Value::Text("021")));
     }
@@ -388,13 +595,8 @@ mod tests {
     #[test]
     fn values_outside_the_plausible_range_are_refused_like_unparseable_ones() {
         let age = RawFormat {
-            kind: FeatureKind::Numeric,
-            parser: Parser::Number,
-            date_format: None,
-            date_part: None,
-            decimal: '.',
-            two_digit_year_pivot: 50,
             valid: Some([0.0, 120.0]),
+            ..plain()
         };
         assert_eq!(age.parse("0", None), Ok(Value::Number(0.0)));
         assert_eq!(age.parse(" 120 ", None), Ok(Value::Number(120.0)));

@@ -10,7 +10,7 @@ use polars::prelude::*;
 use rayon::prelude::*;
 
 use crate::IngestError;
-use crate::parse::{RawFormat, is_na, parse_date};
+use crate::parse::RawFormat;
 use crate::spec::{ReadOptions, TimeColumn};
 use crate::table::{ColumnParser, ParsedColumn};
 
@@ -65,7 +65,8 @@ pub fn describe(inputs: &[PathBuf]) -> String {
 /// What to read from the stream: columns to parse as features and columns to keep as text.
 #[derive(Debug, Default)]
 pub struct Request {
-    pub features: Vec<(String, RawFormat)>,
+    /// Each feature's raw columns (one, or a derived feature's operands) and how to read them.
+    pub features: Vec<(Vec<String>, RawFormat)>,
     pub text: Vec<String>,
     pub time: Option<TimeColumn>,
     pub na_values: Vec<String>,
@@ -83,6 +84,8 @@ pub struct Parsed {
     pub text: Vec<StringChunked>,
     pub dates: Vec<Option<NaiveDate>>,
     pub date_failures: usize,
+    /// First few application dates that did not parse, for the error that says so.
+    pub date_failure_examples: Vec<String>,
 }
 
 struct State {
@@ -90,6 +93,7 @@ struct State {
     text: Vec<StringChunked>,
     dates: Vec<Option<NaiveDate>>,
     date_failures: usize,
+    date_failure_examples: Vec<String>,
     rows: usize,
 }
 
@@ -101,7 +105,11 @@ pub fn parse_stream(
 ) -> Result<Parsed, IngestError> {
     let mut lf = lf;
     let schema = lf.collect_schema().map_err(IngestError::polars(context))?;
-    let mut wanted: Vec<&str> = request.features.iter().map(|(c, _)| c.as_str()).collect();
+    let mut wanted: Vec<&str> = request
+        .features
+        .iter()
+        .flat_map(|(c, _)| c.iter().map(String::as_str))
+        .collect();
     wanted.extend(request.text.iter().map(String::as_str));
     wanted.extend(request.time.iter().map(|t| t.column.as_str()));
     let mut missing: Vec<&str> = wanted
@@ -109,6 +117,7 @@ pub fn parse_stream(
         .copied()
         .filter(|c| schema.get(c).is_none())
         .collect();
+    missing.sort_unstable();
     missing.dedup();
     if !missing.is_empty() {
         return Err(IngestError::Input(format!(
@@ -128,12 +137,16 @@ pub fn parse_stream(
             .position(|c| *c == name)
             .expect("requested column")
     };
-    let feature_at: Vec<usize> = request.features.iter().map(|(c, _)| position(c)).collect();
+    let feature_at: Vec<Vec<usize>> = request
+        .features
+        .iter()
+        .map(|(c, _)| c.iter().map(|c| position(c)).collect())
+        .collect();
     let text_at: Vec<usize> = request.text.iter().map(|c| position(c)).collect();
     let time_at = request
         .time
         .as_ref()
-        .map(|t| (position(&t.column), t.format.clone()));
+        .map(|t| (position(&t.column), t.clone()));
 
     let state = Arc::new(Mutex::new(State {
         parsers: request
@@ -148,6 +161,7 @@ pub fn parse_stream(
             .collect(),
         dates: Vec::new(),
         date_failures: 0,
+        date_failure_examples: Vec::new(),
         rows: 0,
     }));
     let na_values = request.na_values.clone();
@@ -161,18 +175,21 @@ pub fn parse_stream(
             .collect::<PolarsResult<_>>()?;
         let mut state = sink_state.lock().expect("parser state");
         let dates: Vec<Option<NaiveDate>> = match &time_at {
-            Some((at, format)) => columns[*at]
+            Some((at, time)) => columns[*at]
                 .iter()
-                .map(|cell| match cell {
-                    Some(s) if !is_na(s, &na_values) => match parse_date(s, format, pivot) {
-                        Ok(d) => Some(d),
-                        Err(_) => {
+                .map(
+                    |cell| match cell.map(|s| (s, time.parse(s, &na_values, pivot))) {
+                        None => None,
+                        Some((_, Ok(d))) => d,
+                        Some((s, Err(_))) => {
                             state.date_failures += 1;
+                            if state.date_failure_examples.len() < 5 {
+                                state.date_failure_examples.push(s.to_owned());
+                            }
                             None
                         }
                     },
-                    _ => None,
-                })
+                )
                 .collect(),
             None => Vec::new(),
         };
@@ -181,7 +198,10 @@ pub fn parse_stream(
             .parsers
             .par_iter_mut()
             .zip(feature_at.par_iter())
-            .for_each(|(parser, &at)| parser.push(&columns[at], &na_values, &dates));
+            .for_each(|(parser, at)| {
+                let raw: Vec<&StringChunked> = at.iter().map(|&i| &columns[i]).collect();
+                parser.push(&raw, &na_values, &dates);
+            });
         for (out, &at) in state.text.iter_mut().zip(&text_at) {
             out.append(&columns[at])?;
         }
@@ -205,6 +225,7 @@ pub fn parse_stream(
             text: Vec::new(),
             dates: Vec::new(),
             date_failures: 0,
+            date_failure_examples: Vec::new(),
             rows: 0,
         },
     );
@@ -231,5 +252,6 @@ pub fn parse_stream(
         text,
         dates: state.dates,
         date_failures: state.date_failures,
+        date_failure_examples: state.date_failure_examples,
     })
 }

@@ -3,12 +3,13 @@
 //! Unknown keys are errors and every check names the key at fault, because a silently ignored
 //! typo in a spec (say `protcted = true`) would put a protected attribute into a credit model.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use crate::IngestError;
+use crate::derive::{Expression, Operand};
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -39,8 +40,14 @@ pub struct DatasetSpec {
 #[serde(deny_unknown_fields)]
 pub struct TimeColumn {
     pub column: String,
-    /// strftime format, e.g. `%Y-%m-%d` or `%d/%m/%y`.
+    /// strftime format, e.g. `%Y-%m-%d`, `%d/%m/%y`, or `%Y` for a year alone.
     pub format: String,
+    /// Raw values replaced before parsing (e.g. `"1976A" = "1976"`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub map: BTreeMap<String, String>,
+    /// This column's two-digit-year pivot, when it differs from `read.two_digit_year_pivot`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub two_digit_year_pivot: Option<u32>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -97,9 +104,29 @@ impl Default for ReadOptions {
 #[serde(deny_unknown_fields, default)]
 pub struct Split {
     pub method: SplitMethod,
+    /// Shares of the rows for `stratified` and `time`.
     pub valid: f64,
     pub test: f64,
     pub seed: u64,
+    /// The column `cutoff` and `column` split by; `cutoff` defaults to the `[time]` column.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<String>,
+    /// `cutoff`: rows before `valid_from` train (from `train_from`, if set), rows from
+    /// `valid_from` validate, rows from `test_from` test. Dates in the `[time]` format when
+    /// the column is the time column, numbers otherwise (`2006`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub train_from: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub valid_from: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_from: Option<String>,
+    /// `column`: the raw values (trimmed) of `column` that put a row in each split.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub train_values: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub valid_values: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub test_values: Vec<String>,
 }
 
 impl Default for Split {
@@ -109,6 +136,13 @@ impl Default for Split {
             valid: 0.15,
             test: 0.15,
             seed: 42,
+            column: None,
+            train_from: None,
+            valid_from: None,
+            test_from: None,
+            train_values: Vec::new(),
+            valid_values: Vec::new(),
+            test_values: Vec::new(),
         }
     }
 }
@@ -121,6 +155,11 @@ pub enum SplitMethod {
     Stratified,
     /// Oldest applications train, newest test: how a model meets the future.
     Time,
+    /// By cut-off values of a column (a date or a number such as a year): out of time with
+    /// the boundaries a credit team names (`train ≤ 2005`, `valid = 2006`, `test ≥ 2007`).
+    Cutoff,
+    /// By the values of a column (`sample = "train" | "valid" | "test"`).
+    Column,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -137,12 +176,26 @@ pub struct Feature {
     /// Raw column name when it differs from `name`.
     pub column: Option<String>,
     pub kind: FeatureKind,
+    /// A value computed from raw columns instead of read from one (see [`crate::derive`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub derive: Option<Expression>,
     /// How to read raw values; by default `number` for numeric and `text` for categorical.
     pub parse: Option<Parser>,
     /// strftime format for `parse = "date"`.
     pub date_format: Option<String>,
     /// What a date becomes: days before the application date, or its month or year.
     pub date_part: Option<DatePart>,
+    /// This column's two-digit-year pivot, when it differs from `read.two_digit_year_pivot`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub two_digit_year_pivot: Option<u32>,
+    /// Raw values (trimmed) that mean missing in this column only, besides `read.na_values`
+    /// (`"0"` where zero means unknown). For a numeric feature a value matches by number too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_values: Vec<String>,
+    /// Raw values (trimmed) replaced before parsing: codes that mean the same thing recoded to
+    /// one (`"0" = "N"`). For a numeric feature a key matches by number too.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub map: BTreeMap<String, String>,
     #[serde(default)]
     pub missing: MissingPolicy,
     /// Plausible values (numeric): a value outside them is invalid, like one that does not
@@ -168,11 +221,28 @@ pub struct Feature {
     /// Batch rows missing it are still imputed as `missing` says.
     #[serde(default)]
     pub required: bool,
+    /// Gates the ingest may raise on this feature that an analyst has looked at and accepts,
+    /// each with the reason: `acknowledge = { leakage = "known at application: ..." }`.
+    /// Keys: `leakage`, `drift`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub acknowledge: BTreeMap<String, String>,
 }
 
+/// The gates a spec may acknowledge per feature.
+pub const GATES: [&str; 2] = ["leakage", "drift"];
+
 impl Feature {
+    /// The raw column it reads; a derived feature's own name.
     pub fn column(&self) -> &str {
         self.column.as_deref().unwrap_or(&self.name)
+    }
+
+    /// The raw columns its value comes from.
+    pub fn sources(&self) -> Vec<&str> {
+        match &self.derive {
+            Some(e) => e.columns().iter().map(String::as_str).collect(),
+            None => vec![self.column()],
+        }
     }
 
     pub fn parser(&self) -> Parser {
@@ -278,21 +348,19 @@ impl DatasetSpec {
                 &format!("value {v:?} is listed as both bad and good"),
             );
         }
-        let (valid, test) = (self.split.valid, self.split.test);
-        if !(0.0..1.0).contains(&valid) || !(0.0..1.0).contains(&test) || valid + test >= 0.9 {
-            return fail(
-                "split",
-                "valid and test must be fractions in [0, 1) leaving at least 10% to train",
-            );
-        }
-        if self.split.method == SplitMethod::Time && self.time.is_none() {
-            return fail("split.method", "`time` needs a `[time]` column");
-        }
+        self.validate_split()?;
         if !matches!(self.read.decimal, '.' | ',') {
             return fail("read.decimal", "must be \".\" or \",\"");
         }
         if self.read.two_digit_year_pivot > 99 {
             return fail("read.two_digit_year_pivot", "must be 0..=99");
+        }
+        if self
+            .time
+            .as_ref()
+            .is_some_and(|t| t.two_digit_year_pivot.is_some_and(|p| p > 99))
+        {
+            return fail("time.two_digit_year_pivot", "must be 0..=99");
         }
         let needs_time = self
             .features
@@ -317,6 +385,15 @@ impl DatasetSpec {
             .chain(self.drops.iter().map(|d| d.column.as_str()))
             .chain(self.keep.iter().map(String::as_str))
             .collect();
+        // Raw columns read by anything: a derived feature's name must not be one of them, or
+        // an application field would mean two things.
+        let raw_columns: HashSet<&str> = self
+            .features
+            .iter()
+            .flat_map(Feature::sources)
+            .chain(self.time.iter().map(|t| t.column.as_str()))
+            .chain(self.split.column.as_deref())
+            .collect();
         for (i, f) in self.features.iter().enumerate() {
             let key = format!("feature[{i}] ({})", f.name);
             if f.name.trim().is_empty() || f.name.contains(['[', ']', '=']) {
@@ -325,8 +402,17 @@ impl DatasetSpec {
             if !seen.insert(f.name.as_str()) {
                 return fail(&key, "is defined twice");
             }
-            if reserved.contains(&f.column()) {
-                return fail(&key, "reads the target, the id, a kept or a dropped column");
+            if let Some(source) = f.sources().into_iter().find(|c| reserved.contains(c)) {
+                return fail(
+                    &key,
+                    &format!("reads `{source}`, the target, the id, a kept or a dropped column"),
+                );
+            }
+            if f.derive.is_some() && raw_columns.contains(f.name.as_str()) {
+                return fail(
+                    &key,
+                    "a derived feature needs a name that is not a raw column's",
+                );
             }
             f.validate()
                 .map_err(|reason| IngestError::Spec(format!("`{key}`: {reason}")))?;
@@ -340,8 +426,178 @@ impl DatasetSpec {
     }
 }
 
+impl DatasetSpec {
+    fn validate_split(&self) -> Result<(), IngestError> {
+        let fail = |key: &str, reason: &str| Err(IngestError::Spec(format!("`{key}`: {reason}")));
+        let split = &self.split;
+        let fractions = matches!(split.method, SplitMethod::Stratified | SplitMethod::Time);
+        let (valid, test) = (split.valid, split.test);
+        if fractions
+            && (!(0.0..1.0).contains(&valid) || !(0.0..1.0).contains(&test) || valid + test >= 0.9)
+        {
+            return fail(
+                "split",
+                "valid and test must be fractions in [0, 1) leaving at least 10% to train",
+            );
+        }
+        let cut =
+            split.train_from.is_some() || split.valid_from.is_some() || split.test_from.is_some();
+        let listed = !(split.train_values.is_empty()
+            && split.valid_values.is_empty()
+            && split.test_values.is_empty());
+        match split.method {
+            SplitMethod::Time if self.time.is_none() => {
+                return fail("split.method", "`time` needs a `[time]` column");
+            }
+            SplitMethod::Cutoff => {
+                if split.column.is_none() && self.time.is_none() {
+                    return fail(
+                        "split.column",
+                        "`cutoff` needs a column, or a `[time]` column",
+                    );
+                }
+                if split.valid_from.is_none() || split.test_from.is_none() {
+                    return fail("split", "`cutoff` needs `valid_from` and `test_from`");
+                }
+                let cuts = crate::split::Cutoffs::of(self)
+                    .map_err(|reason| IngestError::Spec(format!("`split`: {reason}")))?;
+                if cuts.valid_from > cuts.test_from
+                    || cuts.train_from.is_some_and(|t| t > cuts.valid_from)
+                {
+                    return fail("split", "needs train_from <= valid_from <= test_from");
+                }
+            }
+            SplitMethod::Column => {
+                if split.column.is_none() {
+                    return fail(
+                        "split.column",
+                        "`column` splits need the column to split by",
+                    );
+                }
+                let lists = [&split.train_values, &split.valid_values, &split.test_values];
+                if lists.iter().any(|l| l.is_empty()) {
+                    return fail(
+                        "split",
+                        "`column` needs `train_values`, `valid_values` and `test_values`",
+                    );
+                }
+                for (i, list) in lists.iter().enumerate() {
+                    if let Some(v) = list
+                        .iter()
+                        .find(|v| lists[i + 1..].iter().any(|l| l.contains(v)))
+                    {
+                        return fail("split", &format!("value {v:?} is listed in two splits"));
+                    }
+                }
+            }
+            _ => {}
+        }
+        if cut && split.method != SplitMethod::Cutoff {
+            return fail(
+                "split",
+                "`train_from`, `valid_from` and `test_from` go with method = \"cutoff\"",
+            );
+        }
+        if listed && split.method != SplitMethod::Column {
+            return fail("split", "`*_values` go with method = \"column\"");
+        }
+        if split.column.is_some()
+            && !matches!(split.method, SplitMethod::Cutoff | SplitMethod::Column)
+        {
+            return fail(
+                "split.column",
+                "goes with method = \"cutoff\" or \"column\"",
+            );
+        }
+        Ok(())
+    }
+
+    /// The column `cutoff` or `column` splits read, if it is not the time column.
+    pub fn split_column(&self) -> Option<&str> {
+        let column = self.split.column.as_deref()?;
+        match (&self.time, self.split.method) {
+            (Some(t), SplitMethod::Cutoff) if t.column == column => None,
+            (_, SplitMethod::Cutoff | SplitMethod::Column) => Some(column),
+            _ => None,
+        }
+    }
+
+    /// Whether the split reads the application date of every row.
+    pub fn splits_by_time(&self) -> bool {
+        match self.split.method {
+            SplitMethod::Time => true,
+            SplitMethod::Cutoff => self.split_column().is_none(),
+            _ => false,
+        }
+    }
+}
+
+impl TimeColumn {
+    /// The application date of one raw value: its `map` applied, an NA token missing.
+    pub fn parse(
+        &self,
+        raw: &str,
+        na_values: &[String],
+        default_pivot: u32,
+    ) -> Result<Option<chrono::NaiveDate>, String> {
+        let raw = raw.trim();
+        let raw = self.map.get(raw).map_or(raw, String::as_str);
+        if crate::parse::is_na(raw, na_values) {
+            return Ok(None);
+        }
+        let pivot = self.two_digit_year_pivot.unwrap_or(default_pivot);
+        crate::parse::parse_date(raw, &self.format, pivot).map(Some)
+    }
+}
+
 impl Feature {
     fn validate(&self) -> Result<(), String> {
+        if let Some(key) = self
+            .acknowledge
+            .keys()
+            .find(|k| !GATES.contains(&k.as_str()))
+        {
+            return Err(format!(
+                "`acknowledge` knows the gates {}, not `{key}`",
+                GATES.join(", ")
+            ));
+        }
+        if self
+            .acknowledge
+            .values()
+            .any(|reason| reason.trim().is_empty())
+        {
+            return Err("each acknowledged gate needs a reason".into());
+        }
+        if self.two_digit_year_pivot.is_some_and(|p| p > 99) {
+            return Err("`two_digit_year_pivot` must be 0..=99".into());
+        }
+        match &self.derive {
+            Some(expression) => self.validate_derived(expression),
+            None => self.validate_read(),
+        }
+    }
+
+    fn validate_derived(&self, expression: &Expression) -> Result<(), String> {
+        if self.column.is_some() || self.parse.is_some() || !self.map.is_empty() {
+            return Err("a derived feature reads its expression's columns: omit `column`, `parse` and `map`".into());
+        }
+        if expression.kind() != self.kind {
+            return Err(format!(
+                "`{expression}` gives a {} value: set kind = {:?}",
+                kind_name(expression.kind()),
+                kind_name(expression.kind())
+            ));
+        }
+        match (expression.operand(), &self.date_format, self.date_part) {
+            (_, _, Some(_)) => Err("`date_part` goes with parse = \"date\"; a derived feature picks the part with year(), month() or days_between()".into()),
+            (Operand::Date, None, _) => Err(format!("`{expression}` reads dates: set `date_format`")),
+            (Operand::Number | Operand::Text, Some(_), _) => Err(format!("`{expression}` reads no dates: omit `date_format`")),
+            _ => self.validate_ranges(),
+        }
+    }
+
+    fn validate_read(&self) -> Result<(), String> {
         match (self.kind, self.parse) {
             (_, None) | (FeatureKind::Categorical, Some(Parser::Text)) => {}
             (FeatureKind::Categorical, Some(_)) => {
@@ -365,6 +621,10 @@ impl Feature {
             (_, None, None) => {}
             _ => return Err("`date_format` and `date_part` only go with parse = \"date\"".into()),
         }
+        self.validate_ranges()
+    }
+
+    fn validate_ranges(&self) -> Result<(), String> {
         if let Some([lo, hi]) = self.clip
             && lo.partial_cmp(&hi) != Some(std::cmp::Ordering::Less)
         {
@@ -400,6 +660,14 @@ impl Feature {
             return Err("`monotone` applies to numeric and boolean features only".into());
         }
         Ok(())
+    }
+}
+
+fn kind_name(kind: FeatureKind) -> &'static str {
+    match kind {
+        FeatureKind::Numeric => "numeric",
+        FeatureKind::Categorical => "categorical",
+        FeatureKind::Boolean => "boolean",
     }
 }
 

@@ -4,7 +4,7 @@ use chrono::NaiveDate;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::spec::Split;
+use crate::spec::{DatasetSpec, Split};
 
 /// Row indices of each split, each sorted ascending.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -72,6 +72,92 @@ pub fn by_time(rows: &[usize], dates: &[Option<NaiveDate>], split: &Split) -> Sp
     out
 }
 
+/// A `cutoff` split's boundaries as comparable keys: days since the common era for dates,
+/// the number itself otherwise.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Cutoffs {
+    pub train_from: Option<f64>,
+    pub valid_from: f64,
+    pub test_from: f64,
+}
+
+impl Cutoffs {
+    /// Reads the spec's boundaries the way the split column's values are read.
+    pub fn of(spec: &DatasetSpec) -> Result<Self, String> {
+        let read = |key: &str, raw: &Option<String>| -> Result<Option<f64>, String> {
+            let Some(raw) = raw else { return Ok(None) };
+            let value = Self::key(spec, raw)
+                .map_err(|e| format!("`{key}`: {e}"))?
+                .ok_or_else(|| format!("`{key}`: {raw:?} is a missing-value token"))?;
+            Ok(Some(value))
+        };
+        let split = &spec.split;
+        Ok(Self {
+            train_from: read("train_from", &split.train_from)?,
+            valid_from: read("valid_from", &split.valid_from)?.ok_or("`valid_from` is required")?,
+            test_from: read("test_from", &split.test_from)?.ok_or("`test_from` is required")?,
+        })
+    }
+
+    /// One raw value of the split column as a key; None for a missing value.
+    pub fn key(spec: &DatasetSpec, raw: &str) -> Result<Option<f64>, String> {
+        if spec.splits_by_time() {
+            let time = spec.time.as_ref().ok_or("no `[time]` column")?;
+            let date = time.parse(raw, &spec.read.na_values, spec.read.two_digit_year_pivot)?;
+            Ok(date.map(date_key))
+        } else if crate::parse::is_na(raw, &spec.read.na_values) {
+            Ok(None)
+        } else {
+            crate::parse::parse_number(raw, spec.read.decimal).map(Some)
+        }
+    }
+
+    fn split_of(&self, key: f64) -> Option<usize> {
+        if self.train_from.is_some_and(|t| key < t) {
+            None
+        } else if key < self.valid_from {
+            Some(0)
+        } else if key < self.test_from {
+            Some(1)
+        } else {
+            Some(2)
+        }
+    }
+}
+
+/// A date as a cut-off key.
+pub fn date_key(date: NaiveDate) -> f64 {
+    f64::from(chrono::Datelike::num_days_from_ce(&date))
+}
+
+/// Rows by cut-off keys (see [`Cutoffs`]); rows without a key, or before `train_from`, are in
+/// no split. `rows` must be ascending.
+pub fn by_cutoff(rows: &[usize], keys: &[Option<f64>], cuts: &Cutoffs) -> Splits {
+    assign(rows, |r| keys[r].and_then(|k| cuts.split_of(k)))
+}
+
+/// Rows by the split column's values; rows whose value is in no list are in no split.
+pub fn by_values(rows: &[usize], values: &[Option<&str>], split: &Split) -> Splits {
+    let lists = [&split.train_values, &split.valid_values, &split.test_values];
+    assign(rows, |r| {
+        let v = values[r]?.trim();
+        lists.iter().position(|l| l.iter().any(|x| x == v))
+    })
+}
+
+fn assign(rows: &[usize], split_of: impl Fn(usize) -> Option<usize>) -> Splits {
+    let mut out = Splits::default();
+    for &r in rows {
+        match split_of(r) {
+            Some(0) => out.train.push(r),
+            Some(1) => out.valid.push(r),
+            Some(_) => out.test.push(r),
+            None => {}
+        }
+    }
+    out
+}
+
 /// Fisher–Yates with our own seeded generator, so a seed means the same split on every machine.
 fn shuffle(items: &mut [usize], rng: &mut ChaCha8Rng) {
     for i in (1..items.len()).rev() {
@@ -91,7 +177,53 @@ mod tests {
             valid: 0.2,
             test: 0.2,
             seed,
+            ..Split::default()
         }
+    }
+
+    #[test]
+    fn cutoffs_put_each_row_by_its_key_and_leave_out_rows_without_one() {
+        let cuts = Cutoffs {
+            train_from: Some(2000.0),
+            valid_from: 2006.0,
+            test_from: 2007.0,
+        };
+        let keys = [
+            Some(1999.0),
+            Some(2003.0),
+            Some(2005.0),
+            Some(2006.0),
+            None,
+            Some(2007.0),
+            Some(2010.0),
+        ];
+        let s = by_cutoff(&(0..keys.len()).collect::<Vec<_>>(), &keys, &cuts);
+        assert_eq!(
+            (s.train, s.valid, s.test),
+            (vec![1, 2], vec![3], vec![5, 6])
+        );
+    }
+
+    #[test]
+    fn column_splits_follow_the_listed_values() {
+        let split = Split {
+            method: SplitMethod::Column,
+            column: Some("sample".into()),
+            train_values: vec!["a".into(), "b".into()],
+            valid_values: vec!["v".into()],
+            test_values: vec!["t".into()],
+            ..Split::default()
+        };
+        let values = [
+            Some("a"),
+            Some(" v "),
+            None,
+            Some("t"),
+            Some("b"),
+            Some("x"),
+        ];
+        let s = by_values(&(0..6).collect::<Vec<_>>(), &values, &split);
+        assert_eq!((s.train, s.valid, s.test), (vec![0, 4], vec![1], vec![3]));
     }
 
     #[test]

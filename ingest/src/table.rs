@@ -5,7 +5,8 @@
 use chrono::NaiveDate;
 use polars::prelude::{InitHashMaps, PlHashMap, StringChunked};
 
-use crate::parse::{RawFormat, Value, is_na};
+use crate::derive::Arg;
+use crate::parse::{RawFormat, Value};
 
 /// Code of a missing category in [`ParsedColumn::Text`].
 pub const MISSING_CODE: u32 = u32::MAX;
@@ -78,40 +79,86 @@ impl ColumnParser {
         }
     }
 
-    /// Parses one batch of raw text; `dates` are the rows' application dates (or empty).
-    pub fn push(&mut self, raw: &StringChunked, na_values: &[String], dates: &[Option<NaiveDate>]) {
-        for (i, cell) in raw.iter().enumerate() {
-            let value = match cell {
-                None => Value::Missing,
-                Some(s) if is_na(s, na_values) => Value::Missing,
-                Some(s) => match self.format.parse(s, dates.get(i).copied().flatten()) {
-                    Ok(v) => v,
-                    Err(_) => {
-                        self.failures += 1;
-                        if self.failure_examples.len() < 5 {
-                            self.failure_examples.push(s.to_owned());
-                        }
-                        Value::Missing
-                    }
-                },
-            };
+    /// Parses one batch of raw text: one column, or a derived feature's operand columns.
+    /// `dates` are the rows' application dates (or empty).
+    pub fn push(
+        &mut self,
+        raw: &[&StringChunked],
+        na_values: &[String],
+        dates: &[Option<NaiveDate>],
+    ) {
+        let Self {
+            format,
+            numbers,
+            codes,
+            dict,
+            lookup,
+            failures,
+            failure_examples,
+        } = self;
+        let text = format.kind == crate::spec::FeatureKind::Categorical;
+        let mut keep = |value: Result<Value<'_>, String>, shown: &dyn Fn() -> String| {
+            let value = value.unwrap_or_else(|_| {
+                *failures += 1;
+                if failure_examples.len() < 5 {
+                    failure_examples.push(shown());
+                }
+                Value::Missing
+            });
             match value {
-                Value::Missing if self.is_text() => self.codes.push(MISSING_CODE),
-                Value::Missing => self.numbers.push(None),
-                Value::Number(x) => self.numbers.push(Some(x)),
+                Value::Missing if text => codes.push(MISSING_CODE),
+                Value::Missing => numbers.push(None),
+                Value::Number(x) => numbers.push(Some(x)),
                 Value::Text(t) => {
-                    let code = match self.lookup.get(t) {
+                    let code = match lookup.get(t) {
                         Some(&c) => c,
                         None => {
-                            let c = self.dict.len() as u32;
-                            self.dict.push(t.to_owned());
-                            self.lookup.insert(t.to_owned(), c);
+                            let c = dict.len() as u32;
+                            dict.push(t.to_owned());
+                            lookup.insert(t.to_owned(), c);
                             c
                         }
                     };
-                    self.codes.push(code);
+                    codes.push(code);
                 }
             }
+        };
+        let format = &*format;
+        if let Some(expression) = &format.derive {
+            let operand = expression.operand();
+            let columns: Vec<Vec<Option<&str>>> = raw.iter().map(|c| c.iter().collect()).collect();
+            let rows = columns.first().map_or(0, Vec::len);
+            let mut args = Vec::with_capacity(columns.len());
+            for i in 0..rows {
+                args.clear();
+                let read = columns.iter().try_for_each(|column| {
+                    let arg = match column[i] {
+                        None => Arg::Missing,
+                        Some(s) => format.operand(s, na_values, operand)?,
+                    };
+                    args.push(arg);
+                    Ok::<(), String>(())
+                });
+                let value = read.and_then(|()| format.derived(&args));
+                keep(value, &|| {
+                    columns
+                        .iter()
+                        .map(|c| c[i].unwrap_or(""))
+                        .collect::<Vec<_>>()
+                        .join(" | ")
+                });
+            }
+            return;
+        }
+        for (i, cell) in raw[0].iter().enumerate() {
+            let value = match cell {
+                None => Ok(Value::Missing),
+                Some(s) => {
+                    let s = format.mapped(s).unwrap_or(s);
+                    format.read(s, na_values, dates.get(i).copied().flatten())
+                }
+            };
+            keep(value, &|| cell.unwrap_or("").to_owned());
         }
     }
 

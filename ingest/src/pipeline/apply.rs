@@ -82,25 +82,28 @@ impl FeaturePipeline {
     ) -> Result<Vec<Input<'a>>, IngestError> {
         let application_date = match self.time_needed() {
             Some(time) => match application.get(&time.column) {
-                Some(Field::Text(s)) if !is_na(s, &self.na_values) => Some(
-                    parse_date(s, &time.format, self.two_digit_year_pivot)
-                        .map_err(|rule| field_error(&time.column, rule))?,
-                ),
-                None | Some(Field::Null) | Some(Field::Text(_)) => None,
+                Some(Field::Text(s)) => time
+                    .parse(s, &self.na_values, self.two_digit_year_pivot)
+                    .map_err(|rule| field_error(&time.column, rule))?,
+                None | Some(Field::Null) => None,
                 Some(_) => return Err(field_error(&time.column, "must be a date string")),
             },
             None => None,
         };
         let mut inputs = Vec::with_capacity(self.features.len());
         for f in &self.features {
-            let raw = application.get(&f.column);
-            let input = match &f.transform {
-                Transform::Categorical { .. } => self
-                    .online_text(f, raw)?
-                    .map_or(Input::Missing, Input::Text),
-                Transform::Boolean { .. } | Transform::Numeric { .. } => self
-                    .online_number(f, raw, application_date)?
-                    .map_or(Input::Missing, Input::Number),
+            let input = if f.format.derive.is_some() {
+                self.online_derived(f, application)?
+            } else {
+                let raw = application.get(&f.column);
+                match &f.transform {
+                    Transform::Categorical { .. } => self
+                        .online_text(f, raw)?
+                        .map_or(Input::Missing, Input::Text),
+                    Transform::Boolean { .. } | Transform::Numeric { .. } => self
+                        .online_number(f, raw, application_date)?
+                        .map_or(Input::Missing, Input::Number),
+                }
             };
             if input == Input::Missing && f.missing == MissingPolicy::Reject {
                 return Err(field_error(&f.column, "is required"));
@@ -146,9 +149,16 @@ impl FeaturePipeline {
         application_date: Option<NaiveDate>,
     ) -> Result<Option<f64>, IngestError> {
         let boolean = f.format.kind == FeatureKind::Boolean;
+        let number = |read: Result<Value<'_>, String>| match read {
+            Ok(Value::Number(v)) => Ok(Some(v)),
+            Ok(_) => Ok(None),
+            Err(rule) => Err(field_error(&f.column, rule)),
+        };
         match raw {
             None | Some(Field::Null) => Ok(None),
-            Some(Field::Bool(b)) if boolean => Ok(Some(if *b { 1.0 } else { 0.0 })),
+            Some(Field::Bool(b)) if boolean => {
+                number(f.format.read_number(f64::from(u8::from(*b))))
+            }
             Some(Field::Number(n)) if f.format.parser != Parser::Date => {
                 let v = n
                     .as_f64()
@@ -157,17 +167,12 @@ impl FeaturePipeline {
                 if boolean && v != 0.0 && v != 1.0 {
                     return Err(field_error(&f.column, "must be true/false or 1/0"));
                 }
-                f.format
-                    .plausible(v)
-                    .map(Some)
-                    .map_err(|rule| field_error(&f.column, rule))
+                number(f.format.read_number(v))
             }
-            Some(Field::Text(s)) if is_na(s, &self.na_values) => Ok(None),
-            Some(Field::Text(s)) => match f.format.parse(s, application_date) {
-                Ok(Value::Number(v)) => Ok(Some(v)),
-                Ok(_) => Ok(None),
-                Err(rule) => Err(field_error(&f.column, rule)),
-            },
+            Some(Field::Text(s)) => {
+                let s = f.format.mapped(s).unwrap_or(s);
+                number(f.format.read(s, &self.na_values, application_date))
+            }
             Some(_) => Err(field_error(
                 &f.column,
                 match (boolean, f.format.parser) {
@@ -184,16 +189,98 @@ impl FeaturePipeline {
         f: &FittedFeature,
         raw: Option<&'a Field<'_>>,
     ) -> Result<Option<Cow<'a, str>>, IngestError> {
+        let fail = |rule: String| field_error(&f.column, rule);
+        let owned = |v: Value<'_>| match v {
+            Value::Text(t) => Some(Cow::Owned(t.to_owned())),
+            _ => None,
+        };
         match raw {
             None | Some(Field::Null) => Ok(None),
-            Some(Field::Text(s)) if is_na(s, &self.na_values) => Ok(None),
-            Some(Field::Text(s)) => Ok(Some(Cow::Borrowed(s.trim()))),
+            Some(Field::Text(s)) => match f.format.mapped(s) {
+                Some(mapped) => Ok(owned(
+                    f.format.read(mapped, &self.na_values, None).map_err(fail)?,
+                )),
+                None => match f.format.read(s, &self.na_values, None).map_err(fail)? {
+                    Value::Text(t) => Ok(Some(Cow::Borrowed(t))),
+                    _ => Ok(None),
+                },
+            },
             // Codes such as ZIPs may arrive as JSON integers; they are read as their digits.
             Some(Field::Number(n)) if n.is_u64() || n.is_i64() => {
-                Ok(Some(Cow::Owned(n.to_string())))
+                let digits = n.to_string();
+                let text = f.format.mapped(&digits).unwrap_or(&digits);
+                Ok(owned(
+                    f.format.read(text, &self.na_values, None).map_err(fail)?,
+                ))
             }
             Some(_) => Err(field_error(&f.column, "must be a string")),
         }
+    }
+
+    /// A derived feature's value from the application's fields: each operand read as the
+    /// batch path reads its column, then the expression.
+    fn online_derived(
+        &self,
+        f: &FittedFeature,
+        application: &Application<'_>,
+    ) -> Result<Input<'static>, IngestError> {
+        let Some(expression) = &f.format.derive else {
+            return Ok(Input::Missing);
+        };
+        let operand = expression.operand();
+        // Codes sent as JSON integers are read as their digits, as for a categorical field.
+        let digits: Vec<Option<String>> = expression
+            .columns()
+            .iter()
+            .map(|c| match application.get(c) {
+                Some(Field::Number(n))
+                    if operand == Operand::Text && (n.is_u64() || n.is_i64()) =>
+                {
+                    Some(n.to_string())
+                }
+                _ => None,
+            })
+            .collect();
+        let mut args = Vec::with_capacity(digits.len());
+        for (column, digits) in expression.columns().iter().zip(&digits) {
+            let fail = |rule: String| field_error(column, rule);
+            let arg = match (application.get(column), digits) {
+                (_, Some(d)) => f
+                    .format
+                    .operand(d, &self.na_values, operand)
+                    .map_err(fail)?,
+                (None | Some(Field::Null), _) => Arg::Missing,
+                (Some(Field::Text(s)), _) => f
+                    .format
+                    .operand(s, &self.na_values, operand)
+                    .map_err(fail)?,
+                (Some(Field::Number(n)), _) if operand == Operand::Number => {
+                    let v = n
+                        .as_f64()
+                        .filter(|v| v.is_finite())
+                        .ok_or_else(|| fail("must be a finite number".into()))?;
+                    f.format.number_operand(v)
+                }
+                (Some(other), _) => {
+                    let wanted = match operand {
+                        Operand::Number => "a number",
+                        Operand::Text => "a string",
+                        Operand::Date => "a date string",
+                    };
+                    return Err(fail(format!("must be {wanted}, got {}", other.type_name())));
+                }
+            };
+            args.push(arg);
+        }
+        let value = f
+            .format
+            .derived(&args)
+            .map_err(|rule| field_error(&f.name, rule))?;
+        Ok(match value {
+            Value::Missing => Input::Missing,
+            Value::Number(v) => Input::Number(v),
+            Value::Text(t) => Input::Text(Cow::Owned(t.to_owned())),
+        })
     }
 }
 
@@ -211,7 +298,10 @@ impl FeaturePipeline {
             features: self
                 .features
                 .iter()
-                .map(|f| (f.column.clone(), f.format.clone()))
+                .map(|f| {
+                    let sources = f.sources().into_iter().map(str::to_owned).collect();
+                    (sources, f.format.clone())
+                })
                 .collect(),
             text: Vec::new(),
             time: self.time_needed().cloned(),

@@ -39,7 +39,10 @@ impl FeaturePipeline {
             })
             .collect();
         let mut features = Vec::new();
-        for (feature, transform) in model_features.into_iter().zip(transforms) {
+        for ((feature, transform), column) in
+            model_features.into_iter().zip(transforms).zip(columns)
+        {
+            let missing_seen = (0..column.len()).any(|r| column.is_missing(r));
             features.push(FittedFeature {
                 name: feature.name.clone(),
                 column: feature.column().to_owned(),
@@ -49,6 +52,7 @@ impl FeaturePipeline {
                 required: feature.required,
                 format: RawFormat::of(feature, &spec.read),
                 transform,
+                missing_seen,
             });
         }
         let mut pipeline = Self {
@@ -126,7 +130,9 @@ fn fit_levels(feature: &crate::spec::Feature, dict: &[String], codes: &[u32]) ->
             counts[c as usize] += 1;
         }
     }
-    let min_frequency = feature.min_frequency.unwrap_or(DEFAULT_MIN_FREQUENCY);
+    let min_frequency = feature
+        .min_frequency
+        .unwrap_or_else(|| default_min_frequency(codes.len()));
     let max_levels = feature.max_levels.unwrap_or(DEFAULT_MAX_LEVELS);
     let mut ranked: Vec<(usize, &str)> = counts
         .iter()

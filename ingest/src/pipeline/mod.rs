@@ -13,7 +13,8 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::IngestError;
-use crate::parse::{RawFormat, Value, is_na, parse_date};
+use crate::derive::{Arg, Operand};
+use crate::parse::{RawFormat, Value};
 use crate::spec::{DatasetSpec, Feature, FeatureKind, MissingPolicy, Monotone, Parser, TimeColumn};
 use crate::table::{MISSING_CODE, ParsedColumn};
 
@@ -28,8 +29,15 @@ pub const OTHER_LEVEL: &str = "__other__";
 /// Quantile bins per numeric feature (edges are deduplicated, so there may be fewer).
 pub const BINS: usize = 10;
 const DEFAULT_CLIP_QUANTILES: [f64; 2] = [0.005, 0.995];
-const DEFAULT_MAX_LEVELS: usize = 50;
-const DEFAULT_MIN_FREQUENCY: usize = 5;
+/// Levels kept at most: a safety net, not a cap a real book reaches (levels are kept by
+/// frequency, so thousands of lenders each with enough loans keep their own weight).
+const DEFAULT_MAX_LEVELS: usize = 10_000;
+/// Training rows a level needs to keep its own weight: 5, or one in 20,000 on large books, so
+/// that a level's weight rests on enough loans; rarer levels share `__other__`, which is
+/// learnt like any level.
+fn default_min_frequency(rows: usize) -> usize {
+    (rows / 20_000).max(5)
+}
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct FeaturePipeline {
@@ -59,6 +67,15 @@ pub struct FittedFeature {
     pub required: bool,
     pub format: RawFormat,
     pub transform: Transform,
+    /// Whether the training rows had missing values: a feature never missing in training
+    /// gets no indicator, whose weight could only be noise (bundles written before it
+    /// existed have one wherever `missing = "indicator"`).
+    #[serde(default = "missing_seen_before")]
+    pub missing_seen: bool,
+}
+
+fn missing_seen_before() -> bool {
+    true
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -129,9 +146,18 @@ pub struct InputField {
 // ---- encoding: the one definition both paths use ----
 
 impl FittedFeature {
+    /// The raw columns its value comes from: its column, or a derived feature's operands.
+    pub fn sources(&self) -> Vec<&str> {
+        match &self.format.derive {
+            Some(e) => e.columns().iter().map(String::as_str).collect(),
+            None => vec![self.column.as_str()],
+        }
+    }
+
     /// Numeric and boolean features may add a 0/1 missing slot; categories have `__missing__`.
     fn has_indicator(&self) -> bool {
         self.missing == MissingPolicy::Indicator
+            && self.missing_seen
             && !matches!(self.transform, Transform::Categorical { .. })
     }
 
@@ -181,6 +207,7 @@ impl FeaturePipeline {
         let mut fields: Vec<InputField> = self
             .features
             .iter()
+            .filter(|f| f.format.derive.is_none())
             .map(|f| InputField {
                 name: f.column.clone(),
                 kind: match (f.format.kind, f.format.parser) {
@@ -194,6 +221,28 @@ impl FeaturePipeline {
                 description: f.description.clone(),
             })
             .collect();
+        // A derived feature's operands are fields too, unless a feature reads them already.
+        for f in &self.features {
+            let Some(expression) = &f.format.derive else {
+                continue;
+            };
+            for column in expression.columns() {
+                if fields.iter().any(|field| field.name == *column) {
+                    continue;
+                }
+                fields.push(InputField {
+                    name: column.clone(),
+                    kind: match expression.operand() {
+                        Operand::Number => "number",
+                        Operand::Text => "string",
+                        Operand::Date => "date",
+                    }
+                    .to_owned(),
+                    required: false,
+                    description: format!("Read by `{}` = {expression}", f.name),
+                });
+            }
+        }
         if let Some(time) = self.time_needed() {
             fields.push(InputField {
                 name: time.column.clone(),

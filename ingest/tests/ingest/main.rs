@@ -1,6 +1,7 @@
 //! Integration tests of the ingest stage on the shipped data and on synthetic books.
 
 mod german;
+mod messy;
 mod parity;
 mod synthetic;
 

@@ -91,7 +91,32 @@ fn missing_and_unseen_values_are_imputed_and_flagged_online() {
     app.insert("purpose".into(), json!("space travel"));
     let encoded = pipeline.apply_one(&Application::from(&app)).unwrap();
     let slot = |name: &str| pipeline.slots.iter().position(|s| s.name == name).unwrap();
-    assert_eq!(encoded[slot("duration_in_month__missing")], 1.0);
+    // Never missing in training: imputed with the training median, and no indicator slot
+    // (its weight could only be noise).
+    assert!(
+        pipeline
+            .slots
+            .iter()
+            .all(|s| s.name != "duration_in_month__missing")
+    );
+    let duration = pipeline
+        .features
+        .iter()
+        .find(|f| f.name == "duration_in_month")
+        .unwrap();
+    let riskloop_ingest::pipeline::Transform::Numeric {
+        impute,
+        mean,
+        scale,
+        ..
+    } = duration.transform
+    else {
+        panic!("duration is numeric")
+    };
+    assert_eq!(
+        encoded[slot("duration_in_month")],
+        ((impute - mean) / scale) as f32
+    );
     assert_eq!(encoded[slot("purpose")], 1.0, "unseen level → __other__");
     app.insert("purpose".into(), json!(null));
     assert_eq!(

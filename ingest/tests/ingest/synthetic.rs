@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use riskloop_ingest::etl;
 use riskloop_ingest::pipeline::FeaturePipeline;
-use riskloop_ingest::spec::{DatasetSpec, Feature, FeatureKind};
+use riskloop_ingest::spec::{DatasetSpec, Feature};
 use riskloop_ingest::synth::{self, SynthOptions};
 
 use crate::{assert_parity, data};
@@ -100,24 +100,12 @@ fn a_leakage_column_used_as_a_feature_is_flagged() {
     let csv = book(dir.path(), "book.csv", 5_000, 5);
     let mut leaky = spec();
     leaky.drops.retain(|d| d.column != "recoveries");
-    leaky.features.push(Feature {
-        name: "recoveries".into(),
-        column: None,
-        kind: FeatureKind::Numeric,
-        parse: None,
-        date_format: None,
-        date_part: None,
-        missing: Default::default(),
-        clip: None,
-        clip_quantiles: None,
-        valid: None,
-        max_levels: None,
-        min_frequency: None,
-        monotone: None,
-        description: "Amount recovered after charge-off".into(),
-        protected: false,
-        required: false,
-    });
+    leaky.features.push(
+        toml::from_str::<Feature>(
+            "name = \"recoveries\"\nkind = \"numeric\"\ndescription = \"Amount recovered after charge-off\"",
+        )
+        .unwrap(),
+    );
     let ingested = etl::ingest(&leaky, &[csv], &dir.path().join("out"), &mut |_| {}).unwrap();
     assert_eq!(ingested.quality.probable_leakage, ["recoveries"]);
     assert!(ingested.quality.table().contains("PROBABLE LEAKAGE"));

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use riskloop_ingest::etl;
+use riskloop_ingest::quality::GateKind;
 use riskloop_ingest::spec::DatasetSpec;
 
 use super::progress::spinner;
@@ -60,6 +61,13 @@ pub fn run(args: &IngestArgs, out: &mut impl Write) -> anyhow::Result<()> {
             "  excluded {n} row(s) missing required feature `{feature}`"
         )?;
     }
+    if t.rows_outside_split > 0 {
+        writeln!(
+            out,
+            "  left out {} row(s) that the split puts in no split",
+            t.rows_outside_split
+        )?;
+    }
     if t.rows_without_time > 0 {
         writeln!(
             out,
@@ -84,10 +92,20 @@ pub fn run(args: &IngestArgs, out: &mut impl Write) -> anyhow::Result<()> {
     )?;
     writeln!(out)?;
     write!(out, "{}", q.table())?;
-    for name in &q.probable_leakage {
+    for gate in &q.gates {
+        let what = match (gate.gate, &gate.acknowledged) {
+            (_, Some(_)) => "acknowledged in the spec",
+            (GateKind::Leakage, None) => "`riskloop train` stops on it",
+            (GateKind::Drift, None) => "`riskloop models promote` refuses a model trained on it",
+        };
+        writeln!(out, "GATE {gate} [{what}]")?;
+    }
+    if q.gates.iter().any(|g| g.acknowledged.is_none()) {
         writeln!(
             out,
-            "warning: `{name}` alone separates good from bad almost perfectly: probable leakage; drop it in the spec if it is known only after the outcome"
+            "  Drop a feature known only after the outcome ([[drop]] with a reason), or, once you \
+             have checked it, acknowledge the gate on the feature in the spec: \
+             acknowledge = {{ leakage = \"why it is known at application\" }} (or drift)."
         )?;
     }
     writeln!(out)?;

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Model comparison: riskloop's bundle against LightGBM and a WoE logistic scorecard trained on
+# the same train/valid rows, test AUCs with paired DeLong tests. See bench/README.md.
+#
+#   bash bench/compare.sh                          # german synthetic credit_data uci_credit_card
+#   bash bench/compare.sh german credit_data       # some of them
+#   RISKLOOP=target/debug/riskloop SYNTH_ROWS=100000 bash bench/compare.sh
+#
+# Builds nothing: it runs the riskloop binary in $RISKLOOP (default target/release/riskloop,
+# else target/debug/riskloop). Results are appended to target/compare/results.jsonl.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ -z "${RISKLOOP:-}" ]; then
+  for candidate in target/release/riskloop target/debug/riskloop; do
+    if [ -x "$candidate" ]; then RISKLOOP=$candidate; break; fi
+  done
+fi
+if [ -z "${RISKLOOP:-}" ] || [ ! -x "$RISKLOOP" ]; then
+  echo "no riskloop binary (${RISKLOOP:-target/release/riskloop or target/debug/riskloop}):" \
+    "build one with 'cargo build --release' or set RISKLOOP" >&2
+  exit 1
+fi
+RISKLOOP=$(realpath "$RISKLOOP")
+SYNTH_ROWS=${SYNTH_ROWS:-200000}
+OUT=target/compare
+RESULTS=$OUT/results.jsonl
+
+# The Python side: a venv with pinned packages, reinstalled when the pins change.
+VENV=target/bench-venv
+REQ=bench/compare-requirements.txt
+if ! cmp -s "$REQ" "$VENV/.requirements"; then
+  echo "== installing $REQ into $VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check --no-deps -r "$REQ"
+  cp "$REQ" "$VENV/.requirements"
+fi
+PY=$VENV/bin/python
+# Two cores on the development machines: no library takes more.
+export OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 MKL_NUM_THREADS=2
+
+echo "== fast DeLong self-test"
+"$PY" bench/compare.py selftest
+
+# step LOG COMMAND...: runs COMMAND with its output in LOG; on failure shows LOG's end and stops.
+step() {
+  local log=$1 started=$SECONDS
+  shift
+  if ! "$@" > "$log" 2>&1; then
+    echo "FAILED: $*" >&2
+    tail -n 40 "$log" >&2
+    exit 1
+  fi
+  echo "   $(basename "$log" .log): $((SECONDS - started)) s"
+}
+
+RUN=$(date -u +%Y%m%dT%H%M%SZ)
+COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+# The binary may have been built from uncommitted changes: say so (bench/ itself aside).
+git diff --quiet HEAD -- . ':!bench' 2>/dev/null || COMMIT="$COMMIT+uncommitted"
+BINARY_SHA256=$(sha256sum "$RISKLOOP" | cut -d' ' -f1)
+if [ "$#" -gt 0 ]; then DATASETS=("$@"); else DATASETS=(german synthetic credit_data uci_credit_card); fi
+echo "== run $RUN with $RISKLOOP (sha256 ${BINARY_SHA256:0:16}; tree at $COMMIT)"
+for name in "${DATASETS[@]}"; do
+  work=$OUT/work/$name
+  rm -rf "$work"
+  mkdir -p "$work"
+  echo "== $name"
+  case $name in
+    german)
+      spec=data/german_credit.toml raw=data/german_credit.csv ;;
+    synthetic)
+      spec=data/synthetic_loans.toml raw=$work/book.csv
+      step "$work/synth.log" "$RISKLOOP" synth --rows "$SYNTH_ROWS" --seed 7 --out "$raw" ;;
+    credit_data | uci_credit_card)
+      spec=bench/specs/$name.toml raw=$work/$name.csv
+      step "$work/extract.log" "$PY" bench/compare.py extract "$name" "$raw" ;;
+    *)
+      echo "unknown data set $name (german, synthetic, credit_data, uci_credit_card)" >&2
+      exit 1 ;;
+  esac
+  step "$work/ingest.log" "$RISKLOOP" ingest --spec "$spec" --input "$raw" --out "$work/dataset"
+  step "$work/train.log" "$RISKLOOP" train --data "$work/dataset" --out "$work/models"
+  bundles=("$work"/models/*/)
+  if [ "${#bundles[@]}" -ne 1 ] || [ ! -f "${bundles[0]}manifest.json" ]; then
+    echo "expected one model bundle under $work/models, found: ${bundles[*]}" >&2
+    exit 1
+  fi
+  model=${bundles[0]%/}
+  step "$work/score.log" "$RISKLOOP" score --model "$model" --input "$raw" --out "$work/scores.parquet"
+  "$PY" bench/compare.py evaluate --name "$name" --spec "$spec" --raw "$raw" \
+    --dataset "$work/dataset" --model "$model" --scores "$work/scores.parquet" \
+    --results "$RESULTS" --run "$RUN" --binary "$RISKLOOP" --binary-sha256 "$BINARY_SHA256" --commit "$COMMIT"
+done
+
+echo
+echo "== run $RUN: test AUCs, paired DeLong p-values (riskloop vs each); appended to $RESULTS"
+"$PY" bench/compare.py table --run "$RUN" "$RESULTS"

@@ -46,6 +46,10 @@ pub struct Manifest {
     /// split (bundles written before it existed have none).
     #[serde(default)]
     pub choice: Option<crate::compare::Comparison>,
+    /// The ingest's gates on the training data (leakage, drift), acknowledged or not.
+    /// `models promote` refuses a bundle that carries one not acknowledged.
+    #[serde(default)]
+    pub gates: Vec<riskloop_ingest::quality::Gate>,
     /// sha256 (hex) of every file in the bundle except this manifest.
     pub files: BTreeMap<String, String>,
 }
@@ -67,6 +71,19 @@ pub struct RunInfo {
     pub seconds: f64,
     /// Largest |Burn logit − (base + Σ contributions)| over the validation rows.
     pub max_contribution_error: f64,
+    /// The full-batch refinement after the epochs, if it ran.
+    #[serde(default)]
+    pub refine: Option<RefineInfo>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RefineInfo {
+    /// The penalty strength kept, and the L-BFGS iterations it took.
+    pub l2: f64,
+    pub iterations: usize,
+    /// Validation AUC at the best epoch, and after the refinement.
+    pub valid_auc_epochs: f64,
+    pub valid_auc: f64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -21,6 +21,14 @@ impl Rule {
         margin: 0.0,
         significant: false,
     };
+
+    /// The automatic choice between candidates: the challenger (the more complex model) only
+    /// when its gain is significant, since smaller differences are within what a seed alone
+    /// moves.
+    pub const SIGNIFICANT: Self = Self {
+        margin: 0.0,
+        significant: true,
+    };
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -7,13 +7,16 @@ use serde::{Deserialize, Serialize};
 use crate::TrainError;
 use crate::scorecard::ScoreScale;
 
-/// Which models to train: one of them, or both with the better one on validation AUC kept.
+/// Which models to train: one of them, or each in turn with a more complex one kept only
+/// when it is significantly better on validation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ModelChoice {
     Auto,
     Logistic,
     Additive,
+    /// The additive model with pairs of features (GA2M).
+    Ga2m,
 }
 
 impl std::str::FromStr for ModelChoice {
@@ -23,11 +26,22 @@ impl std::str::FromStr for ModelChoice {
             "auto" => Ok(Self::Auto),
             "logistic" => Ok(Self::Logistic),
             "additive" => Ok(Self::Additive),
+            "ga2m" => Ok(Self::Ga2m),
             other => Err(TrainError::Config(format!(
-                "model `{other}` is unknown; use `auto`, `logistic` or `additive`"
+                "model `{other}` is unknown; use `auto`, `logistic`, `additive` or `ga2m`"
             ))),
         }
     }
+}
+
+/// The optimizer of the mini-batch epochs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OptimizerKind {
+    #[default]
+    Adamw,
+    /// Layer-wise trust ratios on top of Adam (You et al. 2019): steady with large batches.
+    Lamb,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,10 +63,17 @@ pub struct TrainConfig {
     /// Epochs without a better validation AUC before stopping.
     pub patience: usize,
     pub learning_rate: f64,
+    /// `adamw` or `lamb`.
+    pub optimizer: OptimizerKind,
     pub weight_decay: f64,
     /// Share of all steps spent warming the learning rate up, before its cosine decay.
     pub warmup: f64,
     pub class_weight: ClassWeight,
+    /// After the epochs, minimise the full-batch objective with L-BFGS along a short L2 path
+    /// (see `refine.rs`), so that the model does not depend on where the epochs stopped.
+    pub refine: bool,
+    /// Pairs of features a GA2M may add (0: none, the additive model only).
+    pub pairs: usize,
     /// Reasons returned per decision.
     pub reasons: usize,
     /// The int8 model is refused if its test AUC is lower than the float model's by more.
@@ -69,9 +90,12 @@ impl Default for TrainConfig {
             max_epochs: 60,
             patience: 8,
             learning_rate: 0.02,
+            optimizer: OptimizerKind::Adamw,
             weight_decay: 1e-3,
             warmup: 0.05,
             class_weight: ClassWeight::Balanced,
+            refine: true,
+            pairs: 8,
             reasons: 4,
             max_auc_drop: 0.002,
             score: ScoreScale::default(),

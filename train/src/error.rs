@@ -14,6 +14,9 @@ pub enum TrainError {
     /// The requested device is not available in this build or on this machine.
     #[error("device unavailable: {0}")]
     Device(String),
+    /// A gate on the training data fired and the spec does not acknowledge it.
+    #[error("training stopped by a gate: {0}")]
+    Gate(String),
     /// The int8 model lost more accuracy than allowed, so no bundle was written.
     #[error("quantization refused: {0}")]
     Quantization(String),

@@ -18,6 +18,9 @@ pub enum ModelKind {
     Logistic,
     /// A piecewise-linear shape per numeric feature over its quantile bins: an additive model.
     Additive,
+    /// The additive model plus a table for each of a few pairs of features, chosen on the
+    /// additive model's residuals (GA2M; see [`crate::pairs`]).
+    Ga2m,
 }
 
 impl std::str::FromStr for ModelKind {
@@ -26,8 +29,9 @@ impl std::str::FromStr for ModelKind {
         match s {
             "logistic" => Ok(Self::Logistic),
             "additive" => Ok(Self::Additive),
+            "ga2m" => Ok(Self::Ga2m),
             other => Err(TrainError::Config(format!(
-                "model `{other}` is unknown; use `logistic` or `additive`"
+                "model `{other}` is unknown; use `logistic`, `additive` or `ga2m`"
             ))),
         }
     }
@@ -61,9 +65,71 @@ pub enum TermKind {
         slot: usize,
         cardinality: usize,
     },
+    /// One weight per cell of two features' coarse bins (a GA2M pair), kept with the levels.
+    Pair {
+        a: Axis,
+        b: Axis,
+    },
+}
+
+/// One side of a pair: how a feature's slot falls into a few bins.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Axis {
+    pub feature: String,
+    pub slot: usize,
+    pub bins: AxisBins,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum AxisBins {
+    /// Bin `k` holds values in `(cuts[k-1], cuts[k]]` (standardised units, as the slot holds).
+    Cuts { cuts: Vec<f32> },
+    /// A category's level index, the first `count` levels kept (0 missing, 1 other, then the
+    /// most frequent); rarer levels go with "other".
+    Levels { count: usize },
+}
+
+impl Axis {
+    pub fn len(&self) -> usize {
+        match &self.bins {
+            AxisBins::Cuts { cuts } => cuts.len() + 1,
+            AxisBins::Levels { count } => *count,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The bin of one row's slots.
+    pub fn bin(&self, slots: &[f32]) -> usize {
+        let z = slots[self.slot];
+        match &self.bins {
+            AxisBins::Cuts { cuts } => cuts.partition_point(|&c| c < z),
+            AxisBins::Levels { count } => {
+                let level = z as usize;
+                if level < *count { level } else { 1 }
+            }
+        }
+    }
 }
 
 impl TermKind {
+    /// The cell of a pair term for one row (`a`'s bin major).
+    pub fn pair_cell(a: &Axis, b: &Axis, slots: &[f32]) -> usize {
+        a.bin(slots) * b.len() + b.bin(slots)
+    }
+
+    /// Entries this term keeps among the levels (categories and pairs), else 0.
+    pub fn level_width(&self) -> usize {
+        match self {
+            Self::Categorical { cardinality, .. } => *cardinality,
+            Self::Pair { a, b } => a.len() * b.len(),
+            _ => 0,
+        }
+    }
+
     /// Dense inputs this term owns.
     pub fn dense_width(&self) -> usize {
         match self {
@@ -71,7 +137,7 @@ impl TermKind {
                 knots, indicator, ..
             } => knots.len().saturating_sub(1) + usize::from(indicator.is_some()),
             Self::Boolean { indicator, .. } => 1 + usize::from(indicator.is_some()),
-            Self::Categorical { .. } => 0,
+            Self::Categorical { .. } | Self::Pair { .. } => 0,
         }
     }
 }
@@ -80,14 +146,14 @@ impl Term {
     /// This term's dense inputs (empty for a categorical term, whose offset counts levels).
     pub fn dense<'a>(&self, dense: &'a [f32]) -> &'a [f32] {
         match self.kind {
-            TermKind::Categorical { .. } => &[],
+            TermKind::Categorical { .. } | TermKind::Pair { .. } => &[],
             _ => &dense[self.offset..self.offset + self.kind.dense_width()],
         }
     }
 
     fn dense_mut<'a>(&self, dense: &'a mut [f32]) -> &'a mut [f32] {
         match self.kind {
-            TermKind::Categorical { .. } => &mut [],
+            TermKind::Categorical { .. } | TermKind::Pair { .. } => &mut [],
             _ => &mut dense[self.offset..self.offset + self.kind.dense_width()],
         }
     }
@@ -204,8 +270,69 @@ impl Layout {
                     levels[c] = (term.offset + level) as i64;
                     c += 1;
                 }
+                TermKind::Pair { a, b } => {
+                    levels[c] = (term.offset + TermKind::pair_cell(a, b, slots)) as i64;
+                    c += 1;
+                }
             }
         }
+    }
+
+    /// This layout with a pair term for each `(i, j)` of main terms (the GA2M), each over
+    /// both terms' coarse bins ([`Layout::axis`]).
+    pub fn with_pairs(&self, pairs: &[(usize, usize)]) -> Self {
+        let mut layout = self.clone();
+        layout.kind = ModelKind::Ga2m;
+        for &(i, j) in pairs {
+            let (Some(a), Some(b)) = (self.axis(i), self.axis(j)) else {
+                continue;
+            };
+            let kind = TermKind::Pair { a, b };
+            let width = kind.level_width();
+            let (ta, tb) = (&self.terms[i], &self.terms[j]);
+            layout.terms.push(Term {
+                feature: format!("{} × {}", ta.feature, tb.feature),
+                description: format!(
+                    "{} together with {}",
+                    describe(ta),
+                    describe(tb).to_lowercase()
+                ),
+                monotone: None,
+                kind,
+                offset: layout.levels,
+            });
+            layout.levels += width;
+            layout.categorical += 1;
+        }
+        layout
+    }
+
+    /// How main term `i` enters a pair: numbers by their model knots (the training deciles),
+    /// booleans as 0/1, categories by their most frequent levels; None for a pair term.
+    pub fn axis(&self, i: usize) -> Option<Axis> {
+        let term = &self.terms[i];
+        let (slot, bins) = match &term.kind {
+            TermKind::Numeric { slot, knots, .. } => {
+                let cuts = knots
+                    .get(1..knots.len().saturating_sub(1))
+                    .unwrap_or_default()
+                    .to_vec();
+                (*slot, AxisBins::Cuts { cuts })
+            }
+            TermKind::Boolean { slot, .. } => (*slot, AxisBins::Cuts { cuts: vec![0.5] }),
+            TermKind::Categorical { slot, cardinality } => (
+                *slot,
+                AxisBins::Levels {
+                    count: (*cardinality).min(PAIR_LEVELS),
+                },
+            ),
+            TermKind::Pair { .. } => return None,
+        };
+        Some(Axis {
+            feature: term.feature.clone(),
+            slot,
+            bins,
+        })
     }
 
     /// +1 / -1 for each dense input whose weight must keep a sign (monotone features), else 0.
@@ -220,11 +347,23 @@ impl Layout {
             let segments = match &term.kind {
                 TermKind::Numeric { knots, .. } => knots.len().saturating_sub(1),
                 TermKind::Boolean { .. } => 1,
-                TermKind::Categorical { .. } => 0,
+                TermKind::Categorical { .. } | TermKind::Pair { .. } => 0,
             };
             signs[term.offset..term.offset + segments].fill(sign);
         }
         signs
+    }
+}
+
+/// Levels of a category that keep a bin of their own in a pair (missing, other, and the 8
+/// most frequent).
+pub const PAIR_LEVELS: usize = 10;
+
+fn describe(term: &Term) -> String {
+    if term.description.is_empty() {
+        term.feature.clone()
+    } else {
+        term.description.clone()
     }
 }
 
@@ -246,7 +385,7 @@ fn knots(transform: &Transform, kind: ModelKind) -> Vec<f32> {
         return Vec::new();
     };
     let mut raw = vec![*lo];
-    if kind == ModelKind::Additive {
+    if kind != ModelKind::Logistic {
         raw.extend(bin_edges.iter().copied());
     }
     raw.push(*hi);

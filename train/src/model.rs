@@ -35,6 +35,22 @@ impl RiskModelConfig {
         .with_prior(prior)
     }
 
+    /// The model with the given raw parameters (as [`RiskModel::raw`] returns them).
+    pub fn init_with<B: Backend>(
+        &self,
+        dense: Vec<f32>,
+        levels: Vec<f32>,
+        bias: f32,
+        device: &B::Device,
+    ) -> RiskModel<B> {
+        let mut model = self.init::<B>(device);
+        let (p, l) = (dense.len(), levels.len());
+        model.dense = Param::from_data(TensorData::new(dense, [p, 1]), device);
+        model.levels = Param::from_data(TensorData::new(levels, [l]), device);
+        model.bias = Param::from_data(TensorData::new(vec![bias], [1]), device);
+        model
+    }
+
     pub fn init<B: Backend>(&self, device: &B::Device) -> RiskModel<B> {
         // A monotone weight starts near zero: softplus(-4) ≈ 0.018.
         let raw: Vec<f32> = self
@@ -106,6 +122,21 @@ impl<B: Backend> RiskModel<B> {
                     .reshape([batch]);
         }
         logits
+    }
+
+    /// The raw parameters: dense weights before the monotone map `[P]` (one when the model
+    /// has no dense input), levels `[L]` (one when none), bias.
+    pub fn raw(&self) -> (Vec<f32>, Vec<f32>, f32) {
+        let floats = |t: Tensor<B, 1>| {
+            t.into_data()
+                .convert::<f32>()
+                .to_vec::<f32>()
+                .unwrap_or_default()
+        };
+        let dense = floats(self.dense.val().reshape([-1]));
+        let levels = floats(self.levels.val());
+        let bias = floats(self.bias.val()).first().copied().unwrap_or(0.0);
+        (dense, levels, bias)
     }
 
     /// The weights as plain numbers: dense (effective), levels, bias.

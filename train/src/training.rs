@@ -1,5 +1,6 @@
 //! The hand-written training loop: shuffled mini-batches, weighted binary cross-entropy, AdamW
-//! with warm-up and cosine decay, early stopping on validation AUC with the best epoch kept.
+//! (or LAMB, for large batches) with warm-up and cosine decay, early stopping on validation
+//! AUC with the best epoch kept.
 
 use burn::module::AutodiffModule;
 use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
@@ -10,8 +11,9 @@ use burn::tensor::backend::AutodiffBackend;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 
-use crate::config::{ClassWeight, TrainConfig};
+use crate::config::{ClassWeight, OptimizerKind, TrainConfig};
 use crate::data::Encoded;
+use crate::lamb::LambConfig;
 use crate::model::{RiskModel, RiskModelConfig};
 
 /// What one finished epoch reports to the progress display.
@@ -43,68 +45,117 @@ pub fn fit<B: AutodiffBackend>(
     device: &B::Device,
     progress: &mut dyn FnMut(&Epoch),
 ) -> Fitted<B::InnerBackend> {
-    B::seed(device, config.seed);
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(config.seed);
-    let mut model: RiskModel<B> = model_config.init(device);
-    let mut optimizer = AdamWConfig::new()
-        .with_weight_decay(config.weight_decay as f32)
-        .init::<B, RiskModel<B>>();
-    let bads = train.labels.iter().filter(|&&y| y > 0.5).count().max(1) as f64;
-    let bad_weight = match config.class_weight {
-        ClassWeight::Balanced => (train.rows as f64 - bads) / bads,
-        ClassWeight::None => 1.0,
+    let run = Run {
+        model_config,
+        train,
+        valid,
+        config,
     };
-    let batch_size = config.batch_size_for(train.rows);
-    let steps_per_epoch = train.rows.div_ceil(batch_size);
-    let total_steps = steps_per_epoch * config.max_epochs;
-    let mut order: Vec<usize> = (0..train.rows).collect();
-    let mut best = (model.valid(), 0usize, f64::NEG_INFINITY);
-    let (mut step, mut epochs_run, mut seconds, mut samples) = (0, 0, 0.0, 0usize);
-    for epoch in 1..=config.max_epochs {
-        let started = std::time::Instant::now();
-        order.shuffle(&mut rng);
-        let mut loss_sum = 0.0;
-        for chunk in order.chunks(batch_size) {
-            let batch = train.batch::<B>(chunk, device);
-            let logits = model.forward(batch.dense, batch.levels);
-            let y = batch.labels;
-            let per_row = (y.clone() * log_sigmoid(logits.clone())
-                + y.clone().neg().add_scalar(1.0) * log_sigmoid(logits.neg()))
-            .neg();
-            let weights = y.mul_scalar(bad_weight - 1.0).add_scalar(1.0);
-            let loss = (per_row * weights.clone()).sum() / weights.sum();
-            loss_sum += loss.clone().into_scalar().elem::<f64>() * chunk.len() as f64;
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            let lr = config.learning_rate_at(step, total_steps);
-            model = optimizer.step(lr, model, grads);
-            step += 1;
+    match config.optimizer {
+        OptimizerKind::Adamw => run.epochs(
+            AdamWConfig::new()
+                .with_weight_decay(config.weight_decay as f32)
+                .init::<B, RiskModel<B>>(),
+            device,
+            progress,
+        ),
+        OptimizerKind::Lamb => run.epochs(
+            LambConfig::new()
+                .with_weight_decay(config.weight_decay)
+                .init::<B, RiskModel<B>>(),
+            device,
+            progress,
+        ),
+    }
+}
+
+/// What the epochs read, whichever optimizer steps.
+struct Run<'a> {
+    model_config: &'a RiskModelConfig,
+    train: &'a Encoded,
+    valid: &'a Encoded,
+    config: &'a TrainConfig,
+}
+
+impl Run<'_> {
+    fn epochs<B: AutodiffBackend, O: Optimizer<RiskModel<B>, B>>(
+        &self,
+        mut optimizer: O,
+        device: &B::Device,
+        progress: &mut dyn FnMut(&Epoch),
+    ) -> Fitted<B::InnerBackend> {
+        let Self {
+            model_config,
+            train,
+            valid,
+            config,
+        } = *self;
+        B::seed(device, config.seed);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(config.seed);
+        let mut model: RiskModel<B> = model_config.init(device);
+        let bads = train.labels.iter().filter(|&&y| y > 0.5).count();
+        let bad_weight = bad_weight(config, train.rows, bads);
+        let batch_size = config.batch_size_for(train.rows);
+        let steps_per_epoch = train.rows.div_ceil(batch_size);
+        let total_steps = steps_per_epoch * config.max_epochs;
+        let mut order: Vec<usize> = (0..train.rows).collect();
+        let mut best = (model.valid(), 0usize, f64::NEG_INFINITY);
+        let (mut step, mut epochs_run, mut seconds, mut samples) = (0, 0, 0.0, 0usize);
+        for epoch in 1..=config.max_epochs {
+            let started = std::time::Instant::now();
+            order.shuffle(&mut rng);
+            let mut loss_sum = 0.0;
+            for chunk in order.chunks(batch_size) {
+                let batch = train.batch::<B>(chunk, device);
+                let logits = model.forward(batch.dense, batch.levels);
+                let y = batch.labels;
+                let per_row = (y.clone() * log_sigmoid(logits.clone())
+                    + y.clone().neg().add_scalar(1.0) * log_sigmoid(logits.neg()))
+                .neg();
+                let weights = y.mul_scalar(bad_weight - 1.0).add_scalar(1.0);
+                let loss = (per_row * weights.clone()).sum() / weights.sum();
+                loss_sum += loss.clone().into_scalar().elem::<f64>() * chunk.len() as f64;
+                let grads = GradientsParams::from_grads(loss.backward(), &model);
+                let lr = config.learning_rate_at(step, total_steps);
+                model = optimizer.step(lr, model, grads);
+                step += 1;
+            }
+            seconds += started.elapsed().as_secs_f64();
+            samples += train.rows;
+            epochs_run = epoch;
+            let inference = model.valid();
+            let auc = auc_of(&inference, valid);
+            if auc > best.2 {
+                best = (inference, epoch, auc);
+            }
+            progress(&Epoch {
+                epoch,
+                max_epochs: config.max_epochs,
+                loss: loss_sum / train.rows as f64,
+                valid_auc: auc,
+                best_epoch: best.1,
+                samples_per_second: samples as f64 / seconds.max(1e-9),
+            });
+            if epoch - best.1 >= config.patience.max(1) {
+                break;
+            }
         }
-        seconds += started.elapsed().as_secs_f64();
-        samples += train.rows;
-        epochs_run = epoch;
-        let inference = model.valid();
-        let auc = auc_of(&inference, valid);
-        if auc > best.2 {
-            best = (inference, epoch, auc);
-        }
-        progress(&Epoch {
-            epoch,
-            max_epochs: config.max_epochs,
-            loss: loss_sum / train.rows as f64,
-            valid_auc: auc,
+        Fitted {
+            model: best.0,
             best_epoch: best.1,
+            best_valid_auc: best.2,
+            epochs_run,
             samples_per_second: samples as f64 / seconds.max(1e-9),
-        });
-        if epoch - best.1 >= config.patience.max(1) {
-            break;
         }
     }
-    Fitted {
-        model: best.0,
-        best_epoch: best.1,
-        best_valid_auc: best.2,
-        epochs_run,
-        samples_per_second: samples as f64 / seconds.max(1e-9),
+}
+
+/// The weight of a bad row in the loss (goods weigh 1), for `bads` bad rows of `rows`.
+pub fn bad_weight(config: &TrainConfig, rows: usize, bads: usize) -> f64 {
+    let bads = bads.max(1) as f64;
+    match config.class_weight {
+        ClassWeight::Balanced => (rows as f64 - bads) / bads,
+        ClassWeight::None => 1.0,
     }
 }
 

@@ -51,6 +51,9 @@ impl TermValues for FloatWeights {
                     let level = (slots[*slot] as usize).min(cardinality - 1);
                     f64::from(self.levels[term.offset + level])
                 }
+                TermKind::Pair { a, b } => {
+                    f64::from(self.levels[term.offset + TermKind::pair_cell(a, b, slots)])
+                }
             };
         }
     }
@@ -102,8 +105,8 @@ impl Int8Weights {
                         vec![0.0, f64::from(w[0])],
                         indicator.map_or(0.0, |_| f64::from(w[1])),
                     ),
-                    TermKind::Categorical { cardinality, .. } => (
-                        float.levels[term.offset..term.offset + cardinality]
+                    TermKind::Categorical { .. } | TermKind::Pair { .. } => (
+                        float.levels[term.offset..term.offset + term.kind.level_width()]
                             .iter()
                             .map(|&v| f64::from(v))
                             .collect(),
@@ -170,6 +173,10 @@ impl TermValues for Int8Weights {
                 ),
                 TermKind::Categorical { slot, cardinality } => (
                     i32::from(q[(slots[*slot] as usize).min(cardinality - 1)]) * FRACTION_ONE,
+                    None,
+                ),
+                TermKind::Pair { a, b } => (
+                    i32::from(q[TermKind::pair_cell(a, b, slots)]) * FRACTION_ONE,
                     None,
                 ),
             };

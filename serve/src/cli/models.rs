@@ -21,6 +21,10 @@ pub enum ModelsCommand {
         /// With --promote: allow a model that takes other applications than the champion.
         #[arg(long, requires = "promote")]
         allow_schema_change: bool,
+        /// With --promote: promote although the bundle carries gates (leakage, drift) that its
+        /// dataset spec does not acknowledge.
+        #[arg(long, requires = "promote")]
+        acknowledge_gates: bool,
     },
     /// List registered models.
     List,
@@ -32,6 +36,10 @@ pub enum ModelsCommand {
         /// differences are listed when refused): every integration must send what it needs.
         #[arg(long)]
         allow_schema_change: bool,
+        /// Promote although the bundle carries gates (leakage, drift; listed when refused)
+        /// that its dataset spec does not acknowledge.
+        #[arg(long)]
+        acknowledge_gates: bool,
     },
     /// Make the previous champion the champion again.
     Rollback,
@@ -53,8 +61,9 @@ pub async fn run(
         .exists()
         .then(|| Policy::load(&policy_path))
         .transpose()?;
-    let guard = |allow_schema_change: bool| registry::Guard {
+    let guard = |allow_schema_change: bool, acknowledge_gates: bool| registry::Guard {
         allow_schema_change,
+        acknowledge_gates,
         policy: policy.as_ref(),
     };
     match command {
@@ -62,6 +71,7 @@ pub async fn run(
             dir,
             promote,
             allow_schema_change,
+            acknowledge_gates,
         } => {
             let model = registry::register(&store, dir, &actor).await?;
             writeln!(
@@ -70,7 +80,7 @@ pub async fn run(
                 model.record.version, model.record.path
             )?;
             if *promote {
-                let guard = guard(*allow_schema_change);
+                let guard = guard(*allow_schema_change, *acknowledge_gates);
                 registry::promote(&store, None, &model.record.version, &actor, guard).await?;
                 writeln!(out, "Promoted {} to champion.", model.record.version)?;
             }
@@ -102,8 +112,9 @@ pub async fn run(
         ModelsCommand::Promote {
             version,
             allow_schema_change,
+            acknowledge_gates,
         } => {
-            let guard = guard(*allow_schema_change);
+            let guard = guard(*allow_schema_change, *acknowledge_gates);
             let previous = registry::promote(&store, None, version, &actor, guard).await?;
             writeln!(
                 out,

@@ -21,7 +21,8 @@ pub struct TrainArgs {
     /// `cpu`, or `cuda` in a build with `--features cuda` on a machine with an NVIDIA GPU.
     #[arg(long, default_value = "cpu")]
     pub device: String,
-    /// `auto` (train both, keep the better on validation AUC), `additive` or `logistic`.
+    /// `auto` (logistic, additive and GA2M in turn, a more complex one kept only when
+    /// significantly better on validation), `logistic`, `additive` or `ga2m`.
     #[arg(long)]
     pub model: Option<String>,
     /// Seed for initialisation and shuffling (overrides the config file).
@@ -77,6 +78,16 @@ pub fn run(args: &TrainArgs, out: &mut impl Write) -> anyhow::Result<()> {
         m.run.samples_per_second,
         m.device
     )?;
+    if let Some(r) = &m.run.refine {
+        writeln!(
+            out,
+            "Refined on the full training split: L2 {} kept, {} L-BFGS steps, valid AUC {:.4} → {:.4}.",
+            r.l2, r.iterations, r.valid_auc_epochs, r.valid_auc
+        )?;
+    }
+    for gate in &m.gates {
+        writeln!(out, "Gate: {gate}")?;
+    }
     writeln!(out)?;
     writeln!(
         out,
@@ -93,7 +104,10 @@ pub fn run(args: &TrainArgs, out: &mut impl Write) -> anyhow::Result<()> {
     }
     if m.candidates.len() > 1 {
         writeln!(out)?;
-        writeln!(out, "Candidates (chosen on validation AUC):")?;
+        writeln!(
+            out,
+            "Candidates (the simpler kept unless the other is significantly better on validation):"
+        )?;
         for c in &m.candidates {
             writeln!(
                 out,

@@ -106,6 +106,7 @@ impl From<RegistryError> for ApiError {
             RegistryError::Refused(reason) => Self::ModelRefused(reason),
             RegistryError::NothingToRollBack
             | RegistryError::SchemaChanged { .. }
+            | RegistryError::Gated { .. }
             | RegistryError::PolicyMismatch { .. } => Self::Conflict(err.to_string()),
             RegistryError::Store(e) => e.into(),
         }

@@ -34,6 +34,13 @@ pub enum RegistryError {
         champion: String,
         differences: Vec<String>,
     },
+    #[error(
+        "model {version} was trained on data with gates nobody acknowledged: {}; look at its \
+         report, then acknowledge them in the dataset spec and train again, or promote with \
+         --acknowledge-gates (API: \"acknowledge_gates\": true)",
+        gates.join("; ")
+    )]
+    Gated { version: String, gates: Vec<String> },
     #[error("the policy does not fit model {version}: {reason}")]
     PolicyMismatch { version: String, reason: String },
     #[error(transparent)]
@@ -66,6 +73,9 @@ pub async fn register(store: &Store, dir: &Path, actor: &str) -> Result<Model, R
 pub struct Guard<'a> {
     /// Promote even when the new model takes other applications than the champion.
     pub allow_schema_change: bool,
+    /// Promote even though the bundle carries gates (leakage, drift) its spec does not
+    /// acknowledge; the promotion's actor owns that decision.
+    pub acknowledge_gates: bool,
     /// The policy that will decide with the new model: every rule must read a field it has.
     pub policy: Option<&'a Policy>,
 }
@@ -85,6 +95,28 @@ pub async fn promote(
         .await?
         .ok_or_else(|| StoreError::NotFound(format!("model version {version}")))?;
     let served = load(&model)?;
+    let gates: Vec<String> = served
+        .bundle
+        .manifest
+        .gates
+        .iter()
+        .filter(|g| g.acknowledged.is_none())
+        .map(ToString::to_string)
+        .collect();
+    if !gates.is_empty() {
+        if !guard.acknowledge_gates {
+            return Err(RegistryError::Gated {
+                version: version.to_owned(),
+                gates,
+            });
+        }
+        tracing::warn!(
+            version,
+            actor,
+            ?gates,
+            "model promoted with its gates acknowledged at promotion"
+        );
+    }
     if !guard.allow_schema_change {
         let champion = match slot.and_then(ModelSlot::current) {
             Some(current) => Some(current),
@@ -140,8 +172,10 @@ pub async fn rollback(
         .previous_champion()
         .await?
         .ok_or(RegistryError::NothingToRollBack)?;
+    // It served before: its gates were accepted when it was first promoted.
     let guard = Guard {
         allow_schema_change: true,
+        acknowledge_gates: true,
         policy,
     };
     promote(store, slot, &previous, actor, guard).await?;

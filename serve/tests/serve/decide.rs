@@ -228,6 +228,7 @@ async fn a_model_that_takes_other_applications_is_promoted_only_on_purpose() {
     let guard = riskloop_serve::registry::Guard {
         allow_schema_change: true,
         policy: Some(&phones),
+        ..Default::default()
     };
     let err = riskloop_serve::registry::promote(&app.store, None, &other, "test", guard)
         .await
@@ -248,6 +249,58 @@ async fn a_model_that_takes_other_applications_is_promoted_only_on_purpose() {
     assert_eq!(
         (bad.status, bad.json()["field"].as_str()),
         (422, Some("allow_schema_change"))
+    );
+    app.finish().await;
+}
+
+/// A bundle trained on data with a gate its spec does not acknowledge (here drift, written
+/// into a copy's manifest as `riskloop train` writes it) is refused by a promotion, which
+/// names the gate, until the promotion acknowledges it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bundle_with_an_unacknowledged_gate_is_promoted_only_on_purpose() {
+    let app = spawn_app(TestDb::sqlite().await).await;
+    let dir = tempfile::tempdir().unwrap();
+    let copy = copy_bundle(&bundles()[1], dir.path());
+    // A version of its own: the original is registered already.
+    let bundle = dir.path().join("german-gated");
+    std::fs::rename(&copy, &bundle).unwrap();
+    let manifest_path = bundle.join("manifest.json");
+    let mut manifest: Value =
+        serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    manifest["version"] = json!("german-gated");
+    manifest["gates"] = json!([
+        {"gate": "drift", "feature": "purpose", "detail": "PSI 0.41 train → test", "acknowledged": null},
+        {"gate": "leakage", "feature": "telephone", "detail": "IV 1.2", "acknowledged": "checked"}
+    ]);
+    std::fs::write(&manifest_path, manifest.to_string()).unwrap();
+    let version = riskloop_serve::registry::register(&app.store, &bundle, "test")
+        .await
+        .unwrap()
+        .record
+        .version;
+    let promote = format!("/v1/models/{version}/promote");
+    let refused = app.post(&promote, &app.admin, &json!({}));
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    let detail = refused.json()["detail"].as_str().unwrap().to_owned();
+    assert!(
+        detail.contains("drift on `purpose`: PSI 0.41") && !detail.contains("telephone"),
+        "only the unacknowledged gate is named: {detail}"
+    );
+    assert!(detail.contains("acknowledge_gates"), "{detail}");
+    assert_eq!(
+        app.get("/v1/info", None).json()["model_version"],
+        app.versions[0].as_str()
+    );
+    let bad = app.post(&promote, &app.admin, &json!({"acknowledge_gates": 1}));
+    assert_eq!(
+        (bad.status, bad.json()["field"].as_str()),
+        (422, Some("acknowledge_gates"))
+    );
+    let allowed = app.post(&promote, &app.admin, &json!({"acknowledge_gates": true}));
+    assert_eq!(allowed.status, 200, "{}", allowed.body);
+    assert_eq!(
+        app.get("/v1/info", None).json()["model_version"],
+        version.as_str()
     );
     app.finish().await;
 }

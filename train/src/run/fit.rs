@@ -8,11 +8,12 @@ use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
 
 use super::{Progress, TrainRequest};
 use crate::TrainError;
-use crate::bundle::RunInfo;
+use crate::bundle::{RefineInfo, RunInfo};
 use crate::data::{Encoded, Split};
 use crate::device::DeviceChoice;
 use crate::layout::{Layout, ModelKind};
 use crate::model::RiskModelConfig;
+use crate::refine::{self, Params};
 use crate::training::{self, Epoch, Fitted};
 use crate::weights::FloatWeights;
 
@@ -37,6 +38,7 @@ pub(super) fn fit_model(
     progress(Progress::Step(match kind {
         ModelKind::Additive => "training the additive model",
         ModelKind::Logistic => "training the logistic scorecard",
+        ModelKind::Ga2m => "training the additive model with pairs (GA2M)",
     }));
     let (train_enc, valid_enc) = (Encoded::new(&layout, train), Encoded::new(&layout, valid));
     let model_config = RiskModelConfig::from_layout(&layout, train.bad_rate());
@@ -51,7 +53,14 @@ pub(super) fn fit_model(
                 &NdArrayDevice::Cpu,
                 &mut on_epoch,
             );
-            finish(kind, layout, fitted, &valid_enc)
+            let refining = Refining {
+                config: &model_config,
+                train: &train_enc,
+                valid: &valid_enc,
+                request,
+            };
+            let (fitted, info) = refining.run(fitted, &NdArrayDevice::Cpu, progress);
+            finish(kind, layout, fitted, &valid_enc, info)
         }
         #[cfg(feature = "cuda")]
         DeviceChoice::Cuda => {
@@ -64,7 +73,14 @@ pub(super) fn fit_model(
                 &CudaDevice::default(),
                 &mut on_epoch,
             );
-            finish(kind, layout, fitted, &valid_enc)
+            let refining = Refining {
+                config: &model_config,
+                train: &train_enc,
+                valid: &valid_enc,
+                request,
+            };
+            let (fitted, info) = refining.run(fitted, &CudaDevice::default(), progress);
+            finish(kind, layout, fitted, &valid_enc, info)
         }
         #[cfg(not(feature = "cuda"))]
         DeviceChoice::Cuda => DeviceChoice::Cuda
@@ -73,11 +89,73 @@ pub(super) fn fit_model(
     }
 }
 
+/// What the full-batch refinement of one candidate reads.
+struct Refining<'a> {
+    config: &'a RiskModelConfig,
+    train: &'a Encoded,
+    valid: &'a Encoded,
+    request: &'a TrainRequest<'a>,
+}
+
+impl Refining<'_> {
+    /// The epochs' best model refined (see [`refine`]), back in Burn on `device`; as it was
+    /// when the configuration turns refinement off.
+    fn run<B: burn::tensor::backend::Backend>(
+        &self,
+        fitted: Fitted<B>,
+        device: &B::Device,
+        progress: &mut dyn FnMut(Progress<'_>),
+    ) -> (Fitted<B>, Option<RefineInfo>) {
+        if !self.request.config.refine {
+            return (fitted, None);
+        }
+        progress(Progress::Step(
+            "refining on the full training split (L-BFGS)",
+        ));
+        let (dense, levels, bias) = fitted.model.raw();
+        let widen = |v: Vec<f32>| v.into_iter().map(f64::from).collect::<Vec<f64>>();
+        let start = Params {
+            dense: widen(dense),
+            levels: widen(levels),
+            bias: f64::from(bias),
+        };
+        let bads = self.train.labels.iter().filter(|&&y| y > 0.5).count();
+        let bad_weight = training::bad_weight(&self.request.config, self.train.rows, bads);
+        let refined = refine::refine(
+            self.train,
+            self.valid,
+            &self.config.signs,
+            bad_weight,
+            &start,
+        );
+        let narrow = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
+        let model = self.config.init_with::<B>(
+            narrow(&refined.params.dense),
+            narrow(&refined.params.levels),
+            refined.params.bias as f32,
+            device,
+        );
+        let info = RefineInfo {
+            l2: refined.l2,
+            iterations: refined.iterations,
+            valid_auc_epochs: fitted.best_valid_auc,
+            valid_auc: refined.valid_auc,
+        };
+        let fitted = Fitted {
+            model,
+            best_valid_auc: refined.valid_auc,
+            ..fitted
+        };
+        (fitted, Some(info))
+    }
+}
+
 fn finish<B: burn::tensor::backend::Backend>(
     kind: ModelKind,
     layout: Layout,
     fitted: Fitted<B>,
     valid: &Encoded,
+    refine: Option<RefineInfo>,
 ) -> Result<FittedModel, TrainError> {
     let burn_valid_logits = training::logits(&fitted.model, valid);
     let (dense, levels, bias) = fitted.model.export();
@@ -104,6 +182,7 @@ fn finish<B: burn::tensor::backend::Backend>(
             samples_per_second: fitted.samples_per_second,
             seconds: 0.0,
             max_contribution_error: 0.0,
+            refine,
         },
     })
 }

@@ -5,6 +5,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use riskloop_ingest::pipeline::FeaturePipeline;
+use riskloop_ingest::quality::{Gate, GateKind};
+
+use crate::report::FeatureStat;
 
 mod fit; // one candidate fitted on the chosen device
 mod write; // the bundle written
@@ -81,6 +84,8 @@ struct Dataset {
     pipeline: FeaturePipeline,
     pipeline_bytes: Vec<u8>,
     spec_bytes: Vec<u8>,
+    gates: Vec<Gate>,
+    features: Vec<FeatureStat>,
     train: Split,
     valid: Split,
     test: Split,
@@ -94,6 +99,20 @@ impl Dataset {
         let pipeline_bytes =
             std::fs::read(&pipeline_path).map_err(TrainError::io(&pipeline_path))?;
         let spec_bytes = std::fs::read(&spec_path).map_err(TrainError::io(&spec_path))?;
+        let Quality { gates, features } = read_quality(dir)?;
+        let unacknowledged: Vec<String> = gates
+            .iter()
+            .filter(|g| g.gate == GateKind::Leakage && g.acknowledged.is_none())
+            .map(Gate::to_string)
+            .collect();
+        if !unacknowledged.is_empty() {
+            return Err(TrainError::Gate(format!(
+                "{}. Drop the column in the spec ([[drop]] with a reason) if it is known only \
+                 after the outcome; if it is known at application, acknowledge it on the feature \
+                 (acknowledge = {{ leakage = \"why\" }}) and ingest again",
+                unacknowledged.join("; ")
+            )));
+        }
         let [train, valid, test] =
             ["train", "valid", "test"].map(|name| Split::read(dir, name, &pipeline));
         let (train, valid, test) = (train?, valid?, test?);
@@ -110,6 +129,8 @@ impl Dataset {
             pipeline,
             pipeline_bytes,
             spec_bytes,
+            gates,
+            features,
             train,
             valid,
             test,
@@ -121,29 +142,102 @@ impl Dataset {
     }
 }
 
-/// Fits every model the configuration asks for (`auto`: the additive model and the
-/// logistic scorecard).
+/// What the training run reads of the ingest's `quality.json`: the gates and each
+/// feature's measures (none for a dataset without the file or written before gates existed).
+#[derive(Debug, Default, serde::Deserialize)]
+struct Quality {
+    #[serde(default)]
+    gates: Vec<Gate>,
+    #[serde(default)]
+    features: Vec<FeatureStat>,
+}
+
+fn read_quality(dir: &Path) -> Result<Quality, TrainError> {
+    let path = dir.join("quality.json");
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Quality::default()),
+        Err(e) => return Err(TrainError::io(&path)(e)),
+    };
+    serde_json::from_slice(&bytes).map_err(|e| TrainError::Data(format!("{}: {e}", path.display())))
+}
+
+/// Fits every model the configuration asks for, simplest first (`auto`: the logistic
+/// scorecard, the additive model, and the additive model with the pairs FAST picks on its
+/// residuals).
 fn fit_candidates(
     request: &TrainRequest<'_>,
     data: &Dataset,
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<Vec<FittedModel>, TrainError> {
-    let kinds = match request.config.model {
-        ModelChoice::Auto => vec![ModelKind::Additive, ModelKind::Logistic],
-        ModelChoice::Logistic => vec![ModelKind::Logistic],
-        ModelChoice::Additive => vec![ModelKind::Additive],
+    let choice = request.config.model;
+    let fit = |layout: Layout, progress: &mut dyn FnMut(Progress<'_>)| {
+        fit_model(request, layout, &data.train, &data.valid, progress)
     };
-    kinds
-        .into_iter()
-        .map(|kind| {
-            let layout = Layout::new(&data.pipeline, kind)?;
-            fit_model(request, layout, &data.train, &data.valid, progress)
-        })
-        .collect()
+    let mut out = Vec::new();
+    if matches!(choice, ModelChoice::Auto | ModelChoice::Logistic) {
+        out.push(fit(
+            Layout::new(&data.pipeline, ModelKind::Logistic)?,
+            progress,
+        )?);
+    }
+    if choice == ModelChoice::Logistic {
+        return Ok(out);
+    }
+    let additive = fit(Layout::new(&data.pipeline, ModelKind::Additive)?, progress)?;
+    if choice == ModelChoice::Additive || request.config.pairs == 0 {
+        out.push(additive);
+        return Ok(out);
+    }
+    progress(Progress::Step("choosing pairs of features (FAST)"));
+    let pairs = select_pairs(request, data, &additive);
+    if pairs.is_empty() {
+        // No pair adds anything: the additive model is the GA2M.
+        out.push(additive);
+        return Ok(out);
+    }
+    let layout = additive.layout.with_pairs(&pairs);
+    if choice == ModelChoice::Auto {
+        out.push(additive);
+    }
+    out.push(fit(layout, progress)?);
+    Ok(out)
 }
 
-/// Keeps one candidate: each later one replaces the kept one when it wins the comparison on
-/// the validation split (the test split only reports). Returns the kept model, every
+/// The pairs of features a GA2M adds to `additive`, by FAST gain on its training residuals.
+fn select_pairs(
+    request: &TrainRequest<'_>,
+    data: &Dataset,
+    additive: &FittedModel,
+) -> Vec<(usize, usize)> {
+    let scorer = Scorer::new(
+        additive.layout.clone(),
+        additive.weights.clone(),
+        &data.train,
+        Platt::default(),
+        request.config.score,
+    );
+    let mut values = vec![0.0; additive.layout.terms.len()];
+    let train = &data.train;
+    let logits: Vec<f64> = (0..train.rows)
+        .map(|i| scorer.raw_logit(train.row(i), &mut values))
+        .collect();
+    let bads = train.labels.iter().filter(|&&y| y == 1).count();
+    let bad_weight = crate::training::bad_weight(&request.config, train.rows, bads);
+    crate::pairs::select(
+        &additive.layout,
+        train,
+        &logits,
+        bad_weight,
+        request.config.pairs,
+    )
+    .into_iter()
+    .map(|c| (c.a, c.b))
+    .collect()
+}
+
+/// Keeps one candidate: each later (more complex) one replaces the kept one only when it is
+/// significantly better on the validation split (paired DeLong; the test split only reports). Returns the kept model, every
 /// candidate's summary (the kept one first) and the last comparison made.
 fn choose(
     request: &TrainRequest<'_>,
@@ -179,7 +273,7 @@ fn choose(
             &scored[kept].1,
             &scored[challenger].1,
             &data.valid.labels,
-            Rule::HIGHER_AUC,
+            Rule::SIGNIFICANT,
         )
         .ok_or_else(|| TrainError::Data("the validation split has one class only".into()))?;
         if c.challenger_wins {

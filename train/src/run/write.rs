@@ -63,6 +63,7 @@ pub(super) fn write_bundle(
         quantization: evaluation.quantization,
         candidates: choice.candidates,
         choice: choice.comparison,
+        gates: data.gates.clone(),
         files: BTreeMap::new(),
     };
     let scores: Vec<i32> = evaluation
@@ -76,6 +77,9 @@ pub(super) fn write_bundle(
             probabilities: &evaluation.int8_test,
             scores: &scores,
             labels: &data.test.labels,
+            scorer: &float,
+            pipeline: &data.pipeline,
+            features: &data.features,
         },
     );
     let writer = BundleWriter::new(request.out, &version)?;

@@ -22,7 +22,7 @@ fn german_dataset(dir: &std::path::Path) -> std::path::PathBuf {
 }
 
 #[test]
-fn german_credit_trains_both_models_and_writes_a_verified_bundle() {
+fn german_credit_trains_every_candidate_and_writes_a_verified_bundle() {
     let dir = tempfile::tempdir().unwrap();
     let dataset = german_dataset(dir.path());
     let trained = train(
@@ -32,10 +32,20 @@ fn german_credit_trains_both_models_and_writes_a_verified_bundle() {
         &TrainConfig::default(),
     );
     let m = &trained.manifest;
-    assert_eq!(m.candidates.len(), 2);
+    assert_eq!(m.candidates.len(), 3, "{:?}", m.candidates);
     let kinds: Vec<ModelKind> = m.candidates.iter().map(|c| c.model).collect();
-    assert!(kinds.contains(&ModelKind::Additive) && kinds.contains(&ModelKind::Logistic));
-    assert!(m.candidates[0].valid_auc >= m.candidates[1].valid_auc);
+    for kind in [ModelKind::Logistic, ModelKind::Additive, ModelKind::Ga2m] {
+        assert!(kinds.contains(&kind), "{kinds:?}");
+    }
+    // The logistic scorecard is kept unless the additive model is significantly better.
+    let choice = m.choice.as_ref().expect("two candidates were compared");
+    assert!(choice.rule.significant);
+    assert_eq!(
+        m.model == ModelKind::Additive,
+        choice.challenger_wins,
+        "{choice:?}"
+    );
+    assert_eq!(m.candidates[0].model, m.model);
     for c in &m.candidates {
         assert!(c.test_auc > 0.70, "{c:?}");
         assert!(c.test_auc_ci[0] < c.test_auc && c.test_auc < c.test_auc_ci[1]);
@@ -227,6 +237,36 @@ fn training_is_deterministic_given_a_seed() {
         a.manifest.files.get("model.json"),
         b.manifest.files.get("model.json")
     );
+}
+
+/// The full-batch refinement solves the same convex problem whatever the epochs left it, so
+/// seeds that start (and stop) the epochs differently agree on the model's test AUC.
+#[test]
+fn seeds_agree_on_test_auc_after_refinement() {
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = german_dataset(dir.path());
+    let aucs: Vec<f64> = [1, 2, 3]
+        .into_iter()
+        .map(|seed| {
+            let config = TrainConfig {
+                seed,
+                max_epochs: 6 + 3 * seed as usize,
+                ..TrainConfig::default()
+            };
+            let trained = train(
+                &dataset,
+                &dir.path().join(format!("s{seed}")),
+                ModelChoice::Additive,
+                &config,
+            );
+            let refine = trained.manifest.run.refine.clone().expect("refined");
+            assert!(refine.iterations > 0, "{refine:?}");
+            trained.manifest.metrics.float_test.auc
+        })
+        .collect();
+    let spread = aucs.iter().cloned().fold(f64::MIN, f64::max)
+        - aucs.iter().cloned().fold(f64::MAX, f64::min);
+    assert!(spread < 0.003, "test AUCs {aucs:?}");
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Integration tests of the train stage: German credit end to end, the synthetic book against
 //! its Bayes AUC, bundles, the int8 scorer and offline scoring.
 
+mod gates;
 mod german;
 mod synthetic;
 

@@ -69,10 +69,32 @@ pub struct PromoteRequest {
     /// Promote even though the model takes other applications than the champion (409 lists
     /// the differences otherwise).
     allow_schema_change: Option<bool>,
+    /// Promote although the bundle carries gates (leakage, drift) its dataset spec does not
+    /// acknowledge (409 lists them otherwise).
+    acknowledge_gates: Option<bool>,
+}
+
+const PROMOTE_OPTIONS: [&str; 2] = ["allow_schema_change", "acknowledge_gates"];
+
+/// The promotion's options from its body (empty: none set).
+fn promote_options(body: &[u8]) -> Result<[bool; 2], ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok([false; 2]);
+    }
+    let request = Object::parse(body, "body")?.only(&PROMOTE_OPTIONS)?;
+    let mut options = [false; 2];
+    for (option, name) in options.iter_mut().zip(PROMOTE_OPTIONS) {
+        *option = match request.get(name).map(|raw| raw.get()) {
+            None | Some("false") | Some("null") => false,
+            Some("true") => true,
+            Some(_) => return Err(ApiError::field(name, "wrong type: expected boolean")),
+        };
+    }
+    Ok(options)
 }
 
 #[utoipa::path(post, path = "/v1/models/{version}/promote", tag = "models", operation_id = "promote_model", params(("version" = String, Path)),
-    request_body(content = Option<PromoteRequest>, description = "optional: {\"allow_schema_change\": true}"),
+    request_body(content = Option<PromoteRequest>, description = "optional: {\"allow_schema_change\": true, \"acknowledge_gates\": true}"),
     responses((status = 200, body = Promoted), (status = 404, body = crate::http::error::Problem), (status = 409, body = crate::http::error::Problem), (status = 422, body = crate::http::error::Problem)),
     security(("api_key" = [])))]
 pub async fn promote(
@@ -84,7 +106,7 @@ pub async fn promote(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::ManageModels)?;
     crate::decision::check::identifier(Some(&version), "version")?;
-    let allow_schema_change = if req.headers().contains_key(header::CONTENT_TYPE) {
+    let options = if req.headers().contains_key(header::CONTENT_TYPE) {
         let body = read_body(
             &req,
             payload,
@@ -92,28 +114,16 @@ pub async fn promote(
             state.limits.body_timeout(),
         )
         .await?;
-        if body.iter().all(u8::is_ascii_whitespace) {
-            false
-        } else {
-            let request = Object::parse(&body, "body")?.only(&["allow_schema_change"])?;
-            match request.get("allow_schema_change").map(|raw| raw.get()) {
-                None | Some("false") | Some("null") => false,
-                Some("true") => true,
-                Some(_) => {
-                    return Err(ApiError::field(
-                        "allow_schema_change",
-                        "wrong type: expected boolean",
-                    ));
-                }
-            }
-        }
+        promote_options(&body)?
     } else {
-        false
+        [false; 2]
     };
+    let [allow_schema_change, acknowledge_gates] = options;
     let actor = format!("api-key:{}", caller.key_id);
     let policy = state.policy.current();
     let guard = registry::Guard {
         allow_schema_change,
+        acknowledge_gates,
         policy: Some(&policy),
     };
     let previous =

@@ -14,7 +14,7 @@ use crate::derive::{Arg, Expression, Operand};
 use crate::spec::{DatePart, Feature, FeatureKind, Parser, ReadOptions};
 
 /// What one raw value turned into.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Value<'a> {
     Missing,
     Number(f64),

@@ -323,7 +323,8 @@ impl Bins {
             present.sort_unstable_by(f64::total_cmp);
             present.dedup();
             if present.len() <= EXACT_VALUES {
-                return Self::by_edges(values, present.windows(2).map(|w| w[0]).collect());
+                let edges: Vec<f64> = present.windows(2).map(|w| w[0]).collect();
+                return Self::by_edges(values, &edges);
             }
         }
         Self::with(column, train, FINE_BINS, 2)
@@ -342,7 +343,7 @@ impl Bins {
                         .collect()
                 };
                 edges.dedup();
-                Self::by_edges(values, edges)
+                Self::by_edges(values, &edges)
             }
             ParsedColumn::Text { dict, codes } => {
                 let mut counts = vec![0usize; dict.len()];
@@ -379,7 +380,7 @@ impl Bins {
     }
 
     /// Bin `b` holds values in `(edges[b-1], edges[b]]`; one more bin above, one for missing.
-    fn by_edges(values: &[Option<f64>], edges: Vec<f64>) -> Self {
+    fn by_edges(values: &[Option<f64>], edges: &[f64]) -> Self {
         let missing_bin = edges.len() + 1;
         let of_row = values
             .iter()

@@ -579,6 +579,9 @@ impl Feature {
     }
 
     fn validate_derived(&self, expression: &Expression) -> Result<(), String> {
+        if self.protected {
+            return Err("a protected attribute is kept as sent: it cannot be derived".into());
+        }
         if self.column.is_some() || self.parse.is_some() || !self.map.is_empty() {
             return Err("a derived feature reads its expression's columns: omit `column`, `parse` and `map`".into());
         }

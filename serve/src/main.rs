@@ -19,8 +19,17 @@ async fn main() -> ExitCode {
     match Cli::parse().run().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            // The cause chain on one line, without a backtrace: this is for the person at the terminal.
-            let _ = writeln!(std::io::stderr(), "error: {err:#}");
+            // The cause chain on one line, without a backtrace: this is for the person at the
+            // terminal. A cause that its error's message already ends with is said once.
+            let mut line = err.to_string();
+            for cause in err.chain().skip(1) {
+                let text = cause.to_string();
+                if !line.ends_with(&text) {
+                    line.push_str(": ");
+                    line.push_str(&text);
+                }
+            }
+            let _ = writeln!(std::io::stderr(), "error: {line}");
             ExitCode::FAILURE
         }
     }

@@ -81,8 +81,9 @@ pub struct RefineInfo {
     /// The penalty strength kept, and the L-BFGS iterations it took.
     pub l2: f64,
     pub iterations: usize,
-    /// Validation AUC at the best epoch, and after the refinement.
-    pub valid_auc_epochs: f64,
+    /// Validation AUC where the refinement started (the best epoch, or the warm start), and
+    /// after it.
+    pub valid_auc_start: f64,
     pub valid_auc: f64,
 }
 

@@ -38,7 +38,7 @@ impl Params {
         x
     }
 
-    fn from_flat(&self, x: &[f64]) -> Self {
+    fn with_flat(&self, x: &[f64]) -> Self {
         let (p, l) = (self.dense.len(), self.levels.len());
         Self {
             dense: x[..p].to_vec(),
@@ -241,7 +241,7 @@ pub fn minimise(
             break;
         }
     }
-    (start.from_flat(&x), iterations)
+    (start.with_flat(&x), iterations)
 }
 
 /// The L-BFGS direction `-H g` from the stored curvature pairs.
@@ -263,6 +263,18 @@ fn two_loop(g: &[f64], history: &[(Vec<f64>, Vec<f64>, f64)]) -> Vec<f64> {
     }
     q.iter_mut().for_each(|v| *v = -*v);
     q
+}
+
+/// Validation AUC of `params`.
+pub fn valid_auc(valid: &Encoded, signs: &[f32], params: &Params) -> f64 {
+    let objective = Objective {
+        data: valid,
+        signs,
+        bad_weight: 1.0,
+        l2: 0.0,
+    };
+    let labels: Vec<u8> = valid.labels.iter().map(|&y| u8::from(y > 0.5)).collect();
+    riskloop_ingest::stats::auc(&objective.logits(params, valid), &labels).unwrap_or(0.5)
 }
 
 /// Refines `start` along [`L2_PATH`] and keeps the strength with the best validation AUC

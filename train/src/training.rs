@@ -101,6 +101,7 @@ impl Run<'_> {
         let mut order: Vec<usize> = (0..train.rows).collect();
         let mut best = (model.valid(), 0usize, f64::NEG_INFINITY);
         let (mut step, mut epochs_run, mut seconds, mut samples) = (0, 0, 0.0, 0usize);
+        let mut plateau = Plateau::default();
         for epoch in 1..=config.max_epochs {
             let started = std::time::Instant::now();
             order.shuffle(&mut rng);
@@ -128,15 +129,19 @@ impl Run<'_> {
             if auc > best.2 {
                 best = (inference, epoch, auc);
             }
+            let loss = loss_sum / train.rows as f64;
             progress(&Epoch {
                 epoch,
                 max_epochs: config.max_epochs,
-                loss: loss_sum / train.rows as f64,
+                loss,
                 valid_auc: auc,
                 best_epoch: best.1,
                 samples_per_second: samples as f64 / seconds.max(1e-9),
             });
-            if epoch - best.1 >= config.patience.max(1) {
+            // With the refinement to finish the job, the epochs stop once the training loss
+            // levels off; validation AUC moves by noise between epochs long after that.
+            if epoch - best.1 >= config.patience.max(1) || (config.refine && plateau.reached(loss))
+            {
                 break;
             }
         }
@@ -147,6 +152,25 @@ impl Run<'_> {
             epochs_run,
             samples_per_second: samples as f64 / seconds.max(1e-9),
         }
+    }
+}
+
+/// Whether the epochs' training loss has levelled off: two epochs in a row that improve on
+/// the best loss so far by less than 0.1%.
+#[derive(Debug, Default)]
+struct Plateau {
+    best: Option<f64>,
+    flat: usize,
+}
+
+impl Plateau {
+    fn reached(&mut self, loss: f64) -> bool {
+        match self.best {
+            Some(best) if loss > best * (1.0 - 1e-3) => self.flat += 1,
+            _ => self.flat = 0,
+        }
+        self.best = Some(self.best.map_or(loss, |b| b.min(loss)));
+        self.flat >= 2
     }
 }
 
@@ -180,4 +204,22 @@ pub fn logits<B: Backend>(model: &RiskModel<B>, data: &Encoded) -> Vec<f64> {
 fn auc_of<B: Backend>(model: &RiskModel<B>, valid: &Encoded) -> f64 {
     let labels: Vec<u8> = valid.labels.iter().map(|&y| u8::from(y > 0.5)).collect();
     riskloop_ingest::stats::auc(&logits(model, valid), &labels).unwrap_or(0.5)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Plateau;
+
+    #[test]
+    fn the_plateau_is_two_epochs_that_barely_improve_on_the_best() {
+        let mut p = Plateau::default();
+        let losses = [0.77, 0.65, 0.636, 0.6275, 0.6254, 0.6250, 0.6252];
+        let stops: Vec<bool> = losses.iter().map(|&l| p.reached(l)).collect();
+        assert_eq!(stops, [false, false, false, false, false, false, true]);
+        // A real improvement resets the count.
+        let mut p = Plateau::default();
+        for l in [0.7, 0.6999, 0.65, 0.6499] {
+            assert!(!p.reached(l), "{l}");
+        }
+    }
 }

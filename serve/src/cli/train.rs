@@ -82,7 +82,7 @@ pub fn run(args: &TrainArgs, out: &mut impl Write) -> anyhow::Result<()> {
         writeln!(
             out,
             "Refined on the full training split: L2 {} kept, {} L-BFGS steps, valid AUC {:.4} → {:.4}.",
-            r.l2, r.iterations, r.valid_auc_epochs, r.valid_auc
+            r.l2, r.iterations, r.valid_auc_start, r.valid_auc
         )?;
     }
     for gate in &m.gates {

@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use std::time::Instant;
 
 use riskloop_ingest::application::{Application, Field};
-use riskloop_ingest::parse::is_na;
+use riskloop_ingest::parse::Value;
 use riskloop_ingest::pipeline::Input;
 use serde_json::value::RawValue;
 
@@ -97,35 +97,25 @@ impl<'a> Inputs<'a> {
         })?;
         let mut protected = Vec::with_capacity(model.schema.protected.len());
         for (name, format) in &model.schema.protected {
-            let input = match application.get(name) {
-                None | Some(Field::Null) => Input::Missing,
-                // A number for a categorical attribute was refused by `check::shape`.
+            // Read as the batch path reads the column: the spec's value map and missing values
+            // first, then the parser and the plausible range. A number for a categorical
+            // attribute was refused by `check::shape`.
+            let read = match application.get(name) {
+                None | Some(Field::Null) => Ok(Input::Missing),
                 Some(Field::Number(n)) => {
                     let value = n
                         .as_f64()
                         .ok_or_else(|| FieldError::new(name, "not a number"))?;
-                    Input::Number(
-                        format
-                            .plausible(value)
-                            .map_err(|r| FieldError::new(name, r))?,
-                    )
+                    format.read_number(value).map(owned)
                 }
-                Some(Field::Bool(b)) => Input::Number(f64::from(u8::from(*b))),
-                Some(Field::Text(s)) if is_na(s, &pipeline.na_values) => Input::Missing,
-                Some(Field::Text(s)) => match format.parse(s, None) {
-                    Ok(riskloop_ingest::parse::Value::Number(v)) => Input::Number(v),
-                    Ok(riskloop_ingest::parse::Value::Text(t)) => Input::Text(Cow::Borrowed(t)),
-                    Ok(riskloop_ingest::parse::Value::Missing) => Input::Missing,
-                    Err(rule) => return Err(FieldError::new(name, rule)),
+                Some(Field::Bool(b)) => format.read_number(f64::from(u8::from(*b))).map(owned),
+                Some(Field::Text(s)) => match format.mapped(s) {
+                    Some(mapped) => format.read(mapped, &pipeline.na_values, None).map(owned),
+                    None => format.read(s, &pipeline.na_values, None).map(borrowed),
                 },
-                Some(other) => {
-                    return Err(FieldError::new(
-                        name,
-                        format!("wrong type: got {}", other.type_name()),
-                    ));
-                }
+                Some(other) => Err(format!("wrong type: got {}", other.type_name())),
             };
-            protected.push(input);
+            protected.push(read.map_err(|rule| FieldError::new(name, rule))?);
         }
         let inputs = Self {
             model: model_inputs,
@@ -153,6 +143,24 @@ impl<'a> Inputs<'a> {
             Position::Model(i) => self.model.get(i),
             Position::Protected(i) => self.protected.get(i),
         }
+    }
+}
+
+/// A value read from the application's text, as an input that borrows it.
+fn borrowed(value: Value<'_>) -> Input<'_> {
+    match value {
+        Value::Number(v) => Input::Number(v),
+        Value::Text(t) => Input::Text(Cow::Borrowed(t)),
+        Value::Missing => Input::Missing,
+    }
+}
+
+/// A value read from elsewhere (a number, or text the value map gave), as an owned input.
+fn owned(value: Value<'_>) -> Input<'static> {
+    match value {
+        Value::Text(t) => Input::Text(Cow::Owned(t.to_owned())),
+        Value::Number(v) => Input::Number(v),
+        Value::Missing => Input::Missing,
     }
 }
 

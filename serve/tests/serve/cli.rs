@@ -201,6 +201,34 @@ fn an_unsupported_database_url_is_a_clear_error() {
 }
 
 #[test]
+fn a_missing_bundle_is_named_once_with_its_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("x.csv");
+    std::fs::write(&input, "a,b\n1,2\n").unwrap();
+    let output = riskloop(
+        dir.path(),
+        None,
+        &[
+            "score",
+            "--model",
+            "no-such-bundle",
+            "--input",
+            input.to_str().unwrap(),
+            "--out",
+            "y.parquet",
+        ],
+    );
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("no-such-bundle"), "{stderr}");
+    assert_eq!(
+        stderr.matches("No such file or directory").count(),
+        1,
+        "{stderr}"
+    );
+}
+
+#[test]
 fn an_invalid_role_is_refused_before_anything_is_written() {
     let dir = tempfile::tempdir().unwrap();
     let output = riskloop(

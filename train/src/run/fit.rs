@@ -5,6 +5,7 @@ use burn::backend::Autodiff;
 use burn::backend::ndarray::{NdArray, NdArrayDevice};
 use burn::module::Module;
 use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
+use burn::tensor::backend::AutodiffBackend;
 
 use super::{Progress, TrainRequest};
 use crate::TrainError;
@@ -25,13 +26,15 @@ pub(super) struct FittedModel {
     pub(super) burn_valid_logits: Vec<f64>,
     pub(super) record: Vec<u8>,
     pub(super) run: RunInfo,
+    /// The raw parameters (see [`Params`]), to warm-start a larger model from.
+    pub(super) raw: Params,
 }
 
 pub(super) fn fit_model(
     request: &TrainRequest<'_>,
     layout: Layout,
-    train: &Split,
-    valid: &Split,
+    data: [&Split; 2],
+    start: Option<&Params>,
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<FittedModel, TrainError> {
     let kind = layout.kind;
@@ -40,47 +43,26 @@ pub(super) fn fit_model(
         ModelKind::Logistic => "training the logistic scorecard",
         ModelKind::Ga2m => "training the additive model with pairs (GA2M)",
     }));
+    let [train, valid] = data;
     let (train_enc, valid_enc) = (Encoded::new(&layout, train), Encoded::new(&layout, valid));
     let model_config = RiskModelConfig::from_layout(&layout, train.bad_rate());
-    let mut on_epoch = |e: &Epoch| progress(Progress::Epoch(kind, e));
+    let refining = Refining {
+        config: &model_config,
+        train: &train_enc,
+        valid: &valid_enc,
+        request,
+    };
+    // Each backend's model is its own type: each arm finishes its own.
     match request.device {
-        DeviceChoice::Cpu => {
-            let fitted = training::fit::<Autodiff<NdArray>>(
-                &model_config,
-                &train_enc,
-                &valid_enc,
-                &request.config,
-                &NdArrayDevice::Cpu,
-                &mut on_epoch,
-            );
-            let refining = Refining {
-                config: &model_config,
-                train: &train_enc,
-                valid: &valid_enc,
-                request,
-            };
-            let (fitted, info) = refining.run(fitted, &NdArrayDevice::Cpu, progress);
-            finish(kind, layout, fitted, &valid_enc, info)
-        }
+        DeviceChoice::Cpu => refining
+            .fit::<Autodiff<NdArray>>(&NdArrayDevice::Cpu, kind, start, progress)
+            .and_then(|(fitted, info)| finish(kind, layout, fitted, &valid_enc, info)),
         #[cfg(feature = "cuda")]
         DeviceChoice::Cuda => {
             use burn::backend::cuda::{Cuda, CudaDevice};
-            let fitted = training::fit::<Autodiff<Cuda>>(
-                &model_config,
-                &train_enc,
-                &valid_enc,
-                &request.config,
-                &CudaDevice::default(),
-                &mut on_epoch,
-            );
-            let refining = Refining {
-                config: &model_config,
-                train: &train_enc,
-                valid: &valid_enc,
-                request,
-            };
-            let (fitted, info) = refining.run(fitted, &CudaDevice::default(), progress);
-            finish(kind, layout, fitted, &valid_enc, info)
+            refining
+                .fit::<Autodiff<Cuda>>(&CudaDevice::default(), kind, start, progress)
+                .and_then(|(fitted, info)| finish(kind, layout, fitted, &valid_enc, info))
         }
         #[cfg(not(feature = "cuda"))]
         DeviceChoice::Cuda => DeviceChoice::Cuda
@@ -98,6 +80,43 @@ struct Refining<'a> {
 }
 
 impl Refining<'_> {
+    /// The epochs (or `start`, when given: a warm start that needs no epochs) and then the
+    /// refinement, on `device`.
+    fn fit<B: AutodiffBackend>(
+        &self,
+        device: &B::Device,
+        kind: ModelKind,
+        start: Option<&Params>,
+        progress: &mut dyn FnMut(Progress<'_>),
+    ) -> Result<(Fitted<B::InnerBackend>, Option<RefineInfo>), TrainError> {
+        let fitted = match start {
+            Some(p) if self.request.config.refine => {
+                let narrow = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
+                Fitted {
+                    model: self.config.init_with::<B::InnerBackend>(
+                        narrow(&p.dense),
+                        narrow(&p.levels),
+                        p.bias as f32,
+                        device,
+                    ),
+                    best_epoch: 0,
+                    best_valid_auc: refine::valid_auc(self.valid, &self.config.signs, p),
+                    epochs_run: 0,
+                    samples_per_second: 0.0,
+                }
+            }
+            _ => training::fit::<B>(
+                self.config,
+                self.train,
+                self.valid,
+                &self.request.config,
+                device,
+                &mut |e: &Epoch| progress(Progress::Epoch(kind, e)),
+            ),
+        };
+        Ok(self.run(fitted, device, progress))
+    }
+
     /// The epochs' best model refined (see [`refine`]), back in Burn on `device`; as it was
     /// when the configuration turns refinement off.
     fn run<B: burn::tensor::backend::Backend>(
@@ -138,7 +157,7 @@ impl Refining<'_> {
         let info = RefineInfo {
             l2: refined.l2,
             iterations: refined.iterations,
-            valid_auc_epochs: fitted.best_valid_auc,
+            valid_auc_start: refine::valid_auc(self.valid, &self.config.signs, &start),
             valid_auc: refined.valid_auc,
         };
         let fitted = Fitted {
@@ -159,6 +178,13 @@ fn finish<B: burn::tensor::backend::Backend>(
 ) -> Result<FittedModel, TrainError> {
     let burn_valid_logits = training::logits(&fitted.model, valid);
     let (dense, levels, bias) = fitted.model.export();
+    let (raw_dense, raw_levels, raw_bias) = fitted.model.raw();
+    let widen = |v: Vec<f32>| v.into_iter().map(f64::from).collect::<Vec<f64>>();
+    let raw = Params {
+        dense: widen(raw_dense),
+        levels: widen(raw_levels),
+        bias: f64::from(raw_bias),
+    };
     let record = NamedMpkBytesRecorder::<FullPrecisionSettings>::default()
         .record(fitted.model.into_record(), ())
         .map_err(|e| TrainError::Burn {
@@ -184,5 +210,6 @@ fn finish<B: burn::tensor::backend::Backend>(
             max_contribution_error: 0.0,
             refine,
         },
+        raw,
     })
 }

@@ -171,8 +171,9 @@ fn fit_candidates(
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<Vec<FittedModel>, TrainError> {
     let choice = request.config.model;
+    let splits = [&data.train, &data.valid];
     let fit = |layout: Layout, progress: &mut dyn FnMut(Progress<'_>)| {
-        fit_model(request, layout, &data.train, &data.valid, progress)
+        fit_model(request, layout, splits, None, progress)
     };
     let mut out = Vec::new();
     if matches!(choice, ModelChoice::Auto | ModelChoice::Logistic) {
@@ -197,10 +198,17 @@ fn fit_candidates(
         return Ok(out);
     }
     let layout = additive.layout.with_pairs(&pairs);
+    // Warm-started from the additive model with every pair cell at 0: the refinement only
+    // adds what the pairs explain, and needs no epochs.
+    let mut start = additive.raw.clone();
+    let main_levels = additive.layout.levels;
+    start.levels.truncate(main_levels);
+    start.levels.resize(layout.levels.max(1), 0.0);
+    let ga2m = fit_model(request, layout, splits, Some(&start), progress)?;
     if choice == ModelChoice::Auto {
         out.push(additive);
     }
-    out.push(fit(layout, progress)?);
+    out.push(ga2m);
     Ok(out)
 }
 

@@ -58,7 +58,8 @@ fn a_leakage_column_stops_train_unless_the_spec_acknowledges_it() {
     let dir = tempfile::tempdir().unwrap();
     let csv = leaky_german(dir.path());
     let dataset = dir.path().join("dataset");
-    let ingested = etl::ingest(&spec(""), &[csv.clone()], &dataset, &mut |_| {}).unwrap();
+    let ingested =
+        etl::ingest(&spec(""), std::slice::from_ref(&csv), &dataset, &mut |_| {}).unwrap();
     let gate = ingested
         .quality
         .gates

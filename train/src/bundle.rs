@@ -74,6 +74,18 @@ pub struct RunInfo {
     /// The full-batch refinement after the epochs, if it ran.
     #[serde(default)]
     pub refine: Option<RefineInfo>,
+    /// Features dropped because their terms contributed nothing.
+    #[serde(default)]
+    pub pruned: Vec<PrunedTerm>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PrunedTerm {
+    pub feature: String,
+    /// Standard deviation of its contribution over the training rows (logit), below the
+    /// threshold.
+    pub contribution_sd: f64,
+    pub threshold: f64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -74,6 +74,9 @@ pub struct TrainConfig {
     pub refine: bool,
     /// Pairs of features a GA2M may add (0: none, the additive model only).
     pub pairs: usize,
+    /// The additive model drops a feature whose contribution's standard deviation over the
+    /// training rows is below this (logit units), then refines the rest; 0 keeps every one.
+    pub prune_below: f64,
     /// Reasons returned per decision.
     pub reasons: usize,
     /// The int8 model is refused if its test AUC is lower than the float model's by more.
@@ -96,6 +99,7 @@ impl Default for TrainConfig {
             class_weight: ClassWeight::Balanced,
             refine: true,
             pairs: 8,
+            prune_below: 0.01,
             reasons: 4,
             max_auc_drop: 0.002,
             score: ScoreScale::default(),
@@ -125,6 +129,9 @@ impl TrainConfig {
         }
         if self.weight_decay.is_nan() || self.weight_decay < 0.0 {
             return fail("weight_decay", "must be >= 0");
+        }
+        if self.prune_below.is_nan() || self.prune_below < 0.0 {
+            return fail("prune_below", "must be >= 0");
         }
         if self.max_auc_drop.is_nan() || self.max_auc_drop < 0.0 {
             return fail("max_auc_drop", "must be >= 0");

@@ -278,6 +278,34 @@ impl Layout {
         }
     }
 
+    /// This layout without the terms whose `drop` is true, offsets numbered again.
+    pub fn without(&self, drop: &[bool]) -> Self {
+        let mut out = Self {
+            terms: Vec::new(),
+            dense: 0,
+            levels: 0,
+            categorical: 0,
+            ..self.clone()
+        };
+        for (term, _) in self.terms.iter().zip(drop).filter(|(_, d)| !**d) {
+            let mut term = term.clone();
+            let levels = term.kind.level_width();
+            if matches!(
+                term.kind,
+                TermKind::Categorical { .. } | TermKind::Pair { .. }
+            ) {
+                term.offset = out.levels;
+                out.levels += levels;
+                out.categorical += 1;
+            } else {
+                term.offset = out.dense;
+                out.dense += term.kind.dense_width();
+            }
+            out.terms.push(term);
+        }
+        out
+    }
+
     /// This layout with a pair term for each `(i, j)` of main terms (the GA2M), each over
     /// both terms' coarse bins ([`Layout::axis`]).
     pub fn with_pairs(&self, pairs: &[(usize, usize)]) -> Self {

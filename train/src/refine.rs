@@ -13,7 +13,7 @@ use rayon::prelude::*;
 use crate::data::Encoded;
 
 /// Penalty strengths tried, strongest first (warm-started from each other).
-pub const L2_PATH: [f64; 5] = [1e-2, 3e-3, 1e-3, 3e-4, 1e-4];
+pub const L2_PATH: [f64; 7] = [1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4];
 const CHUNK_ROWS: usize = 4096;
 const HISTORY: usize = 10;
 /// L-BFGS steps per penalty strength at most; a step that improves the loss by less than a

@@ -85,6 +85,13 @@ pub fn run(args: &TrainArgs, out: &mut impl Write) -> anyhow::Result<()> {
             r.l2, r.iterations, r.valid_auc_start, r.valid_auc
         )?;
     }
+    for p in &m.run.pruned {
+        writeln!(
+            out,
+            "Dropped `{}`: its contribution varies by {:.4} logit (sd) over the training rows, below {}.",
+            p.feature, p.contribution_sd, p.threshold
+        )?;
+    }
     for gate in &m.gates {
         writeln!(out, "Gate: {gate}")?;
     }

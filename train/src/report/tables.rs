@@ -75,15 +75,7 @@ fn term_rows(data: &ReportData<'_>, term: &Term, t: usize) -> Vec<(String, f64)>
         TermKind::Numeric {
             knots, indicator, ..
         } => {
-            let raw = |z: f32| match feature.map(|f| &f.transform) {
-                Some(Transform::Numeric { mean, scale, .. }) => {
-                    format!("{:.4}", f64::from(z) * scale + mean)
-                        .trim_end_matches('0')
-                        .trim_end_matches('.')
-                        .to_owned()
-                }
-                _ => format!("{z:.2} (standardised)"),
-            };
+            let raw = |z: f32| raw_value(feature.map(|f| &f.transform), z);
             let mut value = 0.0;
             for (k, &z) in knots.iter().enumerate() {
                 if k > 0 {
@@ -204,15 +196,7 @@ fn axis_label(pipeline: &FeaturePipeline, axis: &Axis, k: usize) -> String {
             }
         }
         (AxisBins::Cuts { cuts }, transform) => {
-            let raw = |z: f32| match transform {
-                Some(Transform::Numeric { mean, scale, .. }) => {
-                    format!("{:.4}", f64::from(z) * scale + mean)
-                        .trim_end_matches('0')
-                        .trim_end_matches('.')
-                        .to_owned()
-                }
-                _ => format!("{z}"),
-            };
+            let raw = |z: f32| raw_value(transform, z);
             match (k.checked_sub(1).map(|i| cuts[i]), cuts.get(k)) {
                 (None, Some(hi)) => format!("≤ {}", raw(*hi)),
                 (Some(lo), Some(hi)) => format!("{}–{}", raw(lo), raw(*hi)),
@@ -221,6 +205,26 @@ fn axis_label(pipeline: &FeaturePipeline, axis: &Axis, k: usize) -> String {
             }
         }
         _ => k.to_string(),
+    }
+}
+
+/// A standardised value back in raw units, to four significant digits (`362`, not
+/// `362.0001`: the round trip through f32 is not exact).
+fn raw_value(transform: Option<&Transform>, z: f32) -> String {
+    let Some(Transform::Numeric { mean, scale, .. }) = transform else {
+        return format!("{z:.2} (standardised)");
+    };
+    let v = f64::from(z) * scale + mean;
+    let digits = if v == 0.0 {
+        0
+    } else {
+        (3 - v.abs().log10().floor() as i32).clamp(0, 6) as usize
+    };
+    let text = format!("{v:.digits$}");
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        text
     }
 }
 
@@ -289,6 +293,24 @@ pub(super) fn candidates(html: &mut String, manifest: &Manifest) {
         );
     }
     html.push_str("</table>");
+    if !manifest.run.pruned.is_empty() {
+        html.push_str("<p>Dropped before the final refinement, their terms contributing nothing: ");
+        let dropped: Vec<String> = manifest
+            .run
+            .pruned
+            .iter()
+            .map(|p| {
+                format!(
+                    "{} (contribution's standard deviation {:.4} logit, below {})",
+                    esc(&p.feature),
+                    p.contribution_sd,
+                    p.threshold
+                )
+            })
+            .collect();
+        html.push_str(&dropped.join("; "));
+        html.push_str(".</p>");
+    }
     if let Some(c) = &manifest.choice {
         let _ = write!(
             html,

@@ -209,6 +209,7 @@ fn finish<B: burn::tensor::backend::Backend>(
             seconds: 0.0,
             max_contribution_error: 0.0,
             refine,
+            pruned: Vec::new(),
         },
         raw,
     })

@@ -10,6 +10,7 @@ use riskloop_ingest::quality::{Gate, GateKind};
 use crate::report::FeatureStat;
 
 mod fit; // one candidate fitted on the chosen device
+mod prune; // terms that contribute nothing dropped, the rest refined again
 mod write; // the bundle written
 
 use fit::{FittedModel, fit_model};
@@ -186,6 +187,7 @@ fn fit_candidates(
         return Ok(out);
     }
     let additive = fit(Layout::new(&data.pipeline, ModelKind::Additive)?, progress)?;
+    let additive = prune::prune(request, data, additive, progress)?;
     if choice == ModelChoice::Additive || request.config.pairs == 0 {
         out.push(additive);
         return Ok(out);

@@ -324,3 +324,52 @@ fn cuda_without_the_feature_is_a_clear_error() {
         assert!(matches!(err, TrainError::Device(_)), "{err}");
     }
 }
+
+/// A feature that is the same for every applicant contributes nothing: the additive model
+/// drops it, says so, and still scores every row exactly.
+#[test]
+fn a_feature_that_contributes_nothing_is_pruned_and_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(data("german_credit.csv")).unwrap();
+    let mut lines = text.lines();
+    let mut csv = format!("{},branch\n", lines.next().unwrap());
+    for line in lines {
+        csv.push_str(&format!("{line},main\n"));
+    }
+    let input = dir.path().join("german_branch.csv");
+    std::fs::write(&input, csv).unwrap();
+    let spec = std::fs::read_to_string(data("german_credit.toml")).unwrap();
+    let spec = riskloop_ingest::spec::DatasetSpec::from_toml(&format!(
+        "{spec}\n[[feature]]\nname = \"branch\"\nkind = \"categorical\"\n"
+    ))
+    .unwrap();
+    let dataset = dir.path().join("dataset");
+    riskloop_ingest::etl::ingest(&spec, &[input], &dataset, &mut |_| {}).unwrap();
+    let trained = train(
+        &dataset,
+        &dir.path().join("models"),
+        ModelChoice::Additive,
+        &TrainConfig::default(),
+    );
+    let m = &trained.manifest;
+    let pruned: Vec<&str> = m.run.pruned.iter().map(|p| p.feature.as_str()).collect();
+    assert!(pruned.contains(&"branch"), "{pruned:?}");
+    assert!(m.run.pruned.iter().all(|p| p.contribution_sd < p.threshold));
+    assert!(
+        m.run.max_contribution_error < 1e-4,
+        "{}",
+        m.run.max_contribution_error
+    );
+    let bundle = Bundle::load(&trained.dir).unwrap();
+    assert!(
+        bundle
+            .model
+            .float
+            .layout
+            .terms
+            .iter()
+            .all(|t| t.feature != "branch")
+    );
+    let html = std::fs::read_to_string(trained.dir.join("report.html")).unwrap();
+    assert!(html.contains("Dropped before the final refinement") && html.contains("branch"));
+}

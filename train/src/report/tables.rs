@@ -52,9 +52,9 @@ pub(super) fn scorecard(html: &mut String, data: &ReportData<'_>) {
             };
             let _ = write!(
                 html,
-                "<tr>{name}<td style=\"text-align:left\">{}</td><td>{:+.0}</td></tr>",
+                "<tr>{name}<td style=\"text-align:left\">{}</td><td>{}</td></tr>",
                 esc(label),
-                points(data, value - scorer.reference[t])
+                signed(points(data, value - scorer.reference[t]))
             );
         }
     }
@@ -137,7 +137,9 @@ pub(super) fn pairs(html: &mut String, data: &ReportData<'_>) {
     }
     html.push_str(
         "<h2>Pairs of features</h2><p>Points each combination adds against the average \
-         applicant, beyond the two features' own points (red: riskier, blue: safer).</p>",
+         applicant, on top of the two features' own points in the scorecard (red: riskier, \
+         blue: safer). The tables are not purified: part of a row's or column's average may \
+         belong to the feature alone.</p>",
     );
     for (t, term) in pairs {
         let TermKind::Pair { a, b } = &term.kind else {
@@ -167,15 +169,15 @@ pub(super) fn pairs(html: &mut String, data: &ReportData<'_>) {
                 esc(&axis_label(data.pipeline, a, i))
             );
             for j in 0..b.len() {
-                let v = values[i * b.len() + j];
-                // Points below 0 (riskier) in red, above in blue, by size.
+                // Points below 0 (riskier) in red, above in blue, by size; none, no colour.
+                let v = values[i * b.len() + j].round();
                 let strength = (v.abs() / peak * 0.6 + 0.1).min(0.7);
-                let colour = if v < 0.0 {
-                    format!("rgba(214,39,40,{strength:.2})")
-                } else {
-                    format!("rgba(31,119,180,{strength:.2})")
+                let (colour, text) = match v {
+                    v if v < 0.0 => (format!("rgba(214,39,40,{strength:.2})"), format!("{v}")),
+                    v if v > 0.0 => (format!("rgba(31,119,180,{strength:.2})"), format!("+{v}")),
+                    _ => ("transparent".to_owned(), "0".to_owned()),
                 };
-                let _ = write!(html, "<td style=\"background:{colour}\">{v:+.0}</td>");
+                let _ = write!(html, "<td style=\"background:{colour}\">{text}</td>");
             }
             html.push_str("</tr>");
         }
@@ -205,6 +207,15 @@ fn axis_label(pipeline: &FeaturePipeline, axis: &Axis, k: usize) -> String {
             }
         }
         _ => k.to_string(),
+    }
+}
+
+/// Points rounded, with their sign (`+3`, `-2`, `0`).
+fn signed(points: f64) -> String {
+    match points.round() {
+        p if p > 0.0 => format!("+{p}"),
+        p if p < 0.0 => format!("{p}"),
+        _ => "0".to_owned(),
     }
 }
 

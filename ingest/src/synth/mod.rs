@@ -68,6 +68,11 @@ pub struct SynthOptions {
     pub end: NaiveDate,
     /// Applications on or after this date follow a shifted relationship (see [`true_logit`]).
     pub drift_after: Option<NaiveDate>,
+    /// An era artefact: applications on or after this date write `home_ownership` in a new
+    /// system's codes (`M`, `R`, `O`, `X`, `N` for `MORTGAGE`, `RENT`, `OWN`, `OTHER`,
+    /// `NONE`). The meaning and the risk are unchanged; only the spelling moves with the era,
+    /// as codes do when a bank changes systems. A spec's `map` reads both as one.
+    pub recode_after: Option<NaiveDate>,
 }
 
 impl Default for SynthOptions {
@@ -78,6 +83,7 @@ impl Default for SynthOptions {
             start: NaiveDate::from_ymd_opt(2019, 1, 1).expect("valid date"),
             end: NaiveDate::from_ymd_opt(2024, 12, 31).expect("valid date"),
             drift_after: None,
+            recode_after: None,
         }
     }
 }
@@ -87,7 +93,7 @@ pub fn generate(opts: &SynthOptions) -> Result<DataFrame, IngestError> {
     check(opts)?;
     let mut rng = Sampler::new(opts.seed);
     let tables = Tables::draw(&mut rng);
-    let mut out = Builders::new(opts.rows);
+    let mut out = Builders::new(opts.rows, opts.recode_after);
     for row in 0..opts.rows {
         let applicant = draw_applicant(&mut rng, opts, &tables);
         let pd = sigmoid(true_logit(&applicant));

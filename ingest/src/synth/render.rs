@@ -44,10 +44,12 @@ pub(super) struct Builders {
     text: Vec<StringChunkedBuilder>,
     true_pd: Vec<f64>,
     buf: String,
+    /// From this application date on, home ownership is written in the new codes.
+    recode_after: Option<chrono::NaiveDate>,
 }
 
 impl Builders {
-    pub(super) fn new(rows: usize) -> Self {
+    pub(super) fn new(rows: usize, recode_after: Option<chrono::NaiveDate>) -> Self {
         let text = COLUMNS[..COLUMNS.len() - 1]
             .iter()
             .map(|&name| StringChunkedBuilder::new(name.into(), rows))
@@ -56,6 +58,7 @@ impl Builders {
             text,
             true_pd: Vec::with_capacity(rows),
             buf: String::with_capacity(32),
+            recode_after,
         }
     }
 
@@ -113,7 +116,11 @@ impl Builders {
             self.put(6, |s| write!(s, "{}", a.employment_years).expect(w));
         }
         self.put_str(7, a.purpose.as_str());
-        self.put_str(8, a.home_ownership.as_str());
+        let home = match self.recode_after {
+            Some(from) if a.application_date >= from => a.home_ownership.recoded(),
+            _ => a.home_ownership.as_str(),
+        };
+        self.put_str(8, home);
         self.put(9, |s| write!(s, "{:03}", a.region).expect(w));
         let e = a.earliest_credit_line;
         self.put(10, |s| {

@@ -145,6 +145,18 @@ impl HomeOwnership {
         }
     }
 
+    /// The code a later system writes for the same thing (see
+    /// [`super::SynthOptions::recode_after`]).
+    pub fn recoded(self) -> &'static str {
+        match self {
+            Self::Mortgage => "M",
+            Self::Rent => "R",
+            Self::Own => "O",
+            Self::Other => "X",
+            Self::NoneStated => "N",
+        }
+    }
+
     /// Share of applications (the weights sum to 1).
     pub fn share(self) -> f64 {
         match self {

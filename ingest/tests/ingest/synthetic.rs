@@ -154,3 +154,79 @@ fn parquet_inputs_and_several_files_read_like_one_csv() {
         );
     }
 }
+
+/// The era artefact: from a date on, `home_ownership` is written in new codes. The book is
+/// otherwise the same (the same applicants and outcomes); the shipped spec sees a drifting
+/// column, and a spec whose `map` reads both codes as one sees none.
+#[test]
+fn recoded_home_ownership_is_drift_until_a_map_reads_both_eras_as_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let from = chrono::NaiveDate::from_ymd_opt(2023, 1, 1).unwrap();
+    let options = SynthOptions {
+        rows: 20_000,
+        seed: 5,
+        ..SynthOptions::default()
+    };
+    let plain = synth::generate(&options).unwrap();
+    let mut recoded = synth::generate(&SynthOptions {
+        recode_after: Some(from),
+        ..options
+    })
+    .unwrap();
+    assert_eq!(
+        plain.column("true_pd").unwrap(),
+        recoded.column("true_pd").unwrap()
+    );
+    let codes = |frame: &polars::prelude::DataFrame, column: &str| -> Vec<String> {
+        frame
+            .column(column)
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .map(|v| v.unwrap_or_default().to_owned())
+            .collect()
+    };
+    let dates = codes(&recoded, "application_date");
+    let homes = codes(&recoded, "home_ownership");
+    for (date, home) in dates.iter().zip(&homes) {
+        let new_era = date.as_str() >= "2023-01-01";
+        assert_eq!(home.len() == 1, new_era, "{date}: {home}");
+    }
+    let csv = dir.path().join("recoded.csv");
+    synth::write(&mut recoded, &csv).unwrap();
+
+    let spec = spec();
+    let ingested = etl::ingest(
+        &spec,
+        std::slice::from_ref(&csv),
+        &dir.path().join("a"),
+        &mut |_| {},
+    )
+    .unwrap();
+    let gate = ingested
+        .quality
+        .gates
+        .iter()
+        .find(|g| g.feature == "home_ownership")
+        .unwrap_or_else(|| panic!("{:?}", ingested.quality.gates));
+    assert!(gate.detail.contains("\"M\""), "{gate}");
+
+    let text = std::fs::read_to_string(data("synthetic_loans.toml")).unwrap();
+    let mapped = text.replace(
+        "name = \"home_ownership\"",
+        "name = \"home_ownership\"\nmap = { M = \"MORTGAGE\", R = \"RENT\", O = \"OWN\", X = \"OTHER\", N = \"NONE\" }",
+    );
+    assert_ne!(mapped, text);
+    let spec = DatasetSpec::from_toml(&mapped).unwrap();
+    let ingested = etl::ingest(&spec, &[csv], &dir.path().join("b"), &mut |_| {}).unwrap();
+    assert!(
+        !ingested
+            .quality
+            .gates
+            .iter()
+            .any(|g| g.feature == "home_ownership"),
+        "{:?}",
+        ingested.quality.gates
+    );
+}

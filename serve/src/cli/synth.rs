@@ -23,6 +23,10 @@ pub struct SynthArgs {
     /// Applications from this date (YYYY-MM-DD) on follow a shifted risk relationship.
     #[arg(long, value_name = "DATE")]
     pub drift_after: Option<chrono::NaiveDate>,
+    /// Applications from this date (YYYY-MM-DD) on write `home_ownership` in a new system's
+    /// codes (M, R, O, X, N): an era artefact a spec's `map` must undo.
+    #[arg(long, value_name = "DATE")]
+    pub recode_after: Option<chrono::NaiveDate>,
 }
 
 pub fn run(args: &SynthArgs, out: &mut impl Write) -> anyhow::Result<()> {
@@ -31,6 +35,7 @@ pub fn run(args: &SynthArgs, out: &mut impl Write) -> anyhow::Result<()> {
         rows: args.rows,
         seed: args.seed,
         drift_after: args.drift_after,
+        recode_after: args.recode_after,
         ..SynthOptions::default()
     };
     let started = Instant::now();

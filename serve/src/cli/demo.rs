@@ -153,7 +153,7 @@ pub async fn run(settings: &Settings, args: &DemoArgs, out: &mut impl Write) -> 
         let m = &trained.manifest;
         writeln!(
             out,
-            "      {:?} model: test AUC {:.4} [{:.4}, {:.4}] (int8, served); bundle {}",
+            "      kept the {}: test AUC {:.4} [{:.4}, {:.4}] (int8, served); bundle {}",
             m.model,
             m.metrics.int8_test.auc,
             m.metrics.int8_test.auc_ci[0],
@@ -163,7 +163,7 @@ pub async fn run(settings: &Settings, args: &DemoArgs, out: &mut impl Write) -> 
         for c in &m.candidates {
             writeln!(
                 out,
-                "      candidate {:?}: validation AUC {:.4}, test AUC {:.4} [{:.4}, {:.4}]",
+                "      candidate {}: validation AUC {:.4}, test AUC {:.4} [{:.4}, {:.4}]",
                 c.model, c.valid_auc, c.test_auc, c.test_auc_ci[0], c.test_auc_ci[1]
             )?;
         }

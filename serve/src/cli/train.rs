@@ -72,7 +72,7 @@ pub fn run(args: &TrainArgs, out: &mut impl Write) -> anyhow::Result<()> {
     let m = &trained.manifest;
     writeln!(
         out,
-        "Trained a {:?} model on {} in {:.1}s ({} epochs, best {}; {:.0} samples/s on {:?}).",
+        "Trained the {} on {} in {:.1}s ({} epochs, best {}; {:.0} samples/s on the {}).",
         m.model,
         m.dataset.name,
         m.run.seconds,
@@ -121,7 +121,7 @@ pub fn run(args: &TrainArgs, out: &mut impl Write) -> anyhow::Result<()> {
         for c in &m.candidates {
             writeln!(
                 out,
-                "  {:<9?} valid AUC {:.4}   test AUC {:.4} [{:.4}, {:.4}]",
+                "  {:<27} valid AUC {:.4}   test AUC {:.4} [{:.4}, {:.4}]",
                 c.model, c.valid_auc, c.test_auc, c.test_auc_ci[0], c.test_auc_ci[1]
             )?;
         }

@@ -2,7 +2,7 @@
 # Model comparison: riskloop's bundle against LightGBM and a WoE logistic scorecard trained on
 # the same train/valid rows, test AUCs with paired DeLong tests. See bench/README.md.
 #
-#   bash bench/compare.sh                          # german synthetic synthetic_dti credit_data uci_credit_card
+#   bash bench/compare.sh                          # german synthetic synthetic_dti synthetic_era credit_data uci_credit_card
 #   bash bench/compare.sh german credit_data       # some of them
 #   RISKLOOP=target/debug/riskloop SYNTH_ROWS=100000 bash bench/compare.sh
 #
@@ -59,7 +59,7 @@ COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 # The binary may have been built from uncommitted changes: say so (bench/ itself aside).
 git diff --quiet HEAD -- . ':!bench' 2>/dev/null || COMMIT="$COMMIT+uncommitted"
 BINARY_SHA256=$(sha256sum "$RISKLOOP" | cut -d' ' -f1)
-if [ "$#" -gt 0 ]; then DATASETS=("$@"); else DATASETS=(german synthetic synthetic_dti credit_data uci_credit_card); fi
+if [ "$#" -gt 0 ]; then DATASETS=("$@"); else DATASETS=(german synthetic synthetic_dti synthetic_era credit_data uci_credit_card); fi
 echo "== run $RUN with $RISKLOOP (sha256 ${BINARY_SHA256:0:16}; tree at $COMMIT)"
 for name in "${DATASETS[@]}"; do
   work=$OUT/work/$name
@@ -75,11 +75,17 @@ for name in "${DATASETS[@]}"; do
       spec=data/synthetic_loans.toml raw=$work/book.csv
       if [ "$name" = synthetic_dti ]; then spec=bench/specs/synthetic_dti.toml; fi
       step "$work/synth.log" "$RISKLOOP" synth --rows "$SYNTH_ROWS" --seed 7 --out "$raw" ;;
+    synthetic_era)
+      # The book with an era artefact: from 2022 on home_ownership is written in a new
+      # system's codes (M, R, O, X, N); the spec's map reads both eras as one.
+      spec=bench/specs/synthetic_era.toml raw=$work/book.csv
+      step "$work/synth.log" "$RISKLOOP" synth --rows "$SYNTH_ROWS" --seed 7 \
+        --recode-after 2022-01-01 --out "$raw" ;;
     credit_data | uci_credit_card)
       spec=bench/specs/$name.toml raw=$work/$name.csv
       step "$work/extract.log" "$PY" bench/compare.py extract "$name" "$raw" ;;
     *)
-      echo "unknown data set $name (german, synthetic, synthetic_dti, credit_data, uci_credit_card)" >&2
+      echo "unknown data set $name (german, synthetic, synthetic_dti, synthetic_era, credit_data, uci_credit_card)" >&2
       exit 1 ;;
   esac
   step "$work/ingest.log" "$RISKLOOP" ingest --spec "$spec" --input "$raw" --out "$work/dataset"

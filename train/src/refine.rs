@@ -18,6 +18,8 @@ use crate::data::Encoded;
 pub const L2_PATH: [f64; 7] = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1];
 const CHUNK_ROWS: usize = 4096;
 const HISTORY: usize = 10;
+/// Validation AUCs this close count as equal when choosing the penalty.
+const AUC_TOLERANCE: f64 = 0.001;
 /// L-BFGS steps per penalty strength at most; a step that improves the loss by less than a
 /// relative 1e-9, or a gradient whose largest entry is below [`GRADIENT_TOLERANCE`], stops it
 /// sooner.
@@ -326,8 +328,8 @@ pub fn valid_auc(valid: &Encoded, signs: &[f32], params: &Params) -> f64 {
     riskloop_ingest::stats::auc(&objective.logits(params, valid), &labels).unwrap_or(0.5)
 }
 
-/// Refines `start` along [`L2_PATH`] and keeps the strength with the best validation AUC
-/// (the weaker penalty on a tie: it was reached first).
+/// Refines `start` along [`L2_PATH`] and keeps the strongest penalty whose validation AUC is
+/// within [`AUC_TOLERANCE`] of the best.
 pub fn refine(
     train: &Encoded,
     valid: &Encoded,
@@ -336,8 +338,9 @@ pub fn refine(
     start: &Params,
 ) -> Refined {
     let labels: Vec<u8> = valid.labels.iter().map(|&y| u8::from(y > 0.5)).collect();
-    let mut best: Option<Refined> = None;
+    let mut fitted: Vec<Refined> = Vec::with_capacity(L2_PATH.len());
     let mut from = start.clone();
+    let mut best_auc = f64::NEG_INFINITY;
     let mut worse = 0;
     for l2 in L2_PATH {
         // Past the best strength, stronger penalties only underfit more: stop after two.
@@ -353,20 +356,27 @@ pub fn refine(
         let (params, iterations) = minimise(&objective, &from, MAX_ITERATIONS);
         let auc =
             riskloop_ingest::stats::auc(&objective.logits(&params, valid), &labels).unwrap_or(0.5);
-        if best.as_ref().is_none_or(|b| auc > b.valid_auc) {
-            best = Some(Refined {
-                params: params.clone(),
-                l2,
-                valid_auc: auc,
-                iterations,
-            });
+        if auc > best_auc - AUC_TOLERANCE {
             worse = 0;
         } else {
             worse += 1;
         }
-        from = params;
+        best_auc = best_auc.max(auc);
+        from = params.clone();
+        fitted.push(Refined {
+            params,
+            l2,
+            valid_auc: auc,
+            iterations,
+        });
     }
-    best.expect("the path is not empty")
+    // The strongest penalty within the tolerance of the best: the simplest model the
+    // validation rows cannot tell from the best (on a small split they rank by noise).
+    fitted
+        .into_iter()
+        .rev()
+        .find(|r| r.valid_auc >= best_auc - AUC_TOLERANCE)
+        .expect("the path is not empty")
 }
 
 fn softplus(z: f64) -> f64 {

@@ -11,31 +11,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ -z "${RISKLOOP:-}" ]; then
-  for candidate in target/release/riskloop target/debug/riskloop; do
-    if [ -x "$candidate" ]; then RISKLOOP=$candidate; break; fi
-  done
-fi
-if [ -z "${RISKLOOP:-}" ] || [ ! -x "$RISKLOOP" ]; then
-  echo "no riskloop binary (${RISKLOOP:-target/release/riskloop or target/debug/riskloop}):" \
-    "build one with 'cargo build --release' or set RISKLOOP" >&2
-  exit 1
-fi
-RISKLOOP=$(realpath "$RISKLOOP")
+source bench/lib.sh
+RISKLOOP=$(riskloop_bin)
 SYNTH_ROWS=${SYNTH_ROWS:-200000}
 OUT=target/compare
 RESULTS=$OUT/results.jsonl
 
-# The Python side: a venv with pinned packages, reinstalled when the pins change.
-VENV=target/bench-venv
-REQ=bench/compare-requirements.txt
-if ! cmp -s "$REQ" "$VENV/.requirements"; then
-  echo "== installing $REQ into $VENV"
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check --no-deps -r "$REQ"
-  cp "$REQ" "$VENV/.requirements"
-fi
-PY=$VENV/bin/python
+# The Python side: the pinned venv (bench/lib.sh).
+PY=$(bench_python)
 # Two cores on the development machines: no library takes more.
 export OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 MKL_NUM_THREADS=2
 

@@ -13,21 +13,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ -z "${RISKLOOP:-}" ]; then
-  for candidate in target/release/riskloop target/debug/riskloop; do
-    if [ -x "$candidate" ]; then RISKLOOP=$candidate; break; fi
-  done
-fi
-if [ -z "${RISKLOOP:-}" ] || [ ! -x "$RISKLOOP" ]; then
-  echo "no riskloop binary (${RISKLOOP:-target/release/riskloop or target/debug/riskloop}):" \
-    "build one with 'cargo build --release' or set RISKLOOP" >&2
-  exit 1
-fi
+source bench/lib.sh
+RISKLOOP=$(riskloop_bin)
 if [ ! -x /usr/bin/time ]; then
   echo "needs GNU time at /usr/bin/time (apt-get install time)" >&2
   exit 1
 fi
-RISKLOOP=$(realpath "$RISKLOOP")
 ROWS=${ROWS:-1000000}
 SEEDS=${SEEDS:-1 2 3}
 SPEC=data/synthetic_loans.toml
@@ -35,16 +26,8 @@ OUT=target/compare
 WORK=$OUT/speed
 RESULTS=$OUT/train_speed.jsonl
 
-# The Python side: the same venv and pins as bench/compare.sh.
-VENV=target/bench-venv
-REQ=bench/compare-requirements.txt
-if ! cmp -s "$REQ" "$VENV/.requirements"; then
-  echo "== installing $REQ into $VENV"
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check --no-deps -r "$REQ"
-  cp "$REQ" "$VENV/.requirements"
-fi
-PY=$VENV/bin/python
+# The Python side: the pinned venv (bench/lib.sh), as for compare.sh.
+PY=$(bench_python)
 export OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 MKL_NUM_THREADS=2
 
 # timed NAME COMMAND...: COMMAND under `/usr/bin/time -v` (figures in $WORK/time_NAME.txt), its

@@ -131,6 +131,17 @@ fn ingest(spec: &DatasetSpec, csv: &Path, out: &Path) -> etl::Ingested {
     etl::ingest(spec, &[csv.to_owned()], out, &mut |_| {}).unwrap()
 }
 
+/// Rows in train, valid and test.
+fn split_rows(ingested: &etl::Ingested) -> Vec<usize> {
+    ingested
+        .quality
+        .target
+        .splits
+        .iter()
+        .map(|s| s.rows)
+        .collect()
+}
+
 #[test]
 fn maps_missing_values_and_derived_features_read_the_same_in_batch_and_online() {
     let dir = tempfile::tempdir().unwrap();
@@ -217,13 +228,7 @@ fn cutoff_splits_put_fiscal_years_where_the_spec_says() {
     let csv = write_book(dir.path(), 900);
     let spec = DatasetSpec::from_toml(SPEC).unwrap();
     let ingested = ingest(&spec, &csv, &dir.path().join("out"));
-    let rows: Vec<usize> = ingested
-        .quality
-        .target
-        .splits
-        .iter()
-        .map(|s| s.rows)
-        .collect();
+    let rows = split_rows(&ingested);
     // 100 rows a year, 2000..=2008: 2000-2005 train (less the unreadable 1976A, which is
     // still a number: 1976, before valid_from, so it trains), 2006 valid, 2007-2008 test.
     assert_eq!(rows, [600, 100, 200]);
@@ -236,13 +241,7 @@ fn cutoff_splits_put_fiscal_years_where_the_spec_says() {
     );
     let spec = DatasetSpec::from_toml(&by_column).unwrap();
     let ingested = ingest(&spec, &csv, &dir.path().join("out2"));
-    let rows: Vec<usize> = ingested
-        .quality
-        .target
-        .splits
-        .iter()
-        .map(|s| s.rows)
-        .collect();
+    let rows = split_rows(&ingested);
     assert_eq!(rows, [540, 180, 180]);
 }
 
@@ -262,13 +261,7 @@ fn a_year_only_time_column_splits_by_time_once_its_odd_values_are_mapped() {
     .unwrap();
     let ingested = ingest(&spec, &csv, &dir.path().join("out"));
     assert_eq!(ingested.quality.target.rows_without_time, 0);
-    let rows: Vec<usize> = ingested
-        .quality
-        .target
-        .splits
-        .iter()
-        .map(|s| s.rows)
-        .collect();
+    let rows = split_rows(&ingested);
     assert_eq!(rows, [600, 100, 200]);
 
     // Without the map, the one odd value is a row without a date, not a crash.

@@ -129,7 +129,7 @@ pub async fn run(settings: &Settings, args: &DemoArgs, out: &mut impl Write) -> 
         step(
             out,
             3,
-            "training (logistic scorecard and additive model; the one with the better validation AUC is kept)",
+            "training (logistic scorecard, additive model and GA2M; a more complex one is kept only when significantly better on validation)",
         )?;
         let bar = spinner();
         let bar_in = bar.clone();

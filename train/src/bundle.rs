@@ -77,6 +77,9 @@ pub struct RunInfo {
     /// Features dropped because their terms contributed nothing.
     #[serde(default)]
     pub pruned: Vec<PrunedTerm>,
+    /// A GA2M's pair tables purified, and its main terms refitted around them.
+    #[serde(default)]
+    pub purified: Option<PurifyInfo>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -97,6 +100,16 @@ pub struct RefineInfo {
     /// after it.
     pub valid_auc_start: f64,
     pub valid_auc: f64,
+}
+
+/// How purifying the pair tables (see [`crate::purify`]) moved the model.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PurifyInfo {
+    /// Validation AUC before purifying, and after the main terms' refit.
+    pub valid_auc_before: f64,
+    pub valid_auc: f64,
+    /// L-BFGS steps of the refit.
+    pub iterations: usize,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

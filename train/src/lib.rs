@@ -13,6 +13,7 @@ pub mod layout; // the model's terms: how pipeline slots become dense inputs and
 pub mod metrics; // AUC + DeLong CI, Gini, KS, Brier, log loss, deciles
 pub mod model; // the Burn additive model (logistic = one segment per numeric feature)
 pub mod pairs; // FAST: which pairs of features a GA2M adds, on the additive model's residuals
+pub mod purify; // a GA2M's pair tables purified, the main terms refitted around them
 pub mod refine; // full-batch L-BFGS on the exact objective after the epochs, along an L2 path
 pub mod report; // report.html with inline SVG plots
 pub mod run; // one training run end to end, writing the bundle

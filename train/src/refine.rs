@@ -23,7 +23,7 @@ const AUC_TOLERANCE: f64 = 0.001;
 /// L-BFGS steps per penalty strength at most; a step that improves the loss by less than a
 /// relative 1e-9, or a gradient whose largest entry is below [`GRADIENT_TOLERANCE`], stops it
 /// sooner.
-const MAX_ITERATIONS: usize = 100;
+pub const MAX_ITERATIONS: usize = 100;
 /// The mean loss moves by less than this per unit of any weight: the optimum, for a score.
 const GRADIENT_TOLERANCE: f64 = 1e-5;
 
@@ -64,6 +64,9 @@ pub struct Objective<'a> {
     /// Weight of a bad row in the loss (goods weigh 1).
     pub bad_weight: f64,
     pub l2: f64,
+    /// Parameters (in [`Params`]' flat order) held where they start: their slopes read as 0,
+    /// so L-BFGS never moves them. Empty: none held.
+    pub frozen: &'a [bool],
 }
 
 /// How a refinement went.
@@ -150,6 +153,9 @@ impl Objective<'_> {
         for (k, w) in levels.iter().enumerate() {
             loss += 0.5 * self.l2 * w * w;
             grad[n_dense + k] += self.l2 * w;
+        }
+        for (g, _) in grad.iter_mut().zip(self.frozen).filter(|(_, f)| **f) {
+            *g = 0.0;
         }
         loss
     }
@@ -323,6 +329,7 @@ pub fn valid_auc(valid: &Encoded, signs: &[f32], params: &Params) -> f64 {
         signs,
         bad_weight: 1.0,
         l2: 0.0,
+        frozen: &[],
     };
     let labels: Vec<u8> = valid.labels.iter().map(|&y| u8::from(y > 0.5)).collect();
     riskloop_ingest::stats::auc(&objective.logits(params, valid), &labels).unwrap_or(0.5)
@@ -352,6 +359,7 @@ pub fn refine(
             signs,
             bad_weight,
             l2,
+            frozen: &[],
         };
         let (params, iterations) = minimise(&objective, &from, MAX_ITERATIONS);
         let auc =
@@ -450,6 +458,7 @@ mod tests {
                 signs: &signs,
                 bad_weight: 2.5,
                 l2: 0.01,
+                frozen: &[],
             };
             let x = [0.3, -0.2, 0.4, 0.1];
             let mut g = vec![0.0; 4];
@@ -479,6 +488,7 @@ mod tests {
             signs: &[0.0],
             bad_weight: 1.0,
             l2: 1e-4,
+            frozen: &[],
         };
         let far = Params {
             dense: vec![-3.0],
@@ -507,6 +517,7 @@ mod tests {
             signs: &[-1.0],
             bad_weight: 1.0,
             l2: 1e-4,
+            frozen: &[],
         };
         let (params, _) = minimise(&objective, &zero(), 500);
         let w = -softplus(params.dense[0]);

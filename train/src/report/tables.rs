@@ -138,8 +138,9 @@ pub(super) fn pairs(html: &mut String, data: &ReportData<'_>) {
     html.push_str(
         "<h2>Pairs of features</h2><p>Points each combination adds against the average \
          applicant, on top of the two features' own points in the scorecard (red: riskier, \
-         blue: safer). The tables are not purified: part of a row's or column's average may \
-         belong to the feature alone.</p>",
+         blue: safer). The tables are purified: each row and each column averages to zero \
+         over the training rows, so what a feature does alone is in its own points in the \
+         scorecard and a table shows only what the two do together.</p>",
     );
     for (t, term) in pairs {
         let TermKind::Pair { a, b } = &term.kind else {
@@ -321,6 +322,14 @@ pub(super) fn candidates(html: &mut String, manifest: &Manifest) {
             .collect();
         html.push_str(&dropped.join("; "));
         html.push_str(".</p>");
+    }
+    if let Some(p) = &manifest.run.purified {
+        let _ = write!(
+            html,
+            "<p>The pair tables were purified and the main terms refitted around them: \
+             validation AUC {:.4} → {:.4}.</p>",
+            p.valid_auc_before, p.valid_auc
+        );
     }
     if let Some(c) = &manifest.choice {
         let _ = write!(

@@ -9,12 +9,13 @@ use burn::tensor::backend::AutodiffBackend;
 
 use super::{Progress, TrainRequest};
 use crate::TrainError;
-use crate::bundle::{RefineInfo, RunInfo};
+use crate::bundle::{PurifyInfo, RefineInfo, RunInfo};
 use crate::data::{Encoded, Split};
 use crate::device::DeviceChoice;
 use crate::layout::{Layout, ModelKind};
 use crate::model::RiskModelConfig;
-use crate::refine::{self, Params};
+use crate::purify;
+use crate::refine::{self, Objective, Params};
 use crate::training::{self, Epoch, Fitted};
 use crate::weights::FloatWeights;
 
@@ -48,6 +49,7 @@ pub(super) fn fit_model(
     let model_config = RiskModelConfig::from_layout(&layout, train.bad_rate());
     let refining = Refining {
         config: &model_config,
+        layout: &layout,
         train: &train_enc,
         valid: &valid_enc,
         request,
@@ -56,13 +58,13 @@ pub(super) fn fit_model(
     match request.device {
         DeviceChoice::Cpu => refining
             .fit::<Autodiff<NdArray>>(&NdArrayDevice::Cpu, kind, start, progress)
-            .and_then(|(fitted, info)| finish(kind, layout, fitted, &valid_enc, info)),
+            .and_then(|(fitted, polished)| finish(kind, layout, fitted, &valid_enc, polished)),
         #[cfg(feature = "cuda")]
         DeviceChoice::Cuda => {
             use burn::backend::cuda::{Cuda, CudaDevice};
             refining
                 .fit::<Autodiff<Cuda>>(&CudaDevice::default(), kind, start, progress)
-                .and_then(|(fitted, info)| finish(kind, layout, fitted, &valid_enc, info))
+                .and_then(|(fitted, polished)| finish(kind, layout, fitted, &valid_enc, polished))
         }
         #[cfg(not(feature = "cuda"))]
         DeviceChoice::Cuda => DeviceChoice::Cuda
@@ -74,21 +76,22 @@ pub(super) fn fit_model(
 /// What the full-batch refinement of one candidate reads.
 struct Refining<'a> {
     config: &'a RiskModelConfig,
+    layout: &'a Layout,
     train: &'a Encoded,
     valid: &'a Encoded,
     request: &'a TrainRequest<'a>,
 }
 
 impl Refining<'_> {
-    /// The epochs (or `start`, when given: a warm start that needs no epochs) and then the
-    /// refinement, on `device`.
+    /// The epochs (or `start`, when given: a warm start that needs no epochs), then the
+    /// refinement and, for a GA2M, the purification, on `device`.
     fn fit<B: AutodiffBackend>(
         &self,
         device: &B::Device,
         kind: ModelKind,
         start: Option<&Params>,
         progress: &mut dyn FnMut(Progress<'_>),
-    ) -> Result<(Fitted<B::InnerBackend>, Option<RefineInfo>), TrainError> {
+    ) -> Result<(Fitted<B::InnerBackend>, Polished), TrainError> {
         let fitted = match start {
             Some(p) if self.request.config.refine => {
                 let narrow = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
@@ -117,20 +120,19 @@ impl Refining<'_> {
         Ok(self.run(fitted, device, progress))
     }
 
-    /// The epochs' best model refined (see [`refine`]), back in Burn on `device`; as it was
-    /// when the configuration turns refinement off.
+    /// The epochs' best model refined (see [`refine`]) and, for a GA2M, purified (see
+    /// [`purify`]), back in Burn on `device`; as it was when there is neither to do.
     fn run<B: burn::tensor::backend::Backend>(
         &self,
         fitted: Fitted<B>,
         device: &B::Device,
         progress: &mut dyn FnMut(Progress<'_>),
-    ) -> (Fitted<B>, Option<RefineInfo>) {
-        if !self.request.config.refine {
-            return (fitted, None);
+    ) -> (Fitted<B>, Polished) {
+        let refining = self.request.config.refine;
+        let ga2m = self.layout.kind == ModelKind::Ga2m;
+        if !refining && !ga2m {
+            return (fitted, Polished::default());
         }
-        progress(Progress::Step(
-            "refining on the full training split (L-BFGS)",
-        ));
         let (dense, levels, bias) = fitted.model.raw();
         let widen = |v: Vec<f32>| v.into_iter().map(f64::from).collect::<Vec<f64>>();
         let start = Params {
@@ -138,35 +140,66 @@ impl Refining<'_> {
             levels: widen(levels),
             bias: f64::from(bias),
         };
+        let signs = &self.config.signs;
+        let auc = |p: &Params| refine::valid_auc(self.valid, signs, p);
         let bads = self.train.labels.iter().filter(|&&y| y > 0.5).count();
         let bad_weight = training::bad_weight(&self.request.config, self.train.rows, bads);
-        let refined = refine::refine(
-            self.train,
-            self.valid,
-            &self.config.signs,
-            bad_weight,
-            &start,
-        );
+        let mut polished = Polished::default();
+        // Without refinement, the purified GA2M's refit takes the weakest penalty of the path.
+        let (mut params, mut l2) = (start, refine::L2_PATH[0]);
+        if refining {
+            progress(Progress::Step(
+                "refining on the full training split (L-BFGS)",
+            ));
+            let refined = refine::refine(self.train, self.valid, signs, bad_weight, &params);
+            polished.refine = Some(RefineInfo {
+                l2: refined.l2,
+                iterations: refined.iterations,
+                valid_auc_start: auc(&params),
+                valid_auc: refined.valid_auc,
+            });
+            (params, l2) = (refined.params, refined.l2);
+        }
+        if ga2m {
+            progress(Progress::Step(
+                "purifying the pair tables and refitting the main terms",
+            ));
+            let objective = Objective {
+                data: self.train,
+                signs,
+                bad_weight,
+                l2,
+                frozen: &[],
+            };
+            let (purified, iterations) = purify::purify(self.layout, &objective, &params);
+            polished.purified = Some(PurifyInfo {
+                valid_auc_before: auc(&params),
+                valid_auc: auc(&purified),
+                iterations,
+            });
+            params = purified;
+        }
         let narrow = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
         let model = self.config.init_with::<B>(
-            narrow(&refined.params.dense),
-            narrow(&refined.params.levels),
-            refined.params.bias as f32,
+            narrow(&params.dense),
+            narrow(&params.levels),
+            params.bias as f32,
             device,
         );
-        let info = RefineInfo {
-            l2: refined.l2,
-            iterations: refined.iterations,
-            valid_auc_start: refine::valid_auc(self.valid, &self.config.signs, &start),
-            valid_auc: refined.valid_auc,
-        };
         let fitted = Fitted {
             model,
-            best_valid_auc: refined.valid_auc,
+            best_valid_auc: auc(&params),
             ..fitted
         };
-        (fitted, Some(info))
+        (fitted, polished)
     }
+}
+
+/// What ran after the epochs, for the manifest.
+#[derive(Default)]
+struct Polished {
+    refine: Option<RefineInfo>,
+    purified: Option<PurifyInfo>,
 }
 
 fn finish<B: burn::tensor::backend::Backend>(
@@ -174,7 +207,7 @@ fn finish<B: burn::tensor::backend::Backend>(
     layout: Layout,
     fitted: Fitted<B>,
     valid: &Encoded,
-    refine: Option<RefineInfo>,
+    polished: Polished,
 ) -> Result<FittedModel, TrainError> {
     let burn_valid_logits = training::logits(&fitted.model, valid);
     let (dense, levels, bias) = fitted.model.export();
@@ -208,8 +241,9 @@ fn finish<B: burn::tensor::backend::Backend>(
             samples_per_second: fitted.samples_per_second,
             seconds: 0.0,
             max_contribution_error: 0.0,
-            refine,
+            refine: polished.refine,
             pruned: Vec::new(),
+            purified: polished.purified,
         },
         raw,
     })

@@ -1,6 +1,7 @@
 //! Integration tests of the train stage: German credit end to end, the synthetic book against
-//! its Bayes AUC, bundles, the int8 scorer and offline scoring.
+//! its Bayes AUC, bundles, the int8 scorer and offline scoring, the GA2M's purified pairs.
 
+mod ga2m;
 mod gates;
 mod german;
 mod synthetic;

@@ -50,6 +50,10 @@ pub struct Settings {
     pub writer: crate::writer::WriterSettings,
     /// Request sizes, timeouts and connections (`[limits]`).
     pub limits: crate::http::Limits,
+    /// Retraining from the stored decisions (`[retrain]`).
+    pub retrain: crate::lifecycle::retrain::RetrainSettings,
+    /// Drift monitoring of live traffic (`[monitoring]`).
+    pub monitoring: crate::monitoring::MonitorSettings,
 }
 
 impl Default for Settings {
@@ -63,6 +67,8 @@ impl Default for Settings {
             workers: 0,
             writer: crate::writer::WriterSettings::default(),
             limits: crate::http::Limits::default(),
+            retrain: crate::lifecycle::retrain::RetrainSettings::default(),
+            monitoring: crate::monitoring::MonitorSettings::default(),
         }
     }
 }
@@ -122,6 +128,13 @@ impl Settings {
                 reason: "must be at least 1".into(),
             });
         }
+        settings
+            .retrain
+            .check()
+            .map_err(|message| SettingsError::Parse {
+                path: file.map_or_else(|| PathBuf::from("(defaults)"), Path::to_owned),
+                message,
+            })?;
         Ok(settings)
     }
 
@@ -141,6 +154,14 @@ impl Settings {
         self.policy
             .clone()
             .unwrap_or_else(|| self.data_dir.join("policy.toml"))
+    }
+
+    /// Where retrained challengers go: `retrain.models_dir`, or `<data_dir>/models`.
+    pub fn models_dir(&self) -> PathBuf {
+        self.retrain
+            .models_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("models"))
     }
 
     /// The database to use: the configured URL, or the embedded SQLite file under `data_dir`.

@@ -50,8 +50,39 @@ pub struct Manifest {
     /// `models promote` refuses a bundle that carries one not acknowledged.
     #[serde(default)]
     pub gates: Vec<riskloop_ingest::quality::Gate>,
+    /// The int8 model's scores on the training split, binned at their deciles: the baseline
+    /// the server's drift monitor compares live scores with (none in older bundles).
+    #[serde(default)]
+    pub score_baseline: Option<ScoreBaseline>,
     /// sha256 (hex) of every file in the bundle except this manifest.
     pub files: BTreeMap<String, String>,
+}
+
+/// Counts of training scores per bin; bin `k` holds scores in `(cuts[k-1], cuts[k]]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScoreBaseline {
+    pub cuts: Vec<f64>,
+    pub counts: Vec<u64>,
+}
+
+impl ScoreBaseline {
+    /// Deciles of `scores` as cuts (repeats merged), and the counts in each bin.
+    pub fn of(scores: &[i32]) -> Self {
+        let mut sorted = scores.to_vec();
+        sorted.sort_unstable();
+        let mut cuts: Vec<f64> = (1..10)
+            .filter_map(|k| sorted.get(k * sorted.len() / 10).map(|&s| f64::from(s)))
+            .collect();
+        cuts.dedup();
+        if cuts.last().copied() == sorted.last().map(|&s| f64::from(s)) {
+            cuts.pop();
+        }
+        let mut counts = vec![0; cuts.len() + 1];
+        for &s in scores {
+            counts[cuts.partition_point(|&c| c < f64::from(s))] += 1;
+        }
+        Self { cuts, counts }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -43,7 +43,7 @@ impl FeaturePipeline {
             model_features.into_iter().zip(transforms).zip(columns)
         {
             let missing_seen = (0..column.len()).any(|r| column.is_missing(r));
-            features.push(FittedFeature {
+            let mut fitted = FittedFeature {
                 name: feature.name.clone(),
                 column: feature.column().to_owned(),
                 description: feature.description.clone(),
@@ -53,7 +53,10 @@ impl FeaturePipeline {
                 format: RawFormat::of(feature, &spec.read),
                 transform,
                 missing_seen,
-            });
+                baseline: Vec::new(),
+            };
+            fitted.baseline = fitted.monitor_counts(column);
+            features.push(fitted);
         }
         let mut pipeline = Self {
             format_version: FORMAT_VERSION,

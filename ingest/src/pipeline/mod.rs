@@ -20,6 +20,9 @@ use crate::table::{MISSING_CODE, ParsedColumn};
 
 mod apply; // transform (batch), apply_one (online), apply_batch (raw frames)
 mod fit; // fitting on the training split
+mod monitor; // monitoring bins and the training split's counts in them
+
+pub use monitor::TOP_LEVELS;
 
 pub use fit::quantile;
 
@@ -72,6 +75,10 @@ pub struct FittedFeature {
     /// existed have one wherever `missing = "indicator"`).
     #[serde(default = "missing_seen_before")]
     pub missing_seen: bool,
+    /// The training split's counts in the monitoring bins ([`FittedFeature::monitor_bin`]):
+    /// the baseline live traffic is compared with (empty in bundles written before it).
+    #[serde(default)]
+    pub baseline: Vec<u64>,
 }
 
 fn missing_seen_before() -> bool {

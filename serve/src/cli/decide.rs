@@ -66,6 +66,7 @@ pub fn decide_files(
         let raw = RawValue::from_string(serde_json::Value::Object(application).to_string())?;
         let parsed = Application::parse(raw.get())?;
         let request = decision::Request {
+            decision_id: None,
             application_id: None,
             raw: &raw,
             api_key_id: 0,

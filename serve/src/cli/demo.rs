@@ -294,7 +294,7 @@ mod tests {
                 ("age_in_years", Input::Number(age)),
                 ("credit_amount", Input::Number(amount)),
             ];
-            policy.decide(&values(&fields), score, pd)
+            policy.decide(&values(&fields), score, pd, 1.0)
         };
         let minor = decide(17.0, 1000.0, 700, 0.01);
         assert_eq!(minor.decision, DecisionKind::Decline);

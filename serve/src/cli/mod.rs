@@ -9,7 +9,9 @@ pub mod ingest; // ingest
 pub mod keys; // keys create | list | revoke
 pub mod migrate; // migrate
 pub mod models; // models register | list | promote | rollback
+pub mod outcomes; // outcomes import
 pub mod progress; // spinners and heartbeats for long steps
+pub mod retrain; // retrain (one cycle)
 pub mod score; // score (offline batch scoring)
 pub mod serve; // serve
 pub mod shared; // the configuration argument, opening the database, addresses
@@ -20,6 +22,7 @@ use demo::DemoArgs;
 use ingest::IngestArgs;
 use keys::KeysCommand;
 use models::ModelsCommand;
+use outcomes::OutcomesCommand;
 use score::ScoreArgs;
 use serve::ServeArgs;
 use shared::ConfigArg;
@@ -63,6 +66,19 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// One retrain cycle: train a challenger on the stored decisions and their matured
+    /// outcomes, judge it against the champion on the most recent ones, promote it if it wins.
+    Retrain {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// What became of past decisions, from files.
+    Outcomes {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(subcommand)]
+        command: OutcomesCommand,
+    },
     /// Read raw loan files as a dataset spec says; write a model-ready dataset folder.
     Ingest(IngestArgs),
     /// Write a synthetic loan book with a known true probability of default.
@@ -90,6 +106,10 @@ impl Cli {
             Command::Serve(args) => serve::run(&args.config.settings()?, &args, &mut out).await,
             Command::Models { config, command } => {
                 models::run(&config.settings()?, &command, &mut out).await
+            }
+            Command::Retrain { config } => retrain::run(&config.settings()?, &mut out).await,
+            Command::Outcomes { config, command } => {
+                outcomes::run(&config.settings()?, &command, &mut out).await
             }
             Command::Ingest(args) => ingest::run(&args, &mut out),
             Command::Synth(args) => synth::run(&args, &mut out),

@@ -1,4 +1,4 @@
-//! `riskloop models register|list|promote|rollback`: the registry from the command line. A
+//! `riskloop models register|list|promote|rollback|challenger|detach-challenger`: the registry from the command line. A
 //! running server follows the registry's champion within a second or two.
 
 use clap::Subcommand;
@@ -43,6 +43,16 @@ pub enum ModelsCommand {
     },
     /// Make the previous champion the champion again.
     Rollback,
+    /// Attach a registered version beside the champion: it scores every request in the
+    /// shadow (stored for comparison) and decides --traffic-percent of them itself.
+    Challenger {
+        version: String,
+        /// Share of requests the challenger decides, 0 to 50 (0: shadow only).
+        #[arg(long, default_value_t = 0)]
+        traffic_percent: u32,
+    },
+    /// Detach the challenger: the champion decides everything, and nothing scores beside it.
+    DetachChallenger,
 }
 
 pub async fn run(
@@ -121,6 +131,29 @@ pub async fn run(
                 "Promoted {version} to champion (previous: {}).",
                 previous.as_deref().unwrap_or("none")
             )?;
+        }
+        ModelsCommand::Challenger {
+            version,
+            traffic_percent,
+        } => {
+            registry::challenger::attach(
+                &store,
+                version,
+                *traffic_percent,
+                &actor,
+                policy.as_ref(),
+            )
+            .await?;
+            writeln!(
+                out,
+                "{version} now scores beside the champion and decides {traffic_percent}% of                  requests (servers follow within a second or two)."
+            )?;
+        }
+        ModelsCommand::DetachChallenger => {
+            match registry::challenger::detach(&store, &actor).await? {
+                Some(version) => writeln!(out, "Detached the challenger {version}.")?,
+                None => writeln!(out, "No challenger was attached.")?,
+            }
         }
         ModelsCommand::Rollback => {
             let version = registry::rollback(&store, None, &actor, policy.as_ref()).await?;

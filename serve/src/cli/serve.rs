@@ -6,7 +6,7 @@ use std::path::Path;
 
 use super::shared::{ConfigArg, open_store};
 use crate::decision::policy::DEFAULT_POLICY;
-use crate::http::{Application, ServeConfig};
+use crate::http::{Application, ScheduledRetrain, ServeConfig};
 use crate::settings::Settings;
 
 #[derive(Debug, Args)]
@@ -55,6 +55,17 @@ pub(crate) async fn build(
             writer: settings.writer,
             limits: settings.limits,
             workers: settings.workers,
+            retrain: settings
+                .retrain
+                .schedule()
+                .map_err(anyhow::Error::msg)?
+                .map(|schedule| ScheduledRetrain {
+                    schedule,
+                    settings: settings.retrain.clone(),
+                    models_dir: settings.models_dir(),
+                    work_dir: settings.data_dir.join("retrain"),
+                }),
+            monitoring: settings.monitoring,
         },
     )
     .await

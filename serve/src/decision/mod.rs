@@ -45,6 +45,9 @@ impl FieldError {
 /// What a decision is made of besides the application: who asked, and how to tell a retry.
 #[derive(Debug)]
 pub struct Request<'a> {
+    /// The decision's id: `None` for a new decision; a replay names the stored one, so that
+    /// what is drawn from it (exploration) is drawn again.
+    pub decision_id: Option<String>,
     pub application_id: Option<String>,
     /// The application as sent; stored as is.
     pub raw: &'a RawValue,
@@ -72,6 +75,9 @@ pub struct Decided {
     /// The model inputs the application left out (absent, `null` or an NA token), which the
     /// model imputed.
     pub imputed: Vec<String>,
+    /// Each model feature's monitoring bin (see `riskloop_ingest::pipeline`), for the drift
+    /// monitor; empty for a bundle without a training baseline.
+    pub bins: Vec<u16>,
 }
 
 /// One application's fields as parsed: the model's inputs in the pipeline's feature order and
@@ -177,6 +183,15 @@ impl policy::FieldValues for Fields<'_, '_> {
     }
 }
 
+/// A number uniform in [0, 1) fixed by `id`: the first 8 bytes of its SHA-256.
+pub fn draw(id: &str) -> f64 {
+    use sha2::{Digest, Sha256};
+    let hash = Sha256::digest(id.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&hash[..8]);
+    (u64::from_be_bytes(first) >> 11) as f64 / (1u64 << 53) as f64
+}
+
 /// Decides `application` with `model` and `policy`.
 pub fn decide(
     model: &ServedModel,
@@ -194,7 +209,8 @@ pub fn decide(
         schema: &model.schema,
         inputs: &inputs,
     };
-    let verdict = policy.decide(&fields, scored.score, scored.probability);
+    let id = request.decision_id.unwrap_or_else(NewDecision::new_id);
+    let verdict = policy.decide(&fields, scored.score, scored.probability, draw(&id));
     let mut reasons: Vec<Reason<Cow<str>>> = verdict
         .rule
         .iter()
@@ -223,9 +239,19 @@ pub fn decide(
         .collect();
     let reasons = Reasons::new(&reasons)
         .map_err(|e| DecideError::Internal(format!("encoding the reasons: {e}")))?;
+    let bins = if pipeline.features.iter().all(|f| !f.baseline.is_empty()) {
+        pipeline
+            .features
+            .iter()
+            .zip(&inputs.model)
+            .map(|(f, input)| f.monitor_bin(input) as u16)
+            .collect()
+    } else {
+        Vec::new()
+    };
     Ok(Decided {
         record: NewDecision {
-            id: NewDecision::new_id(),
+            id,
             application_id: request.application_id,
             api_key_id: request.api_key_id,
             idempotency_key: request.idempotency_key,
@@ -241,5 +267,6 @@ pub fn decide(
             latency_us: request.started.elapsed().as_micros() as i64,
         },
         imputed,
+        bins,
     })
 }

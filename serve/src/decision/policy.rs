@@ -33,6 +33,11 @@ pub struct Policy {
     pub rules: Vec<Rule>,
     #[serde(default)]
     pub segments: Vec<Segment>,
+    /// A small share of would-be declines sent to review instead, so that outcomes arrive
+    /// for applications the model would never let through (the data a retrain needs to see
+    /// past its own cutoff).
+    #[serde(default)]
+    pub exploration: Option<Exploration>,
     #[serde(skip)]
     pub sha256: String,
     /// The text it was read from, as stored with the decisions it makes.
@@ -100,6 +105,24 @@ pub struct Segment {
     pub when: Condition,
 }
 
+/// `[exploration]`: `rate` of the declines by score (never by a hard rule), among those with a
+/// probability of default up to `max_pd`, go to review, flagged with the reason code
+/// `EXPLORATION`. Which ones is drawn from the decision id, so a replay draws the same.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Exploration {
+    pub rate: f64,
+    #[serde(default = "all_pd")]
+    pub max_pd: f64,
+}
+
+fn all_pd() -> f64 {
+    1.0
+}
+
+/// The reason code of an explored decision.
+pub const EXPLORATION_CODE: &str = "EXPLORATION";
+
 /// What the policy decided and, for a hard rule, which one.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Verdict {
@@ -151,6 +174,13 @@ impl Policy {
                 .validate()
                 .map_err(|e| invalid(format!("rule `{}`: {e}", r.code)))?;
         }
+        if let Some(e) = &policy.exploration
+            && !((0.0..=0.2).contains(&e.rate) && (0.0..=1.0).contains(&e.max_pd))
+        {
+            return Err(invalid(
+                "exploration: rate must be within [0, 0.2] and max_pd within [0, 1]".into(),
+            ));
+        }
         policy.sha256 = crate::digest::sha256_hex(text.as_bytes());
         policy.text = text.to_owned();
         Ok(policy)
@@ -185,8 +215,34 @@ impl Policy {
         Ok(())
     }
 
-    /// Hard rules first (in file order), then the first matching segment's cutoffs, else the default.
-    pub fn decide(&self, values: &impl FieldValues, score: i32, pd: f64) -> Verdict {
+    /// Hard rules first (in file order), then the first matching segment's cutoffs, else the
+    /// default; then exploration, for a decline by score whose `draw` (uniform in [0, 1),
+    /// fixed by the decision) falls under the rate.
+    pub fn decide(&self, values: &impl FieldValues, score: i32, pd: f64, draw: f64) -> Verdict {
+        let verdict = self.decide_by_rules(values, score, pd);
+        match self.exploration {
+            Some(e)
+                if verdict.decision == DecisionKind::Decline
+                    && verdict.rule.is_none()
+                    && draw < e.rate
+                    && pd <= e.max_pd =>
+            {
+                Verdict {
+                    decision: DecisionKind::Review,
+                    rule: Some((
+                        EXPLORATION_CODE.to_owned(),
+                        "Would have been declined; sent to review at random so that the \
+                         model can learn from its outcome"
+                            .to_owned(),
+                    )),
+                    segment: verdict.segment,
+                }
+            }
+            _ => verdict,
+        }
+    }
+
+    fn decide_by_rules(&self, values: &impl FieldValues, score: i32, pd: f64) -> Verdict {
         if let Some(rule) = self.rules.iter().find(|r| r.when.matches(values)) {
             return Verdict {
                 decision: rule.decision,
@@ -383,11 +439,12 @@ decline_below_score = 600
             &values(&[("age", N(17.0)), ("amount", N(100.0))]),
             800,
             0.01,
+            1.0,
         );
         assert_eq!(v.decision, DecisionKind::Decline);
         assert_eq!(v.rule.unwrap().0, "UNDERAGE");
         let decide = |fields: &[(&'static str, Input<'static>)], score| {
-            p.decide(&values(fields), score, 0.1).decision
+            p.decide(&values(fields), score, 0.1, 1.0).decision
         };
         let adult = [("age", N(30.0)), ("amount", N(100.0))];
         assert_eq!(decide(&adult, 620), DecisionKind::Approve);
@@ -397,6 +454,7 @@ decline_below_score = 600
             &values(&[("age", N(30.0)), ("amount", N(20000.0))]),
             620,
             0.1,
+            1.0,
         );
         assert_eq!(
             (large.decision, large.segment.as_deref()),
@@ -412,6 +470,7 @@ decline_below_score = 600
             &values(&[("age", N(30.0)), ("income", Input::Missing)]),
             620,
             0.1,
+            1.0,
         );
         assert_eq!(no_income.rule.unwrap().0, "NO_INCOME");
     }
@@ -434,8 +493,11 @@ value = ["north", 1234]
             "t",
         )
         .unwrap();
-        let region =
-            |v: Input<'static>| p.decide(&values(&[("region", v)]), 700, 0.1).rule.is_some();
+        let region = |v: Input<'static>| {
+            p.decide(&values(&[("region", v)]), 700, 0.1, 1.0)
+                .rule
+                .is_some()
+        };
         assert!(region(Input::Text(Cow::Borrowed("north"))));
         assert!(region(Input::Text(Cow::Borrowed("1234"))));
         assert!(!region(Input::Text(Cow::Borrowed("south"))));
@@ -465,5 +527,34 @@ value = ["north", 1234]
         let bad = POLICY.replace("if_missing = \"apply\"", "if_missing = \"maybe\"");
         assert!(Policy::parse(&bad, "p").is_err());
         assert!(Policy::parse(DEFAULT_POLICY, "default").is_ok());
+    }
+
+    #[test]
+    fn exploration_sends_a_drawn_share_of_score_declines_to_review_and_never_a_rule_decline() {
+        use Input::Number as N;
+        let text = format!("{POLICY}\n[exploration]\nrate = 0.1\nmax_pd = 0.5\n");
+        let p = Policy::parse(&text, "t").unwrap();
+        let adult = values(&[("age", N(30.0)), ("amount", N(100.0))]);
+        let explored = p.decide(&adult, 500, 0.3, 0.05);
+        assert_eq!(explored.decision, DecisionKind::Review);
+        assert_eq!(explored.rule.unwrap().0, EXPLORATION_CODE);
+        assert_eq!(
+            p.decide(&adult, 500, 0.3, 0.15).decision,
+            DecisionKind::Decline
+        );
+        assert_eq!(
+            p.decide(&adult, 500, 0.6, 0.05).decision,
+            DecisionKind::Decline,
+            "max_pd"
+        );
+        let minor = values(&[("age", N(17.0)), ("amount", N(100.0))]);
+        assert_eq!(p.decide(&minor, 500, 0.3, 0.0).rule.unwrap().0, "UNDERAGE");
+        // The draw a decision id gives is uniform: about a tenth of ids fall under 0.1.
+        let under = (0..10_000)
+            .filter(|i| crate::decision::draw(&format!("id-{i}")) < 0.1)
+            .count();
+        assert!((850..1150).contains(&under), "{under}");
+        let bad = format!("{POLICY}\n[exploration]\nrate = 0.5\n");
+        assert!(Policy::parse(&bad, "t").is_err());
     }
 }

@@ -19,7 +19,12 @@ use super::auth::Authenticator;
 use super::state::{AppState, Limits};
 use super::{openapi, request_id, routes};
 use crate::decision::ServedModel;
+use crate::lifecycle::retrain::schedule::Schedule;
+use crate::lifecycle::retrain::{self, Cycle, RetrainError, RetrainSettings};
+use crate::monitoring::{Monitor, MonitorSettings};
+use crate::registry::challenger::ChallengerSlot;
 use crate::registry::{ModelSlot, PolicyStore};
+use crate::shadow::Shadow;
 use crate::store::Store;
 use crate::telemetry::metrics::Metrics;
 use crate::writer::{DecisionWriter, WriterSettings, WriterTasks};
@@ -33,6 +38,18 @@ pub struct ServeConfig {
     pub limits: Limits,
     /// Worker threads; 0 lets actix pick one per core.
     pub workers: usize,
+    /// Retrain cycles on a schedule, if configured.
+    pub retrain: Option<ScheduledRetrain>,
+    pub monitoring: MonitorSettings,
+}
+
+/// What the server's scheduler runs, and when.
+#[derive(Debug)]
+pub struct ScheduledRetrain {
+    pub schedule: Schedule,
+    pub settings: RetrainSettings,
+    pub models_dir: PathBuf,
+    pub work_dir: PathBuf,
 }
 
 pub struct Application {
@@ -78,9 +95,13 @@ impl Application {
             .store_policy(&deciding.sha256, &deciding.version, &deciding.text)
             .await?;
         let (writer, writer_tasks) = DecisionWriter::start(&store, config.writer, &metrics)?;
+        let (shadow, shadow_task) = Shadow::start(store.clone());
         let state = web::Data::new(AppState {
             store,
             model,
+            challenger: ChallengerSlot::default(),
+            shadow,
+            monitor: Monitor::new(config.monitoring),
             policy,
             writer,
             auth: Authenticator::default(),
@@ -111,11 +132,16 @@ impl Application {
         .disable_signals()
         .listen(listener)?
         .run();
-        let background = vec![
+        let mut background = vec![
             tokio::spawn(background(state.clone())),
             tokio::spawn(recover_writes(state.clone())),
             tokio::spawn(crate::telemetry::protocol_errors::report_every_minute()),
+            shadow_task,
         ];
+        if let Some(plan) = config.retrain {
+            tracing::info!(schedule = %plan.schedule, "retraining on a schedule (UTC)");
+            background.push(tokio::spawn(scheduled_retrains(state.clone(), plan)));
+        }
         Ok(Self {
             server,
             address,
@@ -188,11 +214,15 @@ impl Application {
     }
 }
 
-/// Policy reloads, following the registry's champion, key-use flushes: every second.
+/// Policy reloads, following the registry's champion, key-use flushes: every second; the
+/// drift monitor's verdict (logged when it changes) every minute.
 async fn background(state: web::Data<AppState>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
-    loop {
+    for second in 0u64.. {
         tick.tick().await;
+        if second % 60 == 59 {
+            state.monitor.report();
+        }
         let model = state.model.current();
         if let Some(pending) = state.policy.changed(model.as_deref().map(|m| &m.schema)) {
             // Stored first: every decision names a policy whose text can be found.
@@ -215,8 +245,47 @@ async fn background(state: web::Data<AppState>) {
         {
             state.metrics.model(&version);
         }
+        crate::registry::challenger::follow(&state.store, &state.challenger).await;
         state.auth.flush_usage(&state.store).await;
         state.metrics.queue_depth(state.writer.queued());
+    }
+}
+
+/// Retrain cycles at the schedule's times. Several servers on one database may all wake; the
+/// cycle's lease lets one run and the others find it busy.
+async fn scheduled_retrains(state: web::Data<AppState>, plan: ScheduledRetrain) {
+    let actor = format!("scheduler@{}", crate::cli::retrain::hostname());
+    loop {
+        let now = chrono::Utc::now();
+        let Some(next) = plan.schedule.next_after(now) else {
+            tracing::warn!(schedule = %plan.schedule, "the retrain schedule never comes round");
+            return;
+        };
+        tokio::time::sleep((next - now).to_std().unwrap_or_default()).await;
+        let policy = state.policy.current();
+        let cycle = Cycle {
+            store: &state.store,
+            settings: &plan.settings,
+            models_dir: plan.models_dir.clone(),
+            work_dir: plan.work_dir.clone(),
+            policy: &policy,
+            slot: Some(&state.model),
+            actor: actor.clone(),
+        };
+        match retrain::run(&cycle, &|step| tracing::info!("retrain: {step}")).await {
+            Ok(report) => {
+                if report.promoted {
+                    state.metrics.model(&report.challenger);
+                }
+                tracing::info!(job = report.job, challenger = report.challenger,
+                    promoted = report.promoted, refusals = ?report.evaluation.refusals,
+                    "scheduled retrain finished");
+            }
+            Err(RetrainError::Busy) => {
+                tracing::info!("scheduled retrain skipped: another process is retraining");
+            }
+            Err(err) => tracing::error!(error = %err, "scheduled retrain failed"),
+        }
     }
 }
 

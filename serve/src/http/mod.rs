@@ -10,5 +10,5 @@ pub mod request_id; // per-request id in logs, headers and problems
 pub mod routes; // one module per resource
 mod state; // AppState, Limits, the Caller extractor
 
-pub use app::{Application, ServeConfig};
+pub use app::{Application, ScheduledRetrain, ServeConfig};
 pub use state::{AppState, Limits};

@@ -9,7 +9,10 @@ use actix_web::{FromRequest, HttpRequest, web};
 
 use super::auth::{Authenticator, Caller};
 use super::error::ApiError;
+use crate::monitoring::Monitor;
+use crate::registry::challenger::ChallengerSlot;
 use crate::registry::{ModelSlot, PolicyStore};
+use crate::shadow::Shadow;
 use crate::store::Store;
 use crate::telemetry::metrics::Metrics;
 use crate::writer::DecisionWriter;
@@ -19,6 +22,12 @@ use crate::writer::DecisionWriter;
 pub struct AppState {
     pub store: Store,
     pub model: ModelSlot,
+    /// The challenger attached beside the champion, if any.
+    pub challenger: ChallengerSlot,
+    /// Where the model that did not decide a request scores it, off the response path.
+    pub shadow: Shadow,
+    /// This server's decisions against the training baseline.
+    pub monitor: Monitor,
     pub policy: PolicyStore,
     pub writer: DecisionWriter,
     pub auth: Authenticator,

@@ -103,6 +103,7 @@ pub async fn redecide(
         .map_err(|e| undecidable(e.to_string()))?;
     let application = Application::parse(raw.get()).map_err(|e| undecidable(e.to_string()))?;
     let request = decision::Request {
+        decision_id: Some(stored.record.id.clone()),
         application_id: stored.record.application_id.clone(),
         raw: &raw,
         api_key_id: stored.record.api_key_id,

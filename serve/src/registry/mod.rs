@@ -7,6 +7,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+pub mod challenger; // the model scoring beside the champion: attach, detach, follow
 mod policies; // which policy decides: the file, read again when it changes
 mod slot; // the current artefact of one kind, swapped atomically
 

@@ -29,6 +29,14 @@ impl<T> Slot<T> {
             .unwrap_or_else(|p| p.into_inner().clone())
     }
 
+    /// Empties the slot; what it held, if anything.
+    pub fn clear(&self) -> Option<Arc<T>> {
+        match self.current.write() {
+            Ok(mut guard) => guard.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        }
+    }
+
     pub fn swap(&self, value: Arc<T>) -> Option<Arc<T>> {
         match self.current.write() {
             Ok(mut guard) => guard.replace(value),

@@ -23,7 +23,7 @@ impl DecisionKind {
         }
     }
 
-    fn parse(s: &str) -> Option<Self> {
+    pub(crate) fn parse(s: &str) -> Option<Self> {
         match s {
             "approve" => Some(Self::Approve),
             "review" => Some(Self::Review),

@@ -120,4 +120,33 @@ impl Store {
             on_pool!(self, pool => sqlx::query_as(SQL).bind(id).fetch_optional(pool).await)?;
         row.map(Job::try_from).transpose()
     }
+
+    /// Replaces a running job's detail: its progress so far, for a resume and for whoever
+    /// watches it.
+    pub async fn update_job_detail(&self, id: i64, detail: &serde_json::Value) -> Result<()> {
+        const SQL: &str = "UPDATE jobs SET detail = $1 WHERE id = $2 AND status = 'running'";
+        let done = on_pool!(self, pool => sqlx::query(SQL)
+            .bind(Json(detail))
+            .bind(id)
+            .execute(pool)
+            .await?
+            .rows_affected());
+        if done == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::NotFound(format!("running job {id}")))
+        }
+    }
+
+    /// Jobs of one kind (all kinds when `None`), newest first.
+    pub async fn list_jobs(&self, kind: Option<&str>, limit: u32) -> Result<Vec<Job>> {
+        const SQL: &str = "SELECT id, kind, status, detail, error, created_at, started_at, \
+             finished_at FROM jobs WHERE (CAST($1 AS TEXT) IS NULL OR kind = $1) ORDER BY id DESC LIMIT $2";
+        let rows: Vec<Row> = on_pool!(self, pool => sqlx::query_as(SQL)
+            .bind(kind)
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await)?;
+        rows.into_iter().map(Job::try_from).collect()
+    }
 }

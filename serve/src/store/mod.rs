@@ -21,11 +21,14 @@ mod decisions;
 mod error;
 mod jobs;
 mod keys;
+mod labelled;
+mod locks;
 mod models;
 mod outcomes;
 mod policies;
 mod reviews;
 mod settings;
+mod shadow;
 
 pub use audit::{AuditEntry, NewAuditEntry};
 pub use decisions::{
@@ -35,10 +38,12 @@ pub use error::StoreError;
 pub(crate) use error::sqlite_refused_row;
 pub use jobs::{Job, JobStatus};
 pub use keys::{ApiKey, NewApiKey};
+pub use labelled::{Band, Declined, Labelled};
 pub use models::{Model, ModelEvent, ModelStage, NewModel};
 pub use outcomes::{NewOutcome, Outcome, OutcomeKind, OutcomeStored};
 pub use policies::StoredPolicy;
 pub use reviews::{NewReview, Review};
+pub use shadow::{Challenger, ShadowScore};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");

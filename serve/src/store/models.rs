@@ -221,4 +221,23 @@ impl Store {
              FROM model_events WHERE model_version = $1 ORDER BY id";
         Ok(on_pool!(self, pool => sqlx::query_as(SQL).bind(version).fetch_all(pool).await)?)
     }
+
+    /// Records an event about a model that changes nothing else (an evaluation, a refusal).
+    pub async fn record_model_event(
+        &self,
+        version: &str,
+        event: &str,
+        actor: &str,
+        detail: &serde_json::Value,
+    ) -> Result<i64> {
+        const SQL: &str = "INSERT INTO model_events (model_version, event, actor, detail) \
+             VALUES ($1, $2, $3, $4) RETURNING id";
+        Ok(on_pool!(self, pool => sqlx::query_scalar(SQL)
+            .bind(version)
+            .bind(event)
+            .bind(actor)
+            .bind(Json(detail))
+            .fetch_one(pool)
+            .await)?)
+    }
 }

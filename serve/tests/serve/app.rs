@@ -103,7 +103,7 @@ pub(crate) struct TestApp {
     pub(crate) integration: String,
     pub(crate) analyst: String,
     pub(crate) admin: String,
-    pub(crate) versions: [String; 2],
+    pub(crate) versions: Vec<String>,
     pub(crate) policy: PathBuf,
     handle: actix_web::dev::ServerHandle,
     stopped: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -147,12 +147,29 @@ pub(crate) async fn spawn_app_limited(
     writer: WriterSettings,
     limits: Limits,
 ) -> TestApp {
+    // Trained once, with Polars, which must not block the test's runtime.
+    let bundles = tokio::task::spawn_blocking(|| bundles().to_vec())
+        .await
+        .unwrap();
+    spawn_app_on(db, writer, limits, &bundles, POLICY).await
+}
+
+/// Starts the server with copies of `bundles` registered, the first promoted, deciding with
+/// the policy `policy`.
+pub(crate) async fn spawn_app_on(
+    db: TestDb,
+    writer: WriterSettings,
+    limits: Limits,
+    bundles: &[PathBuf],
+    policy: &str,
+) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let private = dir.path().to_owned();
     // Each app registers its own copies: a test that tampers with a bundle must not race the
     // verification of the same files in another test.
+    let originals = bundles.to_vec();
     let bundles = tokio::task::spawn_blocking(move || {
-        bundles()
+        originals
             .iter()
             .map(|b| copy_bundle(b, &private.join("models")))
             .collect::<Vec<_>>()
@@ -195,14 +212,17 @@ pub(crate) async fn spawn_app_limited(
         key(Role::Analyst).await,
         key(Role::Admin).await,
     );
+    let policy_text = policy;
     let policy = dir.path().join("policy.toml");
-    std::fs::write(&policy, POLICY).unwrap();
+    std::fs::write(&policy, policy_text).unwrap();
     let config = ServeConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         policy: policy.clone(),
         writer,
         limits,
         workers: 2,
+        retrain: None,
+        monitoring: Default::default(),
     };
     let app = Application::build(store.clone(), config).await.unwrap();
     let port = app.port();
@@ -214,7 +234,7 @@ pub(crate) async fn spawn_app_limited(
         integration,
         analyst,
         admin,
-        versions: [versions[0].clone(), versions[1].clone()],
+        versions,
         policy,
         handle,
         stopped,

@@ -23,6 +23,7 @@ fn decide_directly(
     let raw = serde_json::value::RawValue::from_string(text).unwrap();
     let parsed = Application::parse(raw.get()).unwrap();
     let request = decision::Request {
+        decision_id: None,
         application_id: Some("core-1".into()),
         raw: &raw,
         api_key_id: 1,

@@ -4,9 +4,11 @@
 mod api;
 mod app;
 mod cli;
+mod data_loop;
 mod decide;
 mod faults;
 mod helpers;
 mod lost_commit;
+mod selection;
 mod store;
 mod swap;

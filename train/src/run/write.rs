@@ -64,6 +64,11 @@ pub(super) fn write_bundle(
         candidates: choice.candidates,
         choice: choice.comparison,
         gates: data.gates.clone(),
+        score_baseline: Some(bundle::ScoreBaseline::of(
+            &(0..data.train.rows)
+                .map(|i| int8.score(data.train.row(i)).score)
+                .collect::<Vec<_>>(),
+        )),
         files: BTreeMap::new(),
     };
     let scores: Vec<i32> = evaluation

@@ -57,7 +57,7 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     state.metrics.queue_depth(state.writer.queued());
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(state.metrics.render())
+        .body(state.metrics.render() + &state.monitor.report().prometheus())
 }
 
 #[utoipa::path(get, path = "/v1/info", tag = "operations", responses((status = 200, body = Info)))]

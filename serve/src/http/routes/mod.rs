@@ -2,9 +2,11 @@
 //! reader that turns size and JSON problems into problem responses.
 
 pub mod bodies; // request and response bodies of the scoring and decision routes
+pub mod challenger; // GET|DELETE /v1/challenger, POST /v1/models/{version}/challenger
 pub mod decisions; // GET /v1/decisions, GET /v1/decisions/{id}, POST /v1/decisions/{id}/review
 pub mod health; // /healthz, /readyz, /metrics, /v1/info
 pub mod models; // GET /v1/models, promote, rollback
+pub mod monitoring; // GET /v1/monitoring
 pub mod outcomes; // POST /v1/outcomes
 pub mod request_body; // body size and media type, objects read member by member
 pub mod score; // POST /v1/score, POST /v1/score/batch
@@ -19,6 +21,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     decisions::configure(cfg);
     outcomes::configure(cfg);
     models::configure(cfg);
+    challenger::configure(cfg);
+    monitoring::configure(cfg);
     health::configure(cfg);
     cfg.default_service(web::to(|| async {
         Err::<actix_web::HttpResponse, _>(ApiError::NotFound("route".into()))

@@ -12,11 +12,11 @@ use utoipa::ToSchema;
 
 use super::request_body::{Object, read_body};
 use super::route;
-use crate::decision::check;
 use crate::http::AppState;
 use crate::http::auth::{Caller, Permission};
 use crate::http::error::ApiError;
-use crate::store::{NewOutcome, OutcomeKind};
+use crate::lifecycle::outcomes::{self, OutcomeError, Reported};
+use crate::store::NewOutcome;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(route("/v1/outcomes", Method::POST, report));
@@ -42,10 +42,6 @@ pub struct OutcomesAccepted {
     /// How many were identical to reports stored before, and so not stored again.
     pub repeated: usize,
 }
-
-/// How far `observed_at` may be ahead of this server's clock, or behind the decision's time:
-/// the bank's clock and ours disagree a little.
-const CLOCK_SKEW: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
 
 /// Reports outcomes. Repeating a report (same decision, outcome and `observed_at`) stores
 /// nothing new and answers with the stored row: retries are safe. Another outcome or time for
@@ -92,78 +88,19 @@ pub async fn report(
 
 async fn parse(state: &AppState, caller: Caller, item: Object<'_>) -> Result<NewOutcome, ApiError> {
     let item = item.only(&["decision_id", "application_id", "outcome", "observed_at"])?;
-    let (decision_id, decided_at) = match (
-        item.optional_string("decision_id")?,
-        item.optional_string("application_id")?,
-    ) {
-        (Some(id), None) => {
-            if !crate::uuid7::is_id(&id) {
-                return Err(ApiError::field(
-                    item.path("decision_id"),
-                    "not a decision id (a lowercase hyphenated UUID)",
-                ));
-            }
-            let at = state
-                .store
-                .decision_created_at(&id)
-                .await?
-                .ok_or_else(|| ApiError::NotFound(format!("decision {id}")))?;
-            (id, at)
-        }
-        (None, Some(application)) => {
-            check::identifier(Some(&application), &item.path("application_id"))?;
-            state
-                .store
-                .latest_decision_for_application(&application)
-                .await?
-                .ok_or_else(|| {
-                    ApiError::NotFound(format!("a decision for application {application}"))
-                })?
-        }
-        _ => {
-            return Err(ApiError::field(
-                item.path("decision_id"),
-                "give exactly one of decision_id and application_id",
-            ));
-        }
+    let reported = Reported {
+        decision_id: item.optional_string("decision_id")?,
+        application_id: item.optional_string("application_id")?,
+        outcome: item.optional_string("outcome")?,
+        observed_at: item.optional_string("observed_at")?,
     };
-    let outcome = match item.optional_string("outcome")?.as_deref() {
-        Some("default") => OutcomeKind::Default,
-        Some("repaid") => OutcomeKind::Repaid,
-        _ => {
-            return Err(ApiError::field(
-                item.path("outcome"),
-                "required: default or repaid",
-            ));
-        }
-    };
-    let observed_at = item.optional_string("observed_at")?.ok_or_else(|| {
-        ApiError::field(item.path("observed_at"), "required: an RFC 3339 timestamp")
-    })?;
-    let observed_at = DateTime::parse_from_rfc3339(&observed_at)
-        .map_err(|e| {
-            ApiError::field(
-                item.path("observed_at"),
-                format!("not an RFC 3339 timestamp: {e}"),
-            )
-        })?
-        .with_timezone(&Utc);
-    if observed_at < decided_at - CLOCK_SKEW {
-        return Err(ApiError::field(
-            item.path("observed_at"),
-            format!("before the decision was made ({})", decided_at.to_rfc3339()),
-        ));
-    }
-    if observed_at > Utc::now() + CLOCK_SKEW {
-        return Err(ApiError::field(
-            item.path("observed_at"),
-            "in the future: an outcome is reported once observed",
-        ));
-    }
-    Ok(NewOutcome {
-        decision_id,
-        outcome,
-        observed_at,
-        api_key_id: Some(caller.key_id),
-    })
+    let mut outcome = outcomes::check(&state.store, &reported)
+        .await
+        .map_err(|e| match e {
+            OutcomeError::Field { field, rule } => ApiError::field(item.path(field), rule),
+            OutcomeError::Unknown(what) => ApiError::NotFound(what),
+            OutcomeError::Store(e) => e.into(),
+        })?;
+    outcome.api_key_id = Some(caller.key_id);
+    Ok(outcome)
 }

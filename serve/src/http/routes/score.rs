@@ -2,6 +2,7 @@
 //! response. The scorer runs inline on the worker: it takes about a microsecond, less than a
 //! hop to another thread would cost.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::http::Method;
@@ -12,11 +13,12 @@ pub use super::bodies::{BatchDecisionBody, BatchScoreRequest, DecisionBody, Scor
 use super::request_body::{self, Object, read_body};
 use super::route;
 use crate::decision::check;
-use crate::decision::{self, DecideError, Decided, FieldError};
+use crate::decision::{self, DecideError, Decided, FieldError, ServedModel};
 use crate::digest::sha256_hex;
 use crate::http::AppState;
 use crate::http::auth::{Caller, Permission};
 use crate::http::error::ApiError;
+use crate::shadow::ShadowJob;
 use crate::store::{Decision, NewDecision};
 use crate::writer::{SubmitError, Written};
 
@@ -57,7 +59,7 @@ pub async fn score(
     {
         return replay(&existing, &sha, &body);
     }
-    let decision = decide(
+    let (decision, other) = decide(
         &state,
         caller,
         request,
@@ -65,6 +67,7 @@ pub async fn score(
         sha.clone(),
         started,
     )?;
+    let shadow = shadow_of(&decision, other);
     let keyed = idempotency_key.as_deref().map(|key| Keyed {
         key,
         sha: &sha,
@@ -74,6 +77,7 @@ pub async fn score(
     let committed = committed
         .pop()
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("the writer answered nothing")))?;
+    submit_shadow(&state, [(&committed, shadow)]);
     Ok(HttpResponse::Ok().json(committed))
 }
 
@@ -106,15 +110,21 @@ pub async fn score_batch(
         ));
     }
     // Every application is validated before any is written: a batch is answered whole or refused.
-    let decisions = items
+    let (decisions, shadows): (Vec<Decided>, Vec<Option<Pending>>) = items
         .into_iter()
         .map(|request| {
             let sha = sha256_hex(request.json());
-            decide(&state, caller, request, None, sha, started)
+            decide(&state, caller, request, None, sha, started).map(|(d, other)| {
+                let shadow = shadow_of(&d, other);
+                (d, shadow)
+            })
         })
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .unzip();
     // One transaction: the batch is stored whole or not at all.
     let committed = commit(&state, decisions, caller, None).await?;
+    submit_shadow(&state, committed.iter().zip(shadows));
     Ok(HttpResponse::Ok().json(BatchDecisionBody {
         decisions: committed,
     }))
@@ -174,7 +184,57 @@ fn same_request(existing: &Decision, sha: &str, body: &[u8]) -> bool {
         && application == Some(existing.record.input.value())
 }
 
-/// Everything up to the write: the request's members read, then the decision core.
+/// A decision to score again with the model that did not make it, once it is stored.
+#[derive(Debug)]
+struct Pending {
+    decision_id: String,
+    input: String,
+    model: Arc<ServedModel>,
+}
+
+fn shadow_of(decided: &Decided, other: Option<Arc<ServedModel>>) -> Option<Pending> {
+    other.map(|model| Pending {
+        decision_id: decided.record.id.clone(),
+        input: decided.record.input.as_str().to_owned(),
+        model,
+    })
+}
+
+/// Queues the shadow scoring of decisions this request stored (not a retry's earlier one).
+fn submit_shadow<'a>(
+    state: &AppState,
+    answered: impl IntoIterator<Item = (&'a DecisionBody, Option<Pending>)>,
+) {
+    let policy = state.policy.current();
+    for (body, pending) in answered {
+        if let Some(p) = pending.filter(|p| p.decision_id == body.decision_id) {
+            state.shadow.submit(ShadowJob {
+                decision_id: p.decision_id,
+                input: p.input,
+                model: p.model,
+                policy: Arc::clone(&policy),
+            });
+        }
+    }
+}
+
+/// Which model decides this request, and which scores it in the shadow: the champion decides
+/// unless a challenger is attached and this request falls in its share of the traffic.
+fn models(state: &AppState) -> Result<(Arc<ServedModel>, Option<Arc<ServedModel>>), ApiError> {
+    let champion = state.model.current().ok_or(ApiError::NoModel)?;
+    let Some(challenger) = state.challenger.current() else {
+        return Ok((champion, None));
+    };
+    let roll = getrandom::u32().unwrap_or(u32::MAX) % 100;
+    if roll < challenger.traffic_percent {
+        Ok((challenger.model.clone(), Some(champion)))
+    } else {
+        Ok((champion, Some(challenger.model.clone())))
+    }
+}
+
+/// Everything up to the write: the request's members read, then the decision core. Also the
+/// model that should score it in the shadow, if a challenger is attached.
 fn decide(
     state: &AppState,
     caller: Caller,
@@ -182,7 +242,7 @@ fn decide(
     idempotency_key: Option<String>,
     request_sha256: String,
     started: Instant,
-) -> Result<Decided, ApiError> {
+) -> Result<(Decided, Option<Arc<ServedModel>>), ApiError> {
     let request = request.only(&["application_id", "application"])?;
     let application_id = request.optional_string("application_id")?;
     check::identifier(application_id.as_deref(), &request.path("application_id"))?;
@@ -191,9 +251,10 @@ fn decide(
         .get("application")
         .ok_or_else(|| ApiError::field(&app_path, "required field is missing"))?;
     let application = request_body::application(raw, &app_path)?;
-    let model = state.model.current().ok_or(ApiError::NoModel)?;
+    let (model, other) = models(state)?;
     let policy = state.policy.current();
     let request = decision::Request {
+        decision_id: None,
         application_id,
         raw,
         api_key_id: caller.key_id,
@@ -201,12 +262,14 @@ fn decide(
         request_sha256,
         started,
     };
-    decision::decide(&model, &policy, &application, request).map_err(|e| match e {
-        DecideError::Field(FieldError { field, rule }) => {
-            ApiError::field(format!("{app_path}.{field}"), rule)
-        }
-        DecideError::Internal(cause) => ApiError::internal(anyhow::anyhow!(cause)),
-    })
+    let decided =
+        decision::decide(&model, &policy, &application, request).map_err(|e| match e {
+            DecideError::Field(FieldError { field, rule }) => {
+                ApiError::field(format!("{app_path}.{field}"), rule)
+            }
+            DecideError::Internal(cause) => ApiError::internal(anyhow::anyhow!(cause)),
+        })?;
+    Ok((decided, other))
 }
 
 /// Waits for the decisions' commit, all in one transaction; a concurrent retry with the same
@@ -218,6 +281,17 @@ async fn commit(
     keyed: Option<Keyed<'_>>,
 ) -> Result<Vec<DecisionBody>, ApiError> {
     let kinds: Vec<_> = decided.iter().map(|d| d.record.decision).collect();
+    // What the drift monitor counts, for the champion's decisions once committed.
+    let champion = state.model.current();
+    let observed: Vec<Option<(Vec<u16>, i32)>> = decided
+        .iter()
+        .map(|d| {
+            champion
+                .as_ref()
+                .filter(|c| c.version() == d.record.model_version)
+                .map(|_| (d.bins.clone(), d.record.score))
+        })
+        .collect();
     // The answers are built before the records move to the writer, so no record is copied;
     // `created_at` is replaced by the commit time below.
     let placeholder = Utc::now();
@@ -238,10 +312,15 @@ async fn commit(
         }
         other => ApiError::internal(other),
     })?;
-    for ((body, kind), written) in bodies.iter_mut().zip(kinds).zip(written) {
+    for (((body, kind), written), observed) in
+        bodies.iter_mut().zip(kinds).zip(written).zip(observed)
+    {
         match written {
             Written::Committed(created_at) => {
                 state.metrics.decision(kind.as_str());
+                if let (Some((bins, score)), Some(model)) = (observed, &champion) {
+                    state.monitor.record(model, &bins, score, kind);
+                }
                 body.created_at = created_at;
             }
             Written::Duplicate => {

@@ -1,0 +1,305 @@
+//! Champion against challenger on the same out-of-time holdout (the most recent labelled
+//! decisions): each stored application decided again by each model with the serving policy,
+//! through the decision core, then the four checks a promotion needs: AUC gain with its
+//! paired DeLong interval, calibration, score stability, and adverse impact per protected
+//! attribute (the four-fifths rule on approval rates).
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use riskloop_ingest::application::Application;
+use riskloop_ingest::pipeline::Input;
+use riskloop_train::compare::{Comparison, Rule, compare};
+use serde::Serialize;
+
+use super::RetrainSettings;
+use crate::decision::policy::Policy;
+use crate::decision::{self, Inputs, ServedModel};
+use crate::monitoring::psi;
+use crate::store::DecisionKind;
+
+/// Groups smaller than this are left out of the adverse-impact ratio: their rate is noise.
+pub const MIN_GROUP_ROWS: usize = 30;
+
+/// The challenger's approvals on the holdout and, per protected attribute of its schema,
+/// each row's group if known.
+#[derive(Debug, Default)]
+struct Approvals {
+    approved: Vec<bool>,
+    groups: BTreeMap<String, Vec<Option<String>>>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Calibration {
+    pub observed_bad_rate: f64,
+    pub champion_mean_pd: f64,
+    pub challenger_mean_pd: f64,
+    /// |mean predicted PD − observed default rate| of the challenger.
+    pub challenger_gap: f64,
+    pub champion_gap: f64,
+    pub holds: bool,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct GroupRate {
+    pub group: String,
+    pub rows: usize,
+    pub approval_rate: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Impact {
+    pub attribute: String,
+    pub groups: Vec<GroupRate>,
+    /// Lowest approval rate over highest, among groups of at least [`MIN_GROUP_ROWS`].
+    pub ratio: Option<f64>,
+    pub holds: bool,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Evaluation {
+    pub holdout_rows: usize,
+    /// Holdout decisions one of the models could not decide (e.g. a field it no longer reads).
+    pub undecidable: usize,
+    pub comparison: Option<Comparison>,
+    pub calibration: Option<Calibration>,
+    /// PSI of the challenger's scores against the champion's on the holdout.
+    pub score_psi: Option<f64>,
+    pub adverse_impact: Vec<Impact>,
+    /// Why the challenger may not be promoted; empty when it may.
+    pub refusals: Vec<String>,
+}
+
+/// Decides every holdout application with `model` and `policy`; `None` where it cannot.
+fn judge(model: &ServedModel, policy: &Policy, holdout: &[Holdout]) -> Vec<Option<Row>> {
+    holdout
+        .iter()
+        .map(|h| decide_one(model, policy, &h.id, &h.input))
+        .collect()
+}
+
+type Row = (f64, f64, bool, Vec<Option<String>>);
+
+fn decide_one(model: &ServedModel, policy: &Policy, id: &str, input: &str) -> Option<Row> {
+    let raw = serde_json::value::RawValue::from_string(input.to_owned()).ok()?;
+    let application = Application::parse(raw.get()).ok()?;
+    let request = decision::Request {
+        decision_id: Some(id.to_owned()),
+        application_id: Some(id.to_owned()),
+        raw: &raw,
+        api_key_id: 0,
+        idempotency_key: None,
+        request_sha256: String::new(),
+        started: Instant::now(),
+    };
+    let decided = decision::decide(model, policy, &application, request).ok()?;
+    let inputs = Inputs::parse(model, &application).ok()?;
+    let groups = model
+        .schema
+        .protected
+        .iter()
+        .map(|(name, _)| match inputs.get(&model.schema, name) {
+            Some(Input::Text(t)) => Some(t.to_string()),
+            Some(Input::Number(n)) => Some(n.to_string()),
+            _ => None,
+        })
+        .collect();
+    let r = decided.record;
+    Some((
+        r.probability,
+        f64::from(r.score),
+        r.decision == DecisionKind::Approve,
+        groups,
+    ))
+}
+
+/// One decision of the holdout: its id, its stored application, whether it defaulted.
+#[derive(Clone, Debug)]
+pub struct Holdout {
+    pub id: String,
+    pub input: String,
+    pub label: u8,
+}
+
+/// Judges `champion` and `challenger` on `holdout`, on the rows both can decide.
+pub fn evaluate(
+    champion: &ServedModel,
+    challenger: &ServedModel,
+    policy: &Policy,
+    holdout: &[Holdout],
+    settings: &RetrainSettings,
+) -> Evaluation {
+    let old = judge(champion, policy, holdout);
+    let new = judge(challenger, policy, holdout);
+    let (mut p_old, mut p_new, mut s_old, mut s_new, mut labels) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut approvals = Approvals::default();
+    for (name, _) in &challenger.schema.protected {
+        approvals.groups.insert(name.clone(), Vec::new());
+    }
+    for ((o, n), h) in old.into_iter().zip(new).zip(holdout) {
+        let (Some(o), Some(n)) = (o, n) else { continue };
+        p_old.push(o.0);
+        s_old.push(o.1);
+        p_new.push(n.0);
+        s_new.push(n.1);
+        labels.push(h.label);
+        approvals.approved.push(n.2);
+        for ((_, values), group) in approvals.groups.iter_mut().zip(n.3) {
+            values.push(group);
+        }
+    }
+    let rule = Rule {
+        margin: settings.min_auc_gain,
+        significant: settings.require_significant,
+    };
+    let comparison = compare(&p_old, &p_new, &labels, rule);
+    let calibration = calibration(&p_old, &p_new, &labels, settings.max_calibration_gap);
+    let cuts = psi::quantile_cuts(&s_old, 10);
+    let score_psi = psi::psi(
+        &psi::counts(&cuts, s_old.iter().copied()),
+        &psi::counts(&cuts, s_new.iter().copied()),
+    );
+    let adverse_impact = impact(&approvals, settings.min_impact_ratio);
+
+    let mut refusals = Vec::new();
+    match &comparison {
+        None => refusals.push("the holdout lacks defaults or repayments: AUC is undefined".into()),
+        Some(c) if !c.challenger_wins => refusals.push(format!(
+            "AUC {:.4} → {:.4} (Δ {:+.4}, 95% CI [{:+.4}, {:+.4}]): not a gain above {}{}",
+            c.champion_auc,
+            c.challenger_auc,
+            c.delta,
+            c.delta_ci[0],
+            c.delta_ci[1],
+            rule.margin,
+            if rule.significant {
+                " with its interval above zero"
+            } else {
+                ""
+            }
+        )),
+        Some(_) => {}
+    }
+    if let Some(c) = calibration.as_ref().filter(|c| !c.holds) {
+        refusals.push(format!(
+            "calibration: mean predicted PD {:.4} against an observed default rate of {:.4} \
+             (gap {:.4} above {} and worse than the champion's {:.4})",
+            c.challenger_mean_pd,
+            c.observed_bad_rate,
+            c.challenger_gap,
+            settings.max_calibration_gap,
+            c.champion_gap
+        ));
+    }
+    if let Some(value) = score_psi.filter(|v| *v > settings.max_score_psi) {
+        refusals.push(format!(
+            "score PSI champion → challenger {value:.3} above {}",
+            settings.max_score_psi
+        ));
+    }
+    for i in adverse_impact.iter().filter(|i| !i.holds) {
+        refusals.push(format!(
+            "adverse impact on `{}`: approval-rate ratio {:.3} below {}",
+            i.attribute,
+            i.ratio.unwrap_or(0.0),
+            settings.min_impact_ratio
+        ));
+    }
+    let undecidable = holdout.len() - labels.len();
+    if undecidable * 10 > holdout.len() {
+        refusals.push(format!(
+            "{undecidable} of {} holdout decisions could not be decided by both models",
+            holdout.len()
+        ));
+    }
+    Evaluation {
+        holdout_rows: holdout.len(),
+        undecidable,
+        comparison,
+        calibration,
+        score_psi,
+        adverse_impact,
+        refusals,
+    }
+}
+
+fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len().max(1) as f64
+}
+
+fn calibration(old: &[f64], new: &[f64], labels: &[u8], limit: f64) -> Option<Calibration> {
+    if labels.is_empty() {
+        return None;
+    }
+    let observed = labels.iter().map(|&l| f64::from(l)).sum::<f64>() / labels.len() as f64;
+    let (champion_mean_pd, challenger_mean_pd) = (mean(old), mean(new));
+    let (champion_gap, challenger_gap) = (
+        (champion_mean_pd - observed).abs(),
+        (challenger_mean_pd - observed).abs(),
+    );
+    Some(Calibration {
+        observed_bad_rate: observed,
+        champion_mean_pd,
+        challenger_mean_pd,
+        challenger_gap,
+        champion_gap,
+        holds: challenger_gap <= limit || challenger_gap <= champion_gap,
+    })
+}
+
+/// Approval rates per group of each protected attribute, for the challenger's decisions. A
+/// numeric attribute (an age) is cut at its median into two groups.
+fn impact(judged: &Approvals, min_ratio: f64) -> Vec<Impact> {
+    judged
+        .groups
+        .iter()
+        .map(|(attribute, values)| {
+            let numbers: Vec<f64> = values
+                .iter()
+                .flatten()
+                .filter_map(|v| v.parse::<f64>().ok())
+                .collect();
+            let numeric = !numbers.is_empty() && numbers.len() == values.iter().flatten().count();
+            let median = psi::quantile_cuts(&numbers, 2).first().copied();
+            let mut rates: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+            for (value, approved) in values.iter().zip(&judged.approved) {
+                let Some(value) = value else { continue };
+                let group = match (numeric, median) {
+                    (true, Some(m)) if value.parse::<f64>().is_ok_and(|v| v <= m) => {
+                        format!("≤ {m}")
+                    }
+                    (true, Some(m)) => format!("> {m}"),
+                    _ => value.clone(),
+                };
+                let entry = rates.entry(group).or_default();
+                entry.0 += 1;
+                entry.1 += usize::from(*approved);
+            }
+            let groups: Vec<GroupRate> = rates
+                .into_iter()
+                .map(|(group, (rows, approved))| GroupRate {
+                    group,
+                    rows,
+                    approval_rate: approved as f64 / rows as f64,
+                })
+                .collect();
+            let counted: Vec<f64> = groups
+                .iter()
+                .filter(|g| g.rows >= MIN_GROUP_ROWS)
+                .map(|g| g.approval_rate)
+                .collect();
+            let ratio = (counted.len() >= 2).then(|| {
+                let max = counted.iter().copied().fold(0.0, f64::max);
+                let min = counted.iter().copied().fold(1.0, f64::min);
+                if max > 0.0 { min / max } else { 1.0 }
+            });
+            Impact {
+                attribute: attribute.clone(),
+                groups,
+                ratio,
+                holds: ratio.is_none_or(|r| r >= min_ratio),
+            }
+        })
+        .collect()
+}

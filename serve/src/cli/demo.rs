@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 
 use super::progress::spinner;
 use super::shared::{ConfigArg, open_store, url_of};
-use super::{keys, serve};
+use super::{keys, serve, simulate};
 use crate::api_key::Role;
 use crate::lifecycle::build;
 use crate::registry;
@@ -33,6 +33,10 @@ pub struct DemoArgs {
     /// Set everything up, print the key and the example, then stop instead of serving.
     #[arg(long)]
     pub no_serve: bool,
+    /// Serve without the simulation (by default, once serving, the demo streams applications
+    /// and their outcomes with a drift partway, and retrains while you watch).
+    #[arg(long)]
+    pub no_simulate: bool,
 }
 
 /// The shipped data, compiled in so the demo runs from any directory.
@@ -205,7 +209,7 @@ pub async fn run(settings: &Settings, args: &DemoArgs, out: &mut impl Write) -> 
         (None, listen)
     } else {
         step(out, 6, "starting the scoring API")?;
-        let app = serve::build(settings, store, Some(listen)).await?;
+        let app = serve::build(settings, store.clone(), Some(listen)).await?;
         let address = app.local_addr();
         (Some(app), address)
     };
@@ -244,6 +248,27 @@ pub async fn run(settings: &Settings, args: &DemoArgs, out: &mut impl Write) -> 
         started.elapsed().as_secs_f64()
     )?;
     out.flush()?;
+    if !args.no_simulate {
+        writeln!(out)?;
+        let (_, analyst) = keys::issue(&store, "demo simulation", Role::Analyst, "demo").await?;
+        let target = simulate::Target {
+            address,
+            integration_key: secret.expose_secret().to_owned(),
+            analyst_key: analyst.expose_secret().to_owned(),
+        };
+        let paths = simulate::Paths {
+            retrain: settings.retrain.clone(),
+            policy: settings.policy_path(),
+            models_dir: settings.models_dir(),
+            work_dir: settings.data_dir.join("retrain"),
+        };
+        tokio::spawn(async move {
+            let mut stdout = std::io::stdout();
+            if let Err(err) = simulate::run(&paths, store, target, GERMAN_CSV, &mut stdout).await {
+                tracing::error!(error = %format!("{err:#}"), "the demo's simulation stopped");
+            }
+        });
+    }
     app.stop_on_signals()?;
     app.run_until_stopped().await?;
     Ok(())

@@ -15,6 +15,7 @@ pub mod retrain; // retrain (one cycle)
 pub mod score; // score (offline batch scoring)
 pub mod serve; // serve
 pub mod shared; // the configuration argument, opening the database, addresses
+pub mod simulate; // demo's simulated bank: traffic, outcomes, drift, a retrain
 pub mod synth; // synth
 pub mod train; // train
 

@@ -64,7 +64,10 @@ mod tests {
         let cuts = quantile_cuts(&reference, 10);
         assert_eq!(cuts.len(), 9);
         let expected = counts(&cuts, reference.iter().copied());
-        assert!(expected.iter().all(|&c| c == 100), "{expected:?}");
+        assert!(
+            expected.iter().all(|c| (99..=101).contains(c)),
+            "{expected:?}"
+        );
         assert!(psi(&expected, &expected).unwrap().abs() < 1e-12);
         // A quarter of the range shifted up: PSI well past the 0.25 alert.
         let shifted = counts(&cuts, reference.iter().map(|v| v + 250.0));

@@ -3,6 +3,7 @@
 
 mod api;
 mod app;
+mod challenger;
 mod cli;
 mod data_loop;
 mod decide;

@@ -53,16 +53,19 @@ on_both_engines!(
     a_decision_references_a_stored_key_and_model_and_neither_is_ever_removed,
 );
 
-const TABLES: [&str; 10] = [
+const TABLES: [&str; 13] = [
     "api_keys",
     "audit_log",
+    "challenger",
     "decisions",
     "jobs",
+    "locks",
     "model_events",
     "models",
     "outcomes",
     "policies",
     "reviews",
+    "shadow_scores",
     "write_probes",
 ];
 
@@ -843,11 +846,11 @@ async fn sqlite_decisions_rebuilds_keep_rows_references_and_rules() {
         .unwrap();
     }
 
-    assert_eq!(store.pending_migrations().await, 5);
+    assert_eq!(store.pending_migrations().await, 7);
     assert_eq!(
         store.migrate().await.unwrap(),
-        5,
-        "only the rebuilds and the three after them were left"
+        7,
+        "only the rebuilds and the five after them were left"
     );
     assert_eq!(store.outcomes_of(&decisions[1].id).await.unwrap().len(), 2);
     assert_eq!(store.pending_migrations().await, 0);

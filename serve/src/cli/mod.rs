@@ -103,7 +103,11 @@ impl Cli {
                     KeysCommand::Revoke { key } => keys::revoke(&settings, &key, &mut out).await,
                 }
             }
-            Command::Demo(args) => demo::run(&args.config.settings()?, &args, &mut out).await,
+            Command::Demo(args) => {
+                // Not the locked handle: the demo's simulation prints from another task.
+                drop(out);
+                demo::run(&args.config.settings()?, &args, &mut std::io::stdout()).await
+            }
             Command::Serve(args) => serve::run(&args.config.settings()?, &args, &mut out).await,
             Command::Models { config, command } => {
                 models::run(&config.settings()?, &command, &mut out).await

@@ -36,14 +36,15 @@ pub struct Paths {
 type Row = (Map<String, Value>, bool);
 
 /// The chance a loan goes bad: the book's label, blurred; after the drift, long and large
-/// loans are much riskier than before.
+/// loans are much riskier than before and the others a little safer.
 fn true_pd(row: &Row, drifted: bool) -> f64 {
     let base = if row.1 { 0.55 } else { 0.12 };
     let number = |k: &str| row.0.get(k).and_then(Value::as_f64).unwrap_or(0.0);
-    if drifted && number("duration_in_month") >= 24.0 && number("credit_amount") >= 3000.0 {
-        (base + 0.35_f64).min(0.95)
-    } else {
-        base
+    let long_and_large = number("duration_in_month") >= 24.0 && number("credit_amount") >= 3000.0;
+    match (drifted, long_and_large) {
+        (true, true) => (base + 0.3_f64).min(0.95),
+        (true, false) => (base - 0.1_f64).max(0.02),
+        (false, _) => base,
     }
 }
 
@@ -187,18 +188,18 @@ pub async fn run(
     let rows = book(csv)?;
     writeln!(
         out,
-        "[sim] 1/4 a bank sends 600 applications; the approved loans come back repaid or defaulted"
+        "[sim] 1/4 a bank sends 2,000 applications; the approved loans come back repaid or defaulted"
     )?;
-    let (approved, defaults) = phase(&target, &rows, 600, false, "before").await?;
+    let (approved, defaults) = phase(&target, &rows, 2000, false, "before").await?;
     writeln!(
         out,
         "      {approved} approved, {defaults} of them defaulted"
     )?;
     writeln!(
         out,
-        "[sim] 2/4 the world drifts: long, large loans are three times as frequent and much riskier; 900 more applications"
+        "[sim] 2/4 the world drifts: long, large loans are three times as frequent and much riskier, the others safer; 3,000 more applications"
     )?;
-    let (approved, defaults) = phase(&target, &rows, 900, true, "after").await?;
+    let (approved, defaults) = phase(&target, &rows, 3000, true, "after").await?;
     writeln!(
         out,
         "      {approved} approved, {defaults} of them defaulted"
@@ -234,10 +235,11 @@ pub async fn run(
 
     writeln!(
         out,
-        "[sim] 4/4 retraining on the stored decisions and their outcomes (riskloop retrain)"
+        "[sim] 4/4 retraining on the stored decisions and their outcomes, with reject inference for the declined (riskloop retrain)"
     )?;
     let demo_retrain = RetrainSettings {
         performance_window_days: 0.0,
+        reject_inference: Some(1.0),
         min_labelled: 300,
         holdout_share: 0.25,
         require_significant: false,

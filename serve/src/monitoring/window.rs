@@ -308,7 +308,7 @@ impl Monitor {
             if before.is_some_and(|b| b != *now) || (before.is_none() && *now >= Level::Warning) {
                 match now {
                     Level::Alert => {
-                        tracing::error!(name, psi, "drift alert: PSI at or above the alert level")
+                        tracing::error!(name, psi, "drift alert: PSI at or above the alert level");
                     }
                     Level::Warning => tracing::warn!(
                         name,

@@ -148,3 +148,30 @@ impl Store {
             .collect())
     }
 }
+
+#[derive(sqlx::FromRow)]
+struct InputRow {
+    id: String,
+    input: Json<Box<serde_json::value::RawValue>>,
+}
+
+impl Store {
+    /// The stored applications of up to `limit` decisions from `first` on, in id order: every
+    /// application of a period, declined ones included.
+    pub async fn applications_from(
+        &self,
+        first: &str,
+        limit: u32,
+    ) -> Result<Vec<(String, String)>> {
+        const SQL: &str = "SELECT id, input FROM decisions WHERE id >= $1 ORDER BY id LIMIT $2";
+        let rows: Vec<InputRow> = on_pool!(self, pool => sqlx::query_as(SQL)
+            .bind(first)
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.id, r.input.0.get().to_owned()))
+            .collect())
+    }
+}

@@ -633,3 +633,35 @@ fn ctrl_c_answers_every_request_in_flight_and_counts_protocol_errors_quietly() {
         "protocol errors were logged one by one: {log}"
     );
 }
+
+#[test]
+fn retrain_and_outcomes_import_say_what_stops_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = riskloop(dir.path(), None, &["retrain"]);
+    assert!(!run.status.success());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("no champion"), "{stderr}");
+
+    std::fs::write(
+        dir.path().join("outcomes.csv"),
+        "decision_id,outcome,observed_at,amount\n",
+    )
+    .unwrap();
+    let run = riskloop(dir.path(), None, &["outcomes", "import", "outcomes.csv"]);
+    assert!(!run.status.success());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("unknown column `amount`"), "{stderr}");
+
+    std::fs::write(
+        dir.path().join("riskloop.toml"),
+        "[retrain]\nschedule = \"0 25 * * *\"\n",
+    )
+    .unwrap();
+    let run = riskloop(dir.path(), None, &["retrain", "--config", "riskloop.toml"]);
+    assert!(!run.status.success());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains("retrain.schedule") && stderr.contains("hour"),
+        "{stderr}"
+    );
+}

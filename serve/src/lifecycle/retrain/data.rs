@@ -120,8 +120,10 @@ pub async fn export(
         .write_record(&header)
         .map_err(|e| RetrainError::io(&file, &e))?;
 
-    let mut lineage = Lineage::default();
-    lineage.file_rows = copy_files(spec, &settings.include_files, &columns, &mut writer)?;
+    let mut lineage = Lineage {
+        file_rows: copy_files(spec, &settings.include_files, &columns, &mut writer)?,
+        ..Lineage::default()
+    };
 
     let now = Utc::now();
     let window = TimeDelta::seconds((settings.performance_window_days * 86_400.0) as i64);

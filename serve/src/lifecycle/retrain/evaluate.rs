@@ -63,7 +63,8 @@ pub struct Evaluation {
     pub undecidable: usize,
     pub comparison: Option<Comparison>,
     pub calibration: Option<Calibration>,
-    /// PSI of the challenger's scores against the champion's on the holdout.
+    /// PSI of the challenger's scores against the champion's on every application of the
+    /// holdout's period.
     pub score_psi: Option<f64>,
     pub adverse_impact: Vec<Impact>,
     /// Why the challenger may not be promoted; empty when it may.
@@ -121,18 +122,21 @@ pub struct Holdout {
     pub label: u8,
 }
 
-/// Judges `champion` and `challenger` on `holdout`, on the rows both can decide.
+/// Judges `champion` and `challenger` on `holdout`, on the rows both can decide; their score
+/// distributions are compared on `population`, every application of the holdout's period
+/// (declined ones included: on the approved alone, the champion's scores are cut at its own
+/// cutoff by construction).
 pub fn evaluate(
     champion: &ServedModel,
     challenger: &ServedModel,
     policy: &Policy,
     holdout: &[Holdout],
+    population: &[Holdout],
     settings: &RetrainSettings,
 ) -> Evaluation {
     let old = judge(champion, policy, holdout);
     let new = judge(challenger, policy, holdout);
-    let (mut p_old, mut p_new, mut s_old, mut s_new, mut labels) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut p_old, mut p_new, mut labels) = (Vec::new(), Vec::new(), Vec::new());
     let mut approvals = Approvals::default();
     for (name, _) in &challenger.schema.protected {
         approvals.groups.insert(name.clone(), Vec::new());
@@ -140,9 +144,7 @@ pub fn evaluate(
     for ((o, n), h) in old.into_iter().zip(new).zip(holdout) {
         let (Some(o), Some(n)) = (o, n) else { continue };
         p_old.push(o.0);
-        s_old.push(o.1);
         p_new.push(n.0);
-        s_new.push(n.1);
         labels.push(h.label);
         approvals.approved.push(n.2);
         for ((_, values), group) in approvals.groups.iter_mut().zip(n.3) {
@@ -155,10 +157,20 @@ pub fn evaluate(
     };
     let comparison = compare(&p_old, &p_new, &labels, rule);
     let calibration = calibration(&p_old, &p_new, &labels, settings.max_calibration_gap);
-    let cuts = psi::quantile_cuts(&s_old, 10);
+    let (mut all_old, mut all_new) = (Vec::new(), Vec::new());
+    for (o, n) in judge(champion, policy, population)
+        .into_iter()
+        .zip(judge(challenger, policy, population))
+    {
+        if let (Some(o), Some(n)) = (o, n) {
+            all_old.push(o.1);
+            all_new.push(n.1);
+        }
+    }
+    let cuts = psi::quantile_cuts(&all_old, 10);
     let score_psi = psi::psi(
-        &psi::counts(&cuts, s_old.iter().copied()),
-        &psi::counts(&cuts, s_new.iter().copied()),
+        &psi::counts(&cuts, all_old.iter().copied()),
+        &psi::counts(&cuts, all_new.iter().copied()),
     );
     let adverse_impact = impact(&approvals, settings.min_impact_ratio);
 

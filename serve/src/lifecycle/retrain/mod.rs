@@ -26,6 +26,8 @@ pub const LOCK: &str = "retrain";
 /// How long a lease lasts unless renewed; the cycle renews it while it runs.
 const LEASE: TimeDelta = TimeDelta::minutes(10);
 pub const JOB_KIND: &str = "retrain";
+/// Applications of the holdout's period the score distributions are compared on, at most.
+const POPULATION_LIMIT: u32 = 50_000;
 
 /// `[retrain]` in the configuration.
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -286,6 +288,19 @@ async fn steps(
         export.holdout.len()
     ));
     let holdout = holdout(store, &export.holdout).await?;
+    let population: Vec<Holdout> = match holdout.first() {
+        Some(first) => store
+            .applications_from(&first.id, POPULATION_LIMIT)
+            .await?
+            .into_iter()
+            .map(|(id, input)| Holdout {
+                id,
+                input,
+                label: 0,
+            })
+            .collect(),
+        None => Vec::new(),
+    };
     let (old, new, policy, settings) = (
         champion_model,
         challenger_model,
@@ -293,7 +308,7 @@ async fn steps(
         cycle.settings.clone(),
     );
     let (mut evaluation, new) = tokio::task::spawn_blocking(move || {
-        let e = evaluate::evaluate(&old, &new, &policy, &holdout, &settings);
+        let e = evaluate::evaluate(&old, &new, &policy, &holdout, &population, &settings);
         (e, new)
     })
     .await

@@ -31,7 +31,8 @@ pub enum OutcomesCommand {
 
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// The file: `.csv`, or `.parquet`.
+    /// The file: `.csv`, or `.parquet`. (Its own id: `file` is the configuration's.)
+    #[arg(id = "outcomes_file", value_name = "FILE")]
     pub file: PathBuf,
     /// Rows per transaction.
     #[arg(long, default_value_t = 2000)]

@@ -344,6 +344,30 @@ async fn a_retrain_cycle_builds_judges_and_promotes(db: TestDb) {
     let busy = retrain::run(&cycle(&settings), &|_| {}).await.unwrap_err();
     assert!(matches!(busy, RetrainError::Busy), "{busy}");
     app.store.unlock(retrain::LOCK, "elsewhere").await.unwrap();
+
+    // The original training file can join the training split; a time window can leave every
+    // decision out.
+    let with_file = RetrainSettings {
+        include_files: vec![data("german_credit.csv")],
+        min_auc_gain: 0.5,
+        ..lenient()
+    };
+    let report = retrain::run(&cycle(&with_file), &|_| {}).await.unwrap();
+    assert_eq!(report.lineage.file_rows, 1000);
+    let model = app
+        .store
+        .get_model(&report.challenger)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(model.record.manifest["dataset"]["rows"]["train"], 1540);
+    assert_eq!(model.record.manifest["dataset"]["rows"]["test"], 180);
+    let none = RetrainSettings {
+        window_days: Some(0.0),
+        ..lenient()
+    };
+    let err = retrain::run(&cycle(&none), &|_| {}).await.unwrap_err();
+    assert!(err.to_string().contains("0 decisions"), "{err}");
     app.finish().await;
 }
 

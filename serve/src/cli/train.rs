@@ -88,6 +88,13 @@ pub fn run(args: &TrainArgs, out: &mut impl Write) -> anyhow::Result<()> {
             r.l2, r.iterations, r.valid_auc_start, r.valid_auc
         )?;
     }
+    if let Some(p) = &m.run.purified {
+        writeln!(
+            out,
+            "Purified the pair tables and refitted the main terms around them ({} L-BFGS steps): valid AUC {:.4} → {:.4}.",
+            p.iterations, p.valid_auc_before, p.valid_auc
+        )?;
+    }
     for p in &m.run.pruned {
         writeln!(
             out,

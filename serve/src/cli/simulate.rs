@@ -235,14 +235,12 @@ pub async fn run(
 
     writeln!(
         out,
-        "[sim] 4/4 retraining on the stored decisions and their outcomes, with reject inference for the declined (riskloop retrain)"
+        "[sim] 4/4 retraining on the stored decisions and their outcomes (riskloop retrain; in the demo every outcome counts at once)"
     )?;
     let demo_retrain = RetrainSettings {
         performance_window_days: 0.0,
-        reject_inference: Some(1.0),
         min_labelled: 300,
         holdout_share: 0.25,
-        require_significant: false,
         accept_drift: true,
         ..paths.retrain.clone()
     };

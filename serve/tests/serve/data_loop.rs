@@ -382,3 +382,40 @@ async fn a_retrain_cycle_builds_judges_and_promotes_on_postgres() {
         a_retrain_cycle_builds_judges_and_promotes(db).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parquet_outcomes_file_with_a_timestamp_column_is_imported() {
+    use polars::prelude::*;
+    let app = spawn_app(TestDb::sqlite().await).await;
+    let dir = tempfile::tempdir().unwrap();
+    let decided = score_all(&app);
+    let now = chrono::Utc::now().timestamp_millis();
+    let ids: Vec<&str> = decided[..50].iter().map(|d| d.0.as_str()).collect();
+    let outcomes: Vec<&str> = decided[..50]
+        .iter()
+        .map(|d| if d.1 == 1 { "default" } else { "repaid" })
+        .collect();
+    let at = Series::new("observed_at".into(), vec![now; 50])
+        .cast(&DataType::Datetime(TimeUnit::Milliseconds, None))
+        .unwrap();
+    let mut df = DataFrame::new_infer_height(vec![
+        Series::new("decision_id".into(), ids).into(),
+        Series::new("outcome".into(), outcomes).into(),
+        at.into(),
+    ])
+    .unwrap();
+    let file = dir.path().join("outcomes.parquet");
+    ParquetWriter::new(std::fs::File::create(&file).unwrap())
+        .finish(&mut df)
+        .unwrap();
+    let counts = outcomes::import(&app.store, &import_args(&file), &mut Vec::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        (counts.rows_done, counts.stored, counts.rejected),
+        (50, 50, 0)
+    );
+    let stored = app.store.outcomes_of(&decided[7].0).await.unwrap();
+    assert_eq!(stored[0].record.observed_at.timestamp_millis(), now);
+    app.finish().await;
+}

@@ -8,7 +8,8 @@ use std::sync::OnceLock;
 
 use riskloop_serve::api_key::Role;
 use riskloop_serve::cli::keys;
-use riskloop_serve::http::{Application, Limits, ServeConfig};
+use riskloop_serve::http::{Application, Limits, ScheduledRetrain, ServeConfig};
+use riskloop_serve::lifecycle::retrain::RetrainSettings;
 use riskloop_serve::registry;
 use riskloop_serve::store::Store;
 use riskloop_serve::writer::WriterSettings;
@@ -109,6 +110,7 @@ pub(crate) struct TestApp {
     stopped: tokio::task::JoinHandle<std::io::Result<()>>,
     db: Option<TestDb>,
     _dir: tempfile::TempDir,
+    _work: Option<tempfile::TempDir>,
 }
 
 pub(crate) const POLICY: &str = r#"version = "test-1"
@@ -154,6 +156,31 @@ pub(crate) async fn spawn_app_limited(
     spawn_app_on(db, writer, limits, &bundles, POLICY).await
 }
 
+/// [`spawn_app`], retraining on `schedule` (challengers under a folder of the app's own).
+pub(crate) async fn spawn_app_retraining(db: TestDb, schedule: &str) -> TestApp {
+    let bundles = tokio::task::spawn_blocking(|| bundles().to_vec())
+        .await
+        .unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let plan = ScheduledRetrain {
+        schedule: schedule.parse().unwrap(),
+        settings: RetrainSettings::default(),
+        models_dir: work.path().join("models"),
+        work_dir: work.path().join("work"),
+    };
+    let mut app = start(
+        db,
+        WriterSettings::default(),
+        Limits::default(),
+        &bundles,
+        POLICY,
+        Some(plan),
+    )
+    .await;
+    app._work = Some(work);
+    app
+}
+
 /// Starts the server with copies of `bundles` registered, the first promoted, deciding with
 /// the policy `policy`.
 pub(crate) async fn spawn_app_on(
@@ -162,6 +189,17 @@ pub(crate) async fn spawn_app_on(
     limits: Limits,
     bundles: &[PathBuf],
     policy: &str,
+) -> TestApp {
+    start(db, writer, limits, bundles, policy, None).await
+}
+
+async fn start(
+    db: TestDb,
+    writer: WriterSettings,
+    limits: Limits,
+    bundles: &[PathBuf],
+    policy: &str,
+    retrain: Option<ScheduledRetrain>,
 ) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let private = dir.path().to_owned();
@@ -221,7 +259,7 @@ pub(crate) async fn spawn_app_on(
         writer,
         limits,
         workers: 2,
-        retrain: None,
+        retrain,
         monitoring: Default::default(),
     };
     let app = Application::build(store.clone(), config).await.unwrap();
@@ -240,6 +278,7 @@ pub(crate) async fn spawn_app_on(
         stopped,
         db: Some(db),
         _dir: dir,
+        _work: None,
     }
 }
 

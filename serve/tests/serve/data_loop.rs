@@ -419,3 +419,41 @@ async fn a_parquet_outcomes_file_with_a_timestamp_column_is_imported() {
     assert_eq!(stored[0].record.observed_at.timestamp_millis(), now);
     app.finish().await;
 }
+
+/// The server's scheduler wakes at the schedule's minute and runs a cycle under the lease: here
+/// one that finds too little data, recorded as a failed `retrain` job saying so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_retrains_on_its_schedule() {
+    let app = crate::app::spawn_app_retraining(TestDb::sqlite().await, "* * * * *").await;
+    let mut jobs = Vec::new();
+    for _ in 0..75 {
+        jobs = app
+            .store
+            .list_jobs(Some(retrain::JOB_KIND), 10)
+            .await
+            .unwrap();
+        if jobs.iter().any(|j| j.status == JobStatus::Failed) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+    let job = jobs
+        .first()
+        .expect("a scheduled retrain ran within 75 seconds");
+    assert_eq!(job.status, JobStatus::Failed);
+    assert!(
+        job.error
+            .as_deref()
+            .unwrap_or("")
+            .contains("not enough data"),
+        "{job:?}"
+    );
+    assert!(
+        job.detail["actor"]
+            .as_str()
+            .unwrap()
+            .starts_with("scheduler@"),
+        "{job:?}"
+    );
+    app.finish().await;
+}

@@ -1,7 +1,7 @@
 //! `riskloop demo`'s simulation: a bank's traffic against the running server, over loopback
 //! HTTP like any client. Applications drawn from the German credit book are scored; the loans
-//! approved come back as outcomes drawn from a known risk; partway, the world drifts (long,
-//! large loans turn riskier and more frequent); the drift monitor sees it; a retrain cycle
+//! approved come back as outcomes drawn from a known risk; partway, the world drifts (new-car
+//! loans turn riskier and more frequent); the drift monitor sees it; a retrain cycle
 //! trains a challenger on the stored decisions and judges it against the champion, and the
 //! server serves the winner. Every step is printed.
 
@@ -35,17 +35,20 @@ pub struct Paths {
 /// One application of the book, and whether the book says it went bad.
 type Row = (Map<String, Value>, bool);
 
-/// The chance a loan goes bad: the book's label, blurred; after the drift, long and large
-/// loans are much riskier than before and the others a little safer.
+/// The chance a loan goes bad: the book's label, blurred; after the drift, new-car loans are
+/// much riskier than before and the others safer.
 fn true_pd(row: &Row, drifted: bool) -> f64 {
     let base = if row.1 { 0.55 } else { 0.12 };
-    let number = |k: &str| row.0.get(k).and_then(Value::as_f64).unwrap_or(0.0);
-    let long_and_large = number("duration_in_month") >= 24.0 && number("credit_amount") >= 3000.0;
-    match (drifted, long_and_large) {
+    match (drifted, in_drifting_segment(row)) {
         (true, true) => (base + 0.3_f64).min(0.95),
         (true, false) => (base - 0.1_f64).max(0.02),
         (false, _) => base,
     }
+}
+
+/// The loans the drift is about: new-car loans.
+fn in_drifting_segment(row: &Row) -> bool {
+    row.0.get("purpose").and_then(Value::as_str) == Some("car (new)")
 }
 
 /// The applications of the shipped German credit file.
@@ -101,7 +104,7 @@ async fn call(
     Ok((status, serde_json::from_str(body).unwrap_or(Value::Null)))
 }
 
-/// Scores `count` applications drawn from `rows` (long, large loans three times as likely when
+/// Scores `count` applications drawn from `rows` (new-car loans three times as likely when
 /// `drifted`) and reports the outcomes of the approved ones; returns (approved, defaults).
 async fn phase(
     target: &Target,
@@ -111,8 +114,7 @@ async fn phase(
     seed: &str,
 ) -> anyhow::Result<(usize, usize)> {
     let weight = |r: &Row| {
-        let n = |k: &str| r.0.get(k).and_then(Value::as_f64).unwrap_or(0.0);
-        if drifted && n("duration_in_month") >= 24.0 && n("credit_amount") >= 3000.0 {
+        if drifted && in_drifting_segment(r) {
             3.0
         } else {
             1.0
@@ -142,17 +144,19 @@ async fn phase(
         .await?;
         anyhow::ensure!(status == 200, "scoring answered {status}: {reply}");
         let mut outcomes = Vec::new();
-        for (d, row) in reply["decisions"]
+        for (k, (d, row)) in reply["decisions"]
             .as_array()
             .into_iter()
             .flatten()
             .zip(&chosen)
+            .enumerate()
         {
             if d["decision"] != "approve" {
                 continue;
             }
             let id = d["decision_id"].as_str().unwrap_or_default();
-            let bad = draw(&format!("{id}/outcome")) < true_pd(row, drifted);
+            // Drawn from the applicant's place in the stream: a rerun sees the same world.
+            let bad = draw(&format!("{seed}/{}/outcome", start + k)) < true_pd(row, drifted);
             approved += 1;
             defaults += usize::from(bad);
             outcomes.push(json!({
@@ -197,7 +201,7 @@ pub async fn run(
     )?;
     writeln!(
         out,
-        "[sim] 2/4 the world drifts: long, large loans are three times as frequent and much riskier, the others safer; 3,000 more applications"
+        "[sim] 2/4 the world drifts: new-car loans are three times as frequent and much riskier, the others safer; 3,000 more applications"
     )?;
     let (approved, defaults) = phase(&target, &rows, 3000, true, "after").await?;
     writeln!(

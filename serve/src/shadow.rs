@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use riskloop_ingest::application::Application;
 use tokio::sync::mpsc;
 
 use crate::decision::policy::Policy;
@@ -98,18 +97,7 @@ async fn run(
 
 /// What `job.model` decides for the stored application; `None` if it cannot (logged).
 fn score(job: &ShadowJob) -> Option<ShadowScore> {
-    let raw = serde_json::value::RawValue::from_string(job.input.clone()).ok()?;
-    let application = Application::parse(raw.get()).ok()?;
-    let request = decision::Request {
-        decision_id: Some(job.decision_id.clone()),
-        application_id: None,
-        raw: &raw,
-        api_key_id: 0,
-        idempotency_key: None,
-        request_sha256: String::new(),
-        started: Instant::now(),
-    };
-    match decision::decide(&job.model, &job.policy, &application, request) {
+    match decision::decide_stored(&job.model, &job.policy, &job.decision_id, &job.input) {
         Ok(decided) => {
             let r = decided.record;
             Some(ShadowScore {

@@ -45,19 +45,11 @@ pub async fn run(settings: &Settings, out: &mut impl Write) -> anyhow::Result<()
         l.file_rows
     )?;
     let e = &report.evaluation;
-    if let Some(c) = &e.comparison {
+    if let Some(comparison) = report.comparison() {
         writeln!(
             out,
-            "On the {} most recent (holdout): champion {} AUC {:.4}, challenger {} AUC {:.4}, \
-             Δ {:+.4} [{:+.4}, {:+.4}].",
-            e.holdout_rows,
-            report.champion,
-            c.champion_auc,
-            report.challenger,
-            c.challenger_auc,
-            c.delta,
-            c.delta_ci[0],
-            c.delta_ci[1]
+            "Champion {}, challenger {}: {comparison}.",
+            report.champion, report.challenger
         )?;
     }
     if report.promoted {

@@ -259,17 +259,8 @@ pub async fn run(
         actor: "demo".into(),
     };
     let report = retrain::run(&cycle, &|step| tracing::info!("retrain: {step}")).await?;
-    if let Some(c) = &report.evaluation.comparison {
-        writeln!(
-            out,
-            "      on the {} most recent decisions: champion AUC {:.4}, challenger AUC {:.4} (Δ {:+.4}, 95% CI [{:+.4}, {:+.4}])",
-            report.evaluation.holdout_rows,
-            c.champion_auc,
-            c.challenger_auc,
-            c.delta,
-            c.delta_ci[0],
-            c.delta_ci[1]
-        )?;
+    if let Some(comparison) = report.comparison() {
+        writeln!(out, "      {comparison}")?;
     }
     if report.promoted {
         for _ in 0..50 {

@@ -192,6 +192,29 @@ pub fn draw(id: &str) -> f64 {
     (u64::from_be_bytes(first) >> 11) as f64 / (1u64 << 53) as f64
 }
 
+/// Decides again a stored application (`input`, its JSON text) as decision `id`, so that what
+/// is drawn from the id is drawn again: what replay, shadow scoring and the retrain's judging
+/// do. The error says why it cannot be decided.
+pub fn decide_stored(
+    model: &ServedModel,
+    policy: &Policy,
+    id: &str,
+    input: &str,
+) -> Result<Decided, String> {
+    let raw = RawValue::from_string(input.to_owned()).map_err(|e| e.to_string())?;
+    let application = Application::parse(raw.get()).map_err(|e| e.to_string())?;
+    let request = Request {
+        decision_id: Some(id.to_owned()),
+        application_id: None,
+        raw: &raw,
+        api_key_id: 0,
+        idempotency_key: None,
+        request_sha256: String::new(),
+        started: Instant::now(),
+    };
+    decide(model, policy, &application, request).map_err(|e| e.to_string())
+}
+
 /// Decides `application` with `model` and `policy`.
 pub fn decide(
     model: &ServedModel,

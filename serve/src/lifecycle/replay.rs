@@ -4,13 +4,10 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
 
-use riskloop_ingest::application::Application;
-
+use crate::decision;
 use crate::decision::ServedModel;
 use crate::decision::policy::Policy;
-use crate::decision::{self, DecideError};
 use crate::registry::{self, RegistryError};
 use crate::store::{Decision, Store, StoreError};
 
@@ -99,22 +96,13 @@ pub async fn redecide(
         decision: stored.record.id.clone(),
         reason,
     };
-    let raw = serde_json::value::RawValue::from_string(stored.record.input.as_str().to_owned())
-        .map_err(|e| undecidable(e.to_string()))?;
-    let application = Application::parse(raw.get()).map_err(|e| undecidable(e.to_string()))?;
-    let request = decision::Request {
-        decision_id: Some(stored.record.id.clone()),
-        application_id: stored.record.application_id.clone(),
-        raw: &raw,
-        api_key_id: stored.record.api_key_id,
-        idempotency_key: None,
-        request_sha256: String::new(),
-        started: Instant::now(),
-    };
-    let again = decision::decide(&model, &policy, &application, request).map_err(|e| match e {
-        DecideError::Field(e) => undecidable(e.to_string()),
-        DecideError::Internal(e) => undecidable(e),
-    })?;
+    let again = decision::decide_stored(
+        &model,
+        &policy,
+        &stored.record.id,
+        stored.record.input.as_str(),
+    )
+    .map_err(undecidable)?;
     let (was, now) = (&stored.record, &again.record);
     let mut differences = Vec::new();
     if was.probability != now.probability {

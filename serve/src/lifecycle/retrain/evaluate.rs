@@ -5,7 +5,6 @@
 //! attribute (the four-fifths rule on approval rates).
 
 use std::collections::BTreeMap;
-use std::time::Instant;
 
 use riskloop_ingest::application::Application;
 use riskloop_ingest::pipeline::Input;
@@ -82,18 +81,10 @@ fn judge(model: &ServedModel, policy: &Policy, holdout: &[Holdout]) -> Vec<Optio
 type Row = (f64, f64, bool, Vec<Option<String>>);
 
 fn decide_one(model: &ServedModel, policy: &Policy, id: &str, input: &str) -> Option<Row> {
+    let decided = decision::decide_stored(model, policy, id, input).ok()?;
+    // The protected attributes as the decision core reads them, for the groups.
     let raw = serde_json::value::RawValue::from_string(input.to_owned()).ok()?;
     let application = Application::parse(raw.get()).ok()?;
-    let request = decision::Request {
-        decision_id: Some(id.to_owned()),
-        application_id: Some(id.to_owned()),
-        raw: &raw,
-        api_key_id: 0,
-        idempotency_key: None,
-        request_sha256: String::new(),
-        started: Instant::now(),
-    };
-    let decided = decision::decide(model, policy, &application, request).ok()?;
     let inputs = Inputs::parse(model, &application).ok()?;
     let groups = model
         .schema

@@ -192,6 +192,23 @@ pub struct Report {
     pub evaluation: Evaluation,
 }
 
+impl Report {
+    /// How the two models compared, in words; `None` when the holdout lacked a class.
+    pub fn comparison(&self) -> Option<String> {
+        let c = self.evaluation.comparison.as_ref()?;
+        Some(format!(
+            "on the {} most recent decisions: champion AUC {:.4}, challenger AUC {:.4} \
+             (Δ {:+.4}, 95% CI [{:+.4}, {:+.4}])",
+            self.evaluation.holdout_rows,
+            c.champion_auc,
+            c.challenger_auc,
+            c.delta,
+            c.delta_ci[0],
+            c.delta_ci[1]
+        ))
+    }
+}
+
 /// Runs one cycle; `progress` hears each step.
 pub async fn run(
     cycle: &Cycle<'_>,
@@ -287,20 +304,7 @@ async fn steps(
         champion.record.version,
         export.holdout.len()
     ));
-    let holdout = holdout(store, &export.holdout).await?;
-    let population: Vec<Holdout> = match holdout.first() {
-        Some(first) => store
-            .applications_from(&first.id, POPULATION_LIMIT)
-            .await?
-            .into_iter()
-            .map(|(id, input)| Holdout {
-                id,
-                input,
-                label: 0,
-            })
-            .collect(),
-        None => Vec::new(),
-    };
+    let (holdout, population) = holdout_and_period(store, &export.holdout).await?;
     let (old, new, policy, settings) = (
         champion_model,
         challenger_model,
@@ -362,19 +366,48 @@ fn base_name(name: &str) -> &str {
     }
 }
 
-/// The holdout decisions' stored applications.
-async fn holdout(store: &Store, rows: &[(String, u8)]) -> Result<Vec<Holdout>, RetrainError> {
-    let mut out = Vec::with_capacity(rows.len());
+/// The holdout decisions' stored applications, and every application of the holdout's period
+/// (declined ones too), read once: the holdout's inputs come from the period's.
+async fn holdout_and_period(
+    store: &Store,
+    rows: &[(String, u8)],
+) -> Result<(Vec<Holdout>, Vec<Holdout>), RetrainError> {
+    let Some((first, _)) = rows.first() else {
+        return Ok((Vec::new(), Vec::new()));
+    };
+    let period: Vec<Holdout> = store
+        .applications_from(first, POPULATION_LIMIT)
+        .await?
+        .into_iter()
+        .map(|(id, input)| Holdout {
+            id,
+            input,
+            label: 0,
+        })
+        .collect();
+    let inputs: std::collections::HashMap<&str, &str> = period
+        .iter()
+        .map(|h| (h.id.as_str(), h.input.as_str()))
+        .collect();
+    let mut holdout = Vec::with_capacity(rows.len());
     for (id, label) in rows {
-        if let Some(d) = store.get_decision(id).await? {
-            out.push(Holdout {
+        // Past the period's limit, a holdout decision is read on its own.
+        let input = match inputs.get(id.as_str()) {
+            Some(input) => Some((*input).to_owned()),
+            None => store
+                .get_decision(id)
+                .await?
+                .map(|d| d.record.input.as_str().to_owned()),
+        };
+        if let Some(input) = input {
+            holdout.push(Holdout {
                 id: id.clone(),
-                input: d.record.input.as_str().to_owned(),
+                input,
                 label: *label,
             });
         }
     }
-    Ok(out)
+    Ok((holdout, period))
 }
 
 /// The policy a cycle judges with: the configured file, or the default one.

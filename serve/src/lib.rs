@@ -14,5 +14,6 @@ pub mod settings; // typed configuration: TOML file, then RISKLOOP_* environment
 pub mod shadow; // the other model scores live decisions off the response path
 pub mod store; // the database layer over SQLite or PostgreSQL, with migrations
 pub mod telemetry; // logs, metrics, protocol errors
+pub mod ui; // the analyst web UI under /ui/: pages, charts, sign-in
 pub mod uuid7; // time-ordered ids as text
 pub mod writer; // group-commit decision writer and its sinks per engine

@@ -234,6 +234,13 @@ pub async fn run(settings: &Settings, args: &DemoArgs, out: &mut impl Write) -> 
         out,
         "API description: {base}/openapi.json   metrics: {base}/metrics"
     )?;
+    let (ui_key, ui_secret) = keys::issue(&store, "demo UI", Role::Admin, "demo").await?;
+    writeln!(
+        out,
+        "Analyst UI: {base}/ui/ ; sign in with admin key {}, shown once:\n    {}",
+        ui_key.prefix,
+        ui_secret.expose_secret()
+    )?;
     let Some(app) = app else {
         writeln!(
             out,

@@ -215,6 +215,56 @@ pub fn decide_stored(
     decide(model, policy, &application, request).map_err(|e| e.to_string())
 }
 
+/// How `model` read and weighed a stored application: each model input as parsed (or
+/// imputed), and every term's contribution to the logit, largest effect first.
+#[derive(Debug)]
+pub struct Explanation {
+    /// (feature column, value as the model read it, imputed because missing).
+    pub inputs: Vec<(String, String, bool)>,
+    /// (term, contribution in logit units); `base + Σ contributions = logit`.
+    pub terms: Vec<(String, f64)>,
+    pub base: f64,
+    pub logit: f64,
+    pub probability: f64,
+    pub score: i32,
+}
+
+/// Explains a stored application (`input`, its JSON) with `model`, as [`decide`] reads it.
+pub fn explain(model: &ServedModel, input: &str) -> Result<Explanation, String> {
+    let application = Application::parse(input).map_err(|e| e.to_string())?;
+    check::shape(&model.schema, &application).map_err(|e| e.to_string())?;
+    let inputs = Inputs::parse(model, &application).map_err(|e| e.to_string())?;
+    let pipeline = &model.bundle.pipeline;
+    let scorer = &model.bundle.model.int8;
+    let scored = scorer.score(&pipeline.encode_one(&inputs.model));
+    let read = pipeline
+        .features
+        .iter()
+        .zip(&inputs.model)
+        .map(|(f, input)| match input {
+            Input::Missing => (f.column.clone(), "missing".to_owned(), true),
+            Input::Number(n) => (f.column.clone(), format!("{n}"), false),
+            Input::Text(t) => (f.column.clone(), t.to_string(), false),
+        })
+        .collect();
+    let mut terms: Vec<(String, f64)> = scorer
+        .layout
+        .terms
+        .iter()
+        .zip(&scored.contributions)
+        .map(|(t, c)| (t.description.clone(), *c))
+        .collect();
+    terms.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
+    Ok(Explanation {
+        inputs: read,
+        terms,
+        base: scored.base,
+        logit: scored.logit,
+        probability: scored.probability,
+        score: scored.score,
+    })
+}
+
 /// Decides `application` with `model` and `policy`.
 pub fn decide(
     model: &ServedModel,

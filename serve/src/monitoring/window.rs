@@ -117,6 +117,24 @@ pub struct Rates {
     pub decline: f64,
 }
 
+/// Decisions in a bucket below which [`Monitor::history`] gives it no PSI.
+pub const HISTORY_MIN_DECISIONS: u64 = 50;
+
+/// PSI per bucket of the window: `names` are `score`, then the features in model order.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct History {
+    pub names: Vec<String>,
+    pub buckets: Vec<HistoryBucket>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct HistoryBucket {
+    pub from: chrono::DateTime<chrono::Utc>,
+    pub decisions: u64,
+    /// In the order of [`History::names`]; empty when the bucket has too few decisions.
+    pub psi: Vec<Option<f64>>,
+}
+
 /// The window against the baseline.
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
@@ -321,6 +339,56 @@ impl Monitor {
         }
         state.levels = levels;
         report
+    }
+
+    /// The warning and alert PSI levels.
+    pub fn thresholds(&self) -> (f64, f64) {
+        (self.settings.warn_psi, self.settings.alert_psi)
+    }
+
+    /// PSI of the score and of every feature in each bucket of the window on its own, oldest
+    /// first: drift over time. A bucket with fewer than [`HISTORY_MIN_DECISIONS`] decisions has
+    /// no values (PSI of a handful is noise).
+    pub fn history(&self) -> History {
+        let Ok(state) = self.state.lock() else {
+            return History::default();
+        };
+        let Some(baseline) = &state.baseline else {
+            return History::default();
+        };
+        let names = std::iter::once("score".to_owned())
+            .chain(baseline.features.iter().map(|(n, _)| n.clone()))
+            .collect();
+        let buckets = state
+            .buckets
+            .iter()
+            .map(|b| {
+                let decisions: u64 = b.decisions.iter().sum();
+                let psi = if decisions < HISTORY_MIN_DECISIONS {
+                    Vec::new()
+                } else {
+                    let score = baseline
+                        .score
+                        .as_ref()
+                        .and_then(|(_, base)| psi::psi(base, &b.score));
+                    std::iter::once(score)
+                        .chain(
+                            baseline
+                                .features
+                                .iter()
+                                .zip(&b.features)
+                                .map(|((_, base), counts)| psi::psi(base, counts)),
+                        )
+                        .collect()
+                };
+                HistoryBucket {
+                    from: chrono::DateTime::from_timestamp(b.start * 60, 0).unwrap_or_default(),
+                    decisions,
+                    psi,
+                }
+            })
+            .collect();
+        History { names, buckets }
     }
 
     fn empty(&self) -> Report {

@@ -134,6 +134,11 @@ pub struct DecisionFilter {
     pub decision: Option<DecisionKind>,
     pub model_version: Option<String>,
     pub application_id: Option<String>,
+    /// Made at or after this decision id (see `store::id_lower_bound`), and before this one.
+    pub from_id: Option<String>,
+    pub to_id: Option<String>,
+    pub min_score: Option<i32>,
+    pub max_score: Option<i32>,
     pub limit: u32,
 }
 
@@ -144,7 +149,7 @@ pub struct Decision {
 }
 
 #[derive(sqlx::FromRow)]
-struct Row {
+pub(super) struct Row {
     id: String,
     application_id: Option<String>,
     created_at: DateTime<Utc>,
@@ -197,6 +202,7 @@ macro_rules! columns {
          latency_us"
     };
 }
+pub(super) use columns;
 
 impl Store {
     pub async fn get_decision(&self, id: &str) -> Result<Option<Decision>> {
@@ -251,6 +257,18 @@ impl Store {
             }
             if let Some(application) = &filter.application_id {
                 q.push(" AND application_id = ").push_bind(application);
+            }
+            if let Some(from) = &filter.from_id {
+                q.push(" AND id >= ").push_bind(from);
+            }
+            if let Some(to) = &filter.to_id {
+                q.push(" AND id < ").push_bind(to);
+            }
+            if let Some(min) = filter.min_score {
+                q.push(" AND score >= ").push_bind(min);
+            }
+            if let Some(max) = filter.max_score {
+                q.push(" AND score <= ").push_bind(max);
             }
             q.push(" ORDER BY id DESC LIMIT ").push_bind(i64::from(filter.limit));
             q.build_query_as().fetch_all(pool).await

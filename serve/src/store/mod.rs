@@ -29,6 +29,7 @@ mod policies;
 mod reviews;
 mod settings;
 mod shadow;
+mod ui;
 
 pub use audit::{AuditEntry, NewAuditEntry};
 pub use decisions::{
@@ -44,6 +45,7 @@ pub use outcomes::{NewOutcome, Outcome, OutcomeKind, OutcomeStored};
 pub use policies::StoredPolicy;
 pub use reviews::{NewReview, Review};
 pub use shadow::{Challenger, ShadowScore};
+pub use ui::{TimeUnit, UiSession, Volume, id_lower_bound, id_time};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");

@@ -55,8 +55,8 @@ fn migrate_with_no_configuration_creates_the_embedded_sqlite_file_and_repeats_ha
     // Said before the work, which can take minutes on a large database.
     let log = String::from_utf8_lossy(&run.stderr);
     assert!(log.contains("updating the database schema"), "{log}");
-    assert!(log.contains("pending=19"), "{log}");
-    assert!(first.contains("19 migration(s) applied"), "{first}");
+    assert!(log.contains("pending=20"), "{log}");
+    assert!(first.contains("20 migration(s) applied"), "{first}");
     assert!(dir.path().join("riskloop-data/riskloop.db").is_file());
     let run = riskloop(dir.path(), None, &["migrate"]);
     let second = stdout_of(&run);
@@ -79,10 +79,10 @@ async fn migrate_creates_the_schema_on_an_empty_postgres_database_and_repeats_ha
     // One more than SQLite: PostgreSQL checks decision references per statement and keeps a
     // decision's JSON as text (SQLite always did); SQLite rebuilt its decisions table for
     // checks without an `IN` list (PostgreSQL evaluates those in place).
-    assert!(first.contains("20 migration(s) applied"), "{first}");
+    assert!(first.contains("21 migration(s) applied"), "{first}");
     let second = stdout_of(&riskloop(dir.path(), Some(&db.url), &["migrate"]));
     assert!(second.contains("0 migration(s) applied"), "{second}");
-    assert_eq!(db.store.tables().await.unwrap().len(), 13);
+    assert_eq!(db.store.tables().await.unwrap().len(), 14);
     db.finish().await;
 }
 
@@ -351,6 +351,7 @@ fn demo_sets_up_everything_from_nothing_and_a_second_run_reuses_the_champion() {
         "[6/6] not starting the scoring API (--no-serve)",
         "Authorization: Bearer rk_",
         &format!("curl -s http://{address}/v1/score"),
+        &format!("Analyst UI: http://{address}/ui/ ; sign in with admin key rk_"),
         "Set up in",
     ] {
         assert!(text.contains(expected), "{expected} missing from:\n{text}");

@@ -15,7 +15,7 @@ use crate::app::{POLICY, TestApp, data, spawn_app};
 use crate::helpers::TestDb;
 
 /// The shipped German credit rows as applications (numbers as JSON numbers), with 1 for bad.
-fn german() -> Vec<(Value, u8)> {
+pub(crate) fn german() -> Vec<(Value, u8)> {
     let mut reader = csv::Reader::from_path(data("german_credit.csv")).unwrap();
     let header = reader.headers().unwrap().clone();
     reader
@@ -40,7 +40,7 @@ fn german() -> Vec<(Value, u8)> {
 }
 
 /// Scores every German application; the decision ids with each row's label.
-fn score_all(app: &TestApp) -> Vec<(String, u8)> {
+pub(crate) fn score_all(app: &TestApp) -> Vec<(String, u8)> {
     let rows = german();
     let mut decided = Vec::new();
     for (chunk_no, chunk) in rows.chunks(100).enumerate() {

@@ -13,3 +13,4 @@ mod lost_commit;
 mod selection;
 mod store;
 mod swap;
+mod ui;

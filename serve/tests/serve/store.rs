@@ -53,7 +53,7 @@ on_both_engines!(
     a_decision_references_a_stored_key_and_model_and_neither_is_ever_removed,
 );
 
-const TABLES: [&str; 13] = [
+const TABLES: [&str; 14] = [
     "api_keys",
     "audit_log",
     "challenger",
@@ -66,6 +66,7 @@ const TABLES: [&str; 13] = [
     "policies",
     "reviews",
     "shadow_scores",
+    "ui_sessions",
     "write_probes",
 ];
 

@@ -98,6 +98,7 @@ pub async fn list(
         model_version: query.model_version,
         application_id: query.application_id,
         limit,
+        ..DecisionFilter::default()
     };
     let found = state.store.list_decisions(&filter).await?;
     let next_before = (found.len() == limit as usize)

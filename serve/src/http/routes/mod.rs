@@ -24,6 +24,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     challenger::configure(cfg);
     monitoring::configure(cfg);
     health::configure(cfg);
+    crate::ui::configure(cfg);
     cfg.default_service(web::to(|| async {
         Err::<actix_web::HttpResponse, _>(ApiError::NotFound("route".into()))
     }));

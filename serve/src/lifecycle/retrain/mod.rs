@@ -233,14 +233,47 @@ pub async fn run(
             }
         })
     };
-    let result = steps(cycle, job, progress).await;
+    // Each step goes to the caller and into the job's log, which is written to its row as
+    // the cycle runs (every few seconds) and with its result.
+    let log: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>> = std::sync::Arc::default();
+    let logged = |step: &str| {
+        progress(step);
+        if let Ok(mut log) = log.lock() {
+            log.push(serde_json::json!({ "at": chrono::Utc::now().to_rfc3339(), "step": step }));
+        }
+    };
+    let writer = {
+        let (store, log, actor) = (store.clone(), log.clone(), cycle.actor.clone());
+        tokio::spawn(async move {
+            let mut written = 0;
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                let lines = log.lock().map(|l| l.clone()).unwrap_or_default();
+                if lines.len() != written {
+                    written = lines.len();
+                    let detail = serde_json::json!({ "actor": actor, "log": lines });
+                    let _ = store.update_job_detail(job, &detail).await;
+                }
+            }
+        })
+    };
+    let result = steps(cycle, job, &logged).await;
     renew.abort();
+    writer.abort();
+    let lines = serde_json::Value::Array(log.lock().map(|l| l.clone()).unwrap_or_default());
     match &result {
         Ok(report) => {
-            let detail = serde_json::to_value(report).unwrap_or_default();
+            let mut detail = serde_json::to_value(report).unwrap_or_default();
+            if let Some(d) = detail.as_object_mut() {
+                d.insert("log".into(), lines);
+            }
             store.finish_job(job, Ok(&detail)).await?;
         }
-        Err(e) => store.finish_job(job, Err(&e.to_string())).await?,
+        Err(e) => {
+            let detail = serde_json::json!({ "actor": cycle.actor, "log": lines });
+            store.update_job_detail(job, &detail).await?;
+            store.finish_job(job, Err(&e.to_string())).await?;
+        }
     }
     store.unlock(LOCK, &cycle.actor).await?;
     result

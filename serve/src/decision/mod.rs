@@ -219,10 +219,11 @@ pub fn decide_stored(
 /// imputed), and every term's contribution to the logit, largest effect first.
 #[derive(Debug)]
 pub struct Explanation {
-    /// (feature column, value as the model read it, imputed because missing).
-    pub inputs: Vec<(String, String, bool)>,
-    /// (term, contribution in logit units); `base + Σ contributions = logit`.
-    pub terms: Vec<(String, f64)>,
+    /// (feature name, its column, value as the model read it, imputed because missing).
+    pub inputs: Vec<(String, String, String, bool)>,
+    /// (feature, term, contribution in logit units), largest effect first;
+    /// `base + Σ contributions = logit`.
+    pub terms: Vec<(String, String, f64)>,
     pub base: f64,
     pub logit: f64,
     pub probability: f64,
@@ -241,20 +242,23 @@ pub fn explain(model: &ServedModel, input: &str) -> Result<Explanation, String> 
         .features
         .iter()
         .zip(&inputs.model)
-        .map(|(f, input)| match input {
-            Input::Missing => (f.column.clone(), "missing".to_owned(), true),
-            Input::Number(n) => (f.column.clone(), format!("{n}"), false),
-            Input::Text(t) => (f.column.clone(), t.to_string(), false),
+        .map(|(f, input)| {
+            let (value, imputed) = match input {
+                Input::Missing => ("missing".to_owned(), true),
+                Input::Number(n) => (format!("{n}"), false),
+                Input::Text(t) => (t.to_string(), false),
+            };
+            (f.name.clone(), f.column.clone(), value, imputed)
         })
         .collect();
-    let mut terms: Vec<(String, f64)> = scorer
+    let mut terms: Vec<(String, String, f64)> = scorer
         .layout
         .terms
         .iter()
         .zip(&scored.contributions)
-        .map(|(t, c)| (t.description.clone(), *c))
+        .map(|(t, c)| (t.feature.clone(), t.description.clone(), *c))
         .collect();
-    terms.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
+    terms.sort_by(|a, b| b.2.abs().total_cmp(&a.2.abs()));
     Ok(Explanation {
         inputs: read,
         terms,

@@ -341,6 +341,11 @@ impl Monitor {
         report
     }
 
+    /// The width of the window's buckets.
+    pub fn bucket_minutes(&self) -> u32 {
+        self.settings.bucket_minutes.max(1)
+    }
+
     /// The warning and alert PSI levels.
     pub fn thresholds(&self) -> (f64, f64) {
         (self.settings.warn_psi, self.settings.alert_psi)

@@ -182,7 +182,11 @@ impl Store {
     }
 
     /// Decisions made since `from`, counted per `unit` of commit time, oldest first.
-    pub async fn decision_volume(&self, from: DateTime<Utc>, unit: TimeUnit) -> Result<Vec<Volume>> {
+    pub async fn decision_volume(
+        &self,
+        from: DateTime<Utc>,
+        unit: TimeUnit,
+    ) -> Result<Vec<Volume>> {
         let bucket = match self.engine() {
             Engine::Sqlite => format!("substr(created_at, 1, {})", unit.prefix()),
             Engine::Postgres => format!(
@@ -222,7 +226,11 @@ impl Store {
     }
 
     /// Decisions made since `from`, counted per band of `width` score points: (band start, count).
-    pub async fn score_histogram(&self, from: DateTime<Utc>, width: i32) -> Result<Vec<(i32, i64)>> {
+    pub async fn score_histogram(
+        &self,
+        from: DateTime<Utc>,
+        width: i32,
+    ) -> Result<Vec<(i32, i64)>> {
         const SQL: &str = "SELECT (score / $2) * $2 AS band, COUNT(*) FROM decisions \
              WHERE id >= $1 AND score >= 0 GROUP BY band ORDER BY band";
         let bound = id_lower_bound(from);
@@ -245,7 +253,10 @@ mod tests {
             .unwrap()
             .with_timezone(&Utc);
         let bound = id_lower_bound(at);
-        assert_eq!(id_time(&format!("{bound}-7000-8000-000000000000")), Some(at));
+        assert_eq!(
+            id_time(&format!("{bound}-7000-8000-000000000000")),
+            Some(at)
+        );
         let earlier = id_lower_bound(at - chrono::Duration::milliseconds(1));
         assert!(earlier < bound);
         let id = crate::uuid7::new();

@@ -50,8 +50,10 @@ impl Format {
                     at.format("%d %b").to_string()
                 } else if span > 3_600.0 * 6.0 {
                     at.format("%d %b %H:%M").to_string()
-                } else {
+                } else if span > 600.0 {
                     at.format("%H:%M").to_string()
+                } else {
+                    at.format("%H:%M:%S").to_string()
                 }
             }
         }
@@ -64,6 +66,8 @@ pub struct Axis {
     pub min: f64,
     pub max: f64,
     pub format: Format,
+    /// Between gridlines; `None`: four equal parts.
+    pub step: Option<f64>,
 }
 
 impl Axis {
@@ -74,12 +78,40 @@ impl Axis {
             min,
             max,
             format,
+            step: None,
         }
     }
 
-    /// From 0 to a round number above `max`.
+    /// From 0 to a round number of round steps at or above `max`.
     pub fn upto(label: &str, max: f64, format: Format) -> Self {
-        Self::new(label, 0.0, nice_ceiling(max), format)
+        let step = nice_ceiling(if max > 0.0 { max / 4.0 } else { 0.25 });
+        let top = (max / step).ceil().max(1.0) * step;
+        let mut axis = Self::new(label, 0.0, top, format);
+        axis.step = Some(step);
+        axis
+    }
+
+    /// Where the gridlines go.
+    fn ticks(&self) -> Vec<f64> {
+        match self.step {
+            Some(step) => {
+                let n = ((self.max - self.min) / step).round() as usize;
+                (0..=n).map(|i| self.min + step * i as f64).collect()
+            }
+            None => (0..=4)
+                .map(|i| self.min + self.span() * f64::from(i) / 4.0)
+                .collect(),
+        }
+    }
+
+    /// A time axis over [`from`, `to`] (seconds), widened by `pad` on both sides when it is a
+    /// single instant, so that one point sits in the middle.
+    pub fn time(label: &str, from: f64, to: f64, pad: f64) -> Self {
+        if to > from {
+            Self::new(label, from, to, Format::Time)
+        } else {
+            Self::new(label, from - pad, from + pad, Format::Time)
+        }
     }
 
     fn span(&self) -> f64 {
@@ -135,8 +167,7 @@ impl Frame<'_> {
 
     /// Gridlines, tick labels and axis titles.
     fn axes(&self, out: &mut String, x_ticks: bool) {
-        for i in 0..=4 {
-            let v = self.y.min + self.y.span() * f64::from(i) / 4.0;
+        for v in self.y.ticks() {
             let y = self.py(v);
             let _ = write!(
                 out,
@@ -211,7 +242,14 @@ fn legend(entries: &[(&str, &str)]) -> String {
 
 /// Lines over a numeric x axis, with optional thresholds and the diagonal (for ROC and
 /// calibration plots).
-pub fn lines(title: &str, x: &Axis, y: &Axis, series: &[Series], rules: &[Rule], diagonal: bool) -> String {
+pub fn lines(
+    title: &str,
+    x: &Axis,
+    y: &Axis,
+    series: &[Series],
+    rules: &[Rule],
+    diagonal: bool,
+) -> String {
     let frame = Frame { x, y };
     let mut out = String::new();
     open(&mut out, title);
@@ -331,7 +369,14 @@ pub fn stacked_bars(
 }
 
 /// One bar per label, one series.
-pub fn bars(title: &str, labels: &[String], values: &[f64], class: &'static str, x_label: &str, y: &Axis) -> String {
+pub fn bars(
+    title: &str,
+    labels: &[String],
+    values: &[f64],
+    class: &'static str,
+    x_label: &str,
+    y: &Axis,
+) -> String {
     let stacks: Vec<Vec<f64>> = values.iter().map(|v| vec![*v]).collect();
     stacked_bars(title, labels, &stacks, &[(title, class)], x_label, y)
 }
@@ -376,7 +421,11 @@ pub fn contributions(title: &str, rows: &[(String, f64)]) -> String {
             w.max(0.5),
             ROW - 6.0,
             esc(label),
-            if *value >= 0.0 { x0 + w + 4.0 } else { x0 - 4.0 },
+            if *value >= 0.0 {
+                x0 + w + 4.0
+            } else {
+                x0 - 4.0
+            },
             y + ROW * 0.65,
             if *value >= 0.0 { "start" } else { "end" },
         );
@@ -433,7 +482,7 @@ mod tests {
         );
         assert!(!svg.contains("<script>"), "{svg}");
         assert!(svg.contains("a &lt;b&gt; &amp; &quot;c&quot;"));
-        assert!(svg.contains(">50<"), "y axis to 50: {svg}");
+        assert!(svg.contains(">40<"), "y axis to 40 in steps of 10: {svg}");
         assert!(svg.contains(">1.0<"), "x axis to 1: {svg}");
         assert_eq!(nice_ceiling(0.21), 0.25);
         assert_eq!(nice_ceiling(7.0), 10.0);
@@ -442,10 +491,7 @@ mod tests {
 
     #[test]
     fn contributions_put_risk_to_the_right_of_zero() {
-        let svg = contributions(
-            "why",
-            &[("duration".into(), 0.8), ("savings".into(), -0.4)],
-        );
+        let svg = contributions("why", &[("duration".into(), 0.8), ("savings".into(), -0.4)]);
         assert!(svg.contains(r#"class="bar bad""#) && svg.contains(r#"class="bar good""#));
         assert!(svg.contains("+0.800") && svg.contains("-0.400"));
     }

@@ -19,6 +19,8 @@ use crate::registry;
 use crate::store::{Decision, DecisionFilter, DecisionKind, NewReview, id_lower_bound};
 
 const PAGE: u32 = 50;
+/// Decisions the review queue shows at once, each with its form.
+const QUEUE_PAGE: u32 = 20;
 
 /// A decision as a row of a table.
 #[derive(Debug)]
@@ -90,9 +92,8 @@ fn score(field: &str, v: &Option<String>) -> Result<Option<i32>, UiError> {
 }
 
 fn filter(q: &ListQuery) -> Result<DecisionFilter, UiError> {
-    let start = |d: NaiveDate| {
-        Utc.from_utc_datetime(&d.and_hms_opt(0, 0, 0).expect("midnight exists"))
-    };
+    let start =
+        |d: NaiveDate| Utc.from_utc_datetime(&d.and_hms_opt(0, 0, 0).expect("midnight exists"));
     let decision = match given(&q.decision) {
         None => None,
         Some("approve") => Some(DecisionKind::Approve),
@@ -217,7 +218,11 @@ async fn model_of(state: &AppState, version: &str) -> Result<Arc<ServedModel>, S
     if let Some(m) = state.model.current().filter(|m| m.version() == version) {
         return Ok(m);
     }
-    if let Some(c) = state.challenger.current().filter(|c| c.model.version() == version) {
+    if let Some(c) = state
+        .challenger
+        .current()
+        .filter(|c| c.model.version() == version)
+    {
         return Ok(c.model.clone());
     }
     let registered = state
@@ -254,6 +259,9 @@ pub struct ShadowRow {
     pub probability: String,
 }
 
+/// (column, value as read, imputed, contribution of its feature's terms).
+type ReadInput = (String, String, bool, String);
+
 #[derive(Template)]
 #[template(path = "decision.html")]
 struct Detail {
@@ -263,7 +271,8 @@ struct Detail {
     latency_ms: String,
     application: Vec<Field>,
     reasons: Vec<(String, String, String)>,
-    explained: Option<(Vec<(String, String, bool)>, String)>,
+    /// Each input as read, and the contributions chart.
+    explained: Option<(Vec<ReadInput>, String)>,
     explain_error: Option<String>,
     logit: String,
     reviews: Vec<ReviewRow>,
@@ -337,8 +346,31 @@ pub async fn detail(
             Ok(e) => {
                 let chart = charts::contributions(
                     "What moved this application's risk, term by term",
-                    &e.terms.iter().take(15).cloned().collect::<Vec<_>>(),
+                    &e.terms
+                        .iter()
+                        .take(20)
+                        .map(|(_, term, c)| (term.clone(), *c))
+                        .collect::<Vec<_>>(),
                 );
+                // Each input with the sum of the terms of its feature (pairs count for both).
+                let inputs = e
+                    .inputs
+                    .iter()
+                    .map(|(name, column, value, imputed)| {
+                        let terms: Vec<f64> = e
+                            .terms
+                            .iter()
+                            .filter(|(f, _, _)| f == name || f.split(" × ").any(|p| p == name))
+                            .map(|t| t.2)
+                            .collect();
+                        let contribution = if terms.is_empty() {
+                            String::new()
+                        } else {
+                            format!("{:+.3}", terms.iter().sum::<f64>())
+                        };
+                        (column.clone(), value.clone(), *imputed, contribution)
+                    })
+                    .collect();
                 let logit = format!(
                     "base {:+.3} + contributions {:+.3} = log-odds {:+.3} → probability {:.3}, score {}",
                     e.base,
@@ -347,7 +379,7 @@ pub async fn detail(
                     e.probability,
                     e.score
                 );
-                (Some((e.inputs, chart)), None, logit)
+                (Some((inputs, chart)), None, logit)
             }
             Err(err) => (None, Some(err), String::new()),
         },
@@ -479,7 +511,7 @@ pub async fn queue(
     query: web::Query<QueueQuery>,
 ) -> Result<HttpResponse, UiError> {
     signed.require(Permission::Read)?;
-    let (found, waiting) = state.store.review_queue(PAGE).await?;
+    let (found, waiting) = state.store.review_queue(QUEUE_PAGE).await?;
     render(&Queue {
         chrome: signed.chrome("review"),
         rows: found.iter().map(row).collect(),

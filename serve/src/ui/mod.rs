@@ -115,7 +115,8 @@ impl ResponseError for UiError {
             title,
             message: self.to_string(),
         };
-        let mut response = render(&page).unwrap_or_else(|_| HttpResponse::InternalServerError().finish());
+        let mut response =
+            render(&page).unwrap_or_else(|_| HttpResponse::InternalServerError().finish());
         *response.status_mut() = status;
         response
     }
@@ -193,7 +194,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/review", web::get().to(decisions::queue))
             .route("/models", web::get().to(models::list))
             .route("/models/{version}", web::get().to(models::detail))
-            .route("/models/{version}/promote", web::get().to(models::confirm_promote))
+            .route(
+                "/models/{version}/promote",
+                web::get().to(models::confirm_promote),
+            )
             .route("/models/{version}/promote", web::post().to(models::promote))
             .route("/rollback", web::get().to(models::confirm_rollback))
             .route("/rollback", web::post().to(models::rollback))

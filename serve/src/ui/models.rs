@@ -89,7 +89,9 @@ pub struct Notice {
 fn notice(q: &Notice) -> Option<String> {
     let ok = |v: &String| crate::decision::check::identifier(Some(v.as_str()), "version").is_ok();
     match (&q.promoted, &q.rolled_back) {
-        (Some(v), _) if ok(v) => Some(format!("{v} is now the champion: every new decision uses it.")),
+        (Some(v), _) if ok(v) => Some(format!(
+            "{v} is now the champion: every new decision uses it."
+        )),
         (_, Some(v)) if ok(v) => Some(format!("Rolled back: {v} is the champion again.")),
         _ => None,
     }
@@ -102,7 +104,7 @@ pub async fn list(
 ) -> Result<HttpResponse, UiError> {
     signed.require(Permission::Read)?;
     let mut models = state.store.list_models().await?;
-    models.sort_by(|a, b| b.registered_at.cmp(&a.registered_at));
+    models.sort_by_key(|m| std::cmp::Reverse(m.registered_at));
     let champion = state.model.current().map(|m| m.version().to_owned());
     render(&List {
         chrome: signed.chrome("models"),
@@ -120,25 +122,33 @@ type MetricRow = (String, String, String, String, String);
 fn metric_rows(man: &Value) -> Vec<MetricRow> {
     let m = &man["metrics"];
     let pick = |key: &str, metric: &str, d: usize| num(&m[key][metric], d);
-    [("AUC", "auc", 4), ("Gini", "gini", 4), ("KS", "ks", 4), ("Brier", "brier", 4), ("log loss", "log_loss", 4), ("bad rate", "bad_rate", 4), ("rows", "rows", 0)]
-        .iter()
-        .map(|(name, metric, d)| {
-            (
-                (*name).to_owned(),
-                pick("float_valid", metric, *d),
-                pick("float_test", metric, *d),
-                pick("int8_valid", metric, *d),
-                pick("int8_test", metric, *d),
-            )
-        })
-        .chain(std::iter::once((
-            "AUC 95% interval".to_owned(),
-            ci(&m["float_valid"]["auc_ci"]),
-            ci(&m["float_test"]["auc_ci"]),
-            ci(&m["int8_valid"]["auc_ci"]),
-            ci(&m["int8_test"]["auc_ci"]),
-        )))
-        .collect()
+    [
+        ("AUC", "auc", 4),
+        ("Gini", "gini", 4),
+        ("KS", "ks", 4),
+        ("Brier", "brier", 4),
+        ("log loss", "log_loss", 4),
+        ("bad rate", "bad_rate", 4),
+        ("rows", "rows", 0),
+    ]
+    .iter()
+    .map(|(name, metric, d)| {
+        (
+            (*name).to_owned(),
+            pick("float_valid", metric, *d),
+            pick("float_test", metric, *d),
+            pick("int8_valid", metric, *d),
+            pick("int8_test", metric, *d),
+        )
+    })
+    .chain(std::iter::once((
+        "AUC 95% interval".to_owned(),
+        ci(&m["float_valid"]["auc_ci"]),
+        ci(&m["float_test"]["auc_ci"]),
+        ci(&m["int8_valid"]["auc_ci"]),
+        ci(&m["int8_test"]["auc_ci"]),
+    )))
+    .collect()
 }
 
 /// ROC at the decile cut-offs, and calibration per decile, from the test deciles.
@@ -169,8 +179,18 @@ fn decile_charts(man: &Value) -> Option<(String, String)> {
     }
     let roc_chart = charts::lines(
         "ROC on the test split, at each decile's cut-off",
-        &Axis::new("false positive rate (goods declined)", 0.0, 1.0, Format::Percent),
-        &Axis::new("true positive rate (bads caught)", 0.0, 1.0, Format::Percent),
+        &Axis::new(
+            "false positive rate (goods declined)",
+            0.0,
+            1.0,
+            Format::Percent,
+        ),
+        &Axis::new(
+            "true positive rate (bads caught)",
+            0.0,
+            1.0,
+            Format::Percent,
+        ),
         &[Series {
             name: "model".into(),
             class: "s1",
@@ -184,11 +204,14 @@ fn decile_charts(man: &Value) -> Option<(String, String)> {
         .iter()
         .map(|(p, r, _)| p.max(*r))
         .fold(0.0f64, f64::max);
-    let top = (top * 1.1).min(1.0).max(0.05);
+    let axis = |label| {
+        let a = Axis::upto(label, top.max(0.05), Format::Percent);
+        Axis::new(label, 0.0, a.max.min(1.0), Format::Percent)
+    };
     let calibration_chart = charts::lines(
         "Calibration on the test split: predicted against observed default rate per decile",
-        &Axis::new("mean predicted probability of default", 0.0, top, Format::Percent),
-        &Axis::new("observed default rate", 0.0, top, Format::Percent),
+        &axis("mean predicted probability of default"),
+        &axis("observed default rate"),
         &[Series {
             name: "deciles".into(),
             class: "s2",
@@ -217,12 +240,14 @@ fn score_chart(man: &Value) -> Option<String> {
         return None;
     }
     let labels: Vec<String> = (0..counts.len())
-        .map(|i| match (i.checked_sub(1).and_then(|j| cuts.get(j)), cuts.get(i)) {
-            (None, Some(hi)) => format!("≤{hi:.0}"),
-            (Some(lo), None) => format!(">{lo:.0}"),
-            (Some(lo), Some(_)) => format!(">{lo:.0}"),
-            (None, None) => String::new(),
-        })
+        .map(
+            |i| match (i.checked_sub(1).and_then(|j| cuts.get(j)), cuts.get(i)) {
+                (None, Some(hi)) => format!("≤{hi:.0}"),
+                (Some(lo), None) => format!(">{lo:.0}"),
+                (Some(lo), Some(_)) => format!(">{lo:.0}"),
+                (None, None) => String::new(),
+            },
+        )
         .collect();
     let total: f64 = counts.iter().sum::<f64>().max(1.0);
     let shares: Vec<f64> = counts.iter().map(|c| c / total).collect();
@@ -233,7 +258,7 @@ fn score_chart(man: &Value) -> Option<String> {
         &shares,
         "s1",
         "score bin",
-        &Axis::new("share of applications", 0.0, (peak * 1.15).min(1.0), Format::Percent),
+        &Axis::upto("share of applications", peak, Format::Percent),
     ))
 }
 
@@ -298,15 +323,31 @@ pub async fn detail(
         .unwrap_or_default();
     let ds = &man["dataset"];
     let mut dataset = vec![
-        ("name".to_owned(), ds["name"].as_str().unwrap_or("").to_owned()),
-        ("source".to_owned(), ds["source"].as_str().unwrap_or("").to_owned()),
+        (
+            "name".to_owned(),
+            ds["name"].as_str().unwrap_or("").to_owned(),
+        ),
+        (
+            "source".to_owned(),
+            ds["source"].as_str().unwrap_or("").to_owned(),
+        ),
         (
             "parent version".to_owned(),
-            model.record.parent_version.clone().unwrap_or_else(|| "none (first model)".into()),
+            model
+                .record
+                .parent_version
+                .clone()
+                .unwrap_or_else(|| "none (first model)".into()),
         ),
-        ("trained".to_owned(), man["created_at"].as_str().unwrap_or("").to_owned()),
+        (
+            "trained".to_owned(),
+            man["created_at"].as_str().unwrap_or("").to_owned(),
+        ),
         ("bundle".to_owned(), model.record.path.clone()),
-        ("manifest sha256".to_owned(), model.record.manifest_sha256.clone()),
+        (
+            "manifest sha256".to_owned(),
+            model.record.manifest_sha256.clone(),
+        ),
     ];
     if let Some(rows) = ds["rows"].as_object() {
         for (split, n) in rows {
@@ -414,7 +455,10 @@ pub async fn promote(
         .await
         .map_err(ApiError::from)?;
     state.metrics.model(&v);
-    Ok(see_other(&format!("/ui/models?promoted={}", url_escape(&v))))
+    Ok(see_other(&format!(
+        "/ui/models?promoted={}",
+        url_escape(&v)
+    )))
 }
 
 pub async fn confirm_rollback(
@@ -452,9 +496,17 @@ pub async fn rollback(
     signed.check_csrf(&form.csrf)?;
     signed.require(Permission::ManageModels)?;
     let policy = state.policy.current();
-    let v = registry::rollback(&state.store, Some(&state.model), &signed.actor(), Some(&policy))
-        .await
-        .map_err(ApiError::from)?;
+    let v = registry::rollback(
+        &state.store,
+        Some(&state.model),
+        &signed.actor(),
+        Some(&policy),
+    )
+    .await
+    .map_err(ApiError::from)?;
     state.metrics.model(&v);
-    Ok(see_other(&format!("/ui/models?rolled_back={}", url_escape(&v))))
+    Ok(see_other(&format!(
+        "/ui/models?rolled_back={}",
+        url_escape(&v)
+    )))
 }

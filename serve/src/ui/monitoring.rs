@@ -77,7 +77,12 @@ pub async fn page(state: web::Data<AppState>, signed: Signed) -> Result<HttpResp
         .iter()
         .flat_map(|s| s.points.iter().map(|p| p.1))
         .fold(alert * 1.2, f64::max);
-    let time = Axis::new("time (UTC, start of each bucket)", x_min, x_max.max(x_min + 60.0), Format::Time);
+    let time = Axis::time(
+        "time (UTC, start of each bucket)",
+        x_min,
+        x_max,
+        60.0 * f64::from(state.monitor.bucket_minutes()),
+    );
     let psi_chart = charts::lines(
         "PSI against the training baseline, per bucket",
         &time,
@@ -109,7 +114,7 @@ pub async fn page(state: web::Data<AppState>, signed: Signed) -> Result<HttpResp
         .iter()
         .map(|(name, class, k)| Series {
             name: (*name).to_owned(),
-            class: *class,
+            class,
             markers: report.trend.len() < 40,
             points: report
                 .trend
@@ -143,7 +148,7 @@ pub async fn page(state: web::Data<AppState>, signed: Signed) -> Result<HttpResp
     let bands_chart = charts::lines(
         "Predicted against observed default rate by score band (decisions with an outcome)",
         &Axis::new("score (band midpoint)", lo, hi, Format::Number(0)),
-        &Axis::new("default rate", 0.0, (top * 1.1).min(1.0), Format::Percent),
+        &Axis::upto("default rate", top.min(1.0), Format::Percent),
         &[
             Series {
                 name: "predicted".into(),

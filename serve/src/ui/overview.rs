@@ -154,7 +154,10 @@ pub async fn page(state: web::Data<AppState>, signed: Signed) -> Result<HttpResp
     let store = &state.store;
     let from = Utc::now() - Duration::days(OVERVIEW_DAYS);
     let span = store.decision_span(from).await?;
-    let unit = match span.as_ref().and_then(|(a, b)| Some((id_time(a)?, id_time(b)?))) {
+    let unit = match span
+        .as_ref()
+        .and_then(|(a, b)| Some((id_time(a)?, id_time(b)?)))
+    {
         Some((a, b)) if b - a <= Duration::hours(3) => TimeUnit::Minute,
         Some((a, b)) if b - a <= Duration::days(4) => TimeUnit::Hour,
         _ => TimeUnit::Day,
@@ -196,7 +199,7 @@ pub async fn page(state: web::Data<AppState>, signed: Signed) -> Result<HttpResp
         .enumerate()
         .map(|(k, (name, class))| Series {
             name: (*name).to_owned(),
-            class: *class,
+            class,
             markers: volume.len() < 30,
             points: volume
                 .iter()
@@ -211,9 +214,14 @@ pub async fn page(state: web::Data<AppState>, signed: Signed) -> Result<HttpResp
         (Some(a), Some(b)) => (charts::seconds(a.start), charts::seconds(b.start)),
         _ => (0.0, 1.0),
     };
+    let bucket = match unit {
+        TimeUnit::Minute => 60.0,
+        TimeUnit::Hour => 3_600.0,
+        TimeUnit::Day => 86_400.0,
+    };
     let rate_chart = charts::lines(
         "Share of each decision over time",
-        &Axis::new("time (UTC)", x_min, x_max.max(x_min + 60.0), Format::Time),
+        &Axis::time("time (UTC, start of each bucket)", x_min, x_max, bucket),
         &Axis::new("share of decisions", 0.0, 1.0, Format::Percent),
         &rate_series,
         &[],

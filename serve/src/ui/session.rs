@@ -83,7 +83,12 @@ fn secure(req: &HttpRequest) -> bool {
     req.connection_info().scheme() == "https"
 }
 
-fn cookie(req: &HttpRequest, name: &'static str, value: String, max_age: CookieDuration) -> Cookie<'static> {
+fn cookie(
+    req: &HttpRequest,
+    name: &'static str,
+    value: String,
+    max_age: CookieDuration,
+) -> Cookie<'static> {
     Cookie::build(name, value)
         .path("/ui")
         .http_only(true)
@@ -151,7 +156,12 @@ pub async fn login_form(
         error: None,
     })?;
     response
-        .add_cookie(&cookie(&req, LOGIN_COOKIE, csrf, CookieDuration::minutes(30)))
+        .add_cookie(&cookie(
+            &req,
+            LOGIN_COOKIE,
+            csrf,
+            CookieDuration::minutes(30),
+        ))
         .map_err(|e| UiError::Internal(e.to_string()))?;
     Ok(response)
 }
@@ -182,15 +192,16 @@ pub async fn login(
         return Err(UiError::Csrf);
     }
     let next = safe_next(form.next.as_deref());
-    let refuse = |status: actix_web::http::StatusCode, message: &str| -> Result<HttpResponse, UiError> {
-        let mut response = render(&LoginPage {
-            csrf: form.csrf.clone(),
-            next: next.clone(),
-            error: Some(message.to_owned()),
-        })?;
-        *response.status_mut() = status;
-        Ok(response)
-    };
+    let refuse =
+        |status: actix_web::http::StatusCode, message: &str| -> Result<HttpResponse, UiError> {
+            let mut response = render(&LoginPage {
+                csrf: form.csrf.clone(),
+                next: next.clone(),
+                error: Some(message.to_owned()),
+            })?;
+            *response.status_mut() = status;
+            Ok(response)
+        };
     let key = form.key.trim();
     let found = if key.is_empty() || key.len() > 200 {
         None
@@ -230,11 +241,17 @@ pub async fn login(
         .insert_header((header::LOCATION, next))
         .finish();
     let add = |r: &mut HttpResponse, c: &Cookie<'static>| {
-        r.add_cookie(c).map_err(|e| UiError::Internal(e.to_string()))
+        r.add_cookie(c)
+            .map_err(|e| UiError::Internal(e.to_string()))
     };
     add(
         &mut response,
-        &cookie(&req, SESSION_COOKIE, session, CookieDuration::hours(SESSION_HOURS)),
+        &cookie(
+            &req,
+            SESSION_COOKIE,
+            session,
+            CookieDuration::hours(SESSION_HOURS),
+        ),
     )?;
     add(
         &mut response,
@@ -256,7 +273,10 @@ pub async fn logout(
 ) -> Result<HttpResponse, UiError> {
     signed.check_csrf(&form.csrf)?;
     if let Some(token) = req.cookie(SESSION_COOKIE) {
-        state.store.delete_ui_session(&hash_key(token.value())).await?;
+        state
+            .store
+            .delete_ui_session(&hash_key(token.value()))
+            .await?;
     }
     state
         .store
@@ -271,7 +291,12 @@ pub async fn logout(
         .insert_header((header::LOCATION, "/ui/login"))
         .finish();
     response
-        .add_cookie(&cookie(&req, SESSION_COOKIE, String::new(), CookieDuration::ZERO))
+        .add_cookie(&cookie(
+            &req,
+            SESSION_COOKIE,
+            String::new(),
+            CookieDuration::ZERO,
+        ))
         .map_err(|e| UiError::Internal(e.to_string()))?;
     Ok(response)
 }
@@ -282,8 +307,17 @@ mod tests {
 
     #[test]
     fn only_this_servers_ui_pages_are_places_to_return_to() {
-        assert_eq!(safe_next(Some("/ui/decisions?decision=review")), "/ui/decisions?decision=review");
-        for bad in ["https://evil.example/", "//evil.example/ui/", "/ui//evil", "/v1/models", "/ui/\\evil"] {
+        assert_eq!(
+            safe_next(Some("/ui/decisions?decision=review")),
+            "/ui/decisions?decision=review"
+        );
+        for bad in [
+            "https://evil.example/",
+            "//evil.example/ui/",
+            "/ui//evil",
+            "/v1/models",
+            "/ui/\\evil",
+        ] {
             assert_eq!(safe_next(Some(bad)), "/ui/", "{bad}");
         }
         assert_eq!(safe_next(None), "/ui/");

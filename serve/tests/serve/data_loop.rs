@@ -284,6 +284,35 @@ async fn a_retrain_cycle_builds_judges_and_promotes(db: TestDb) {
         3,
         "the spec's three protected attributes: {impact:?}"
     );
+    // Each attribute with its own groups (they were once zipped in another order).
+    let groups = |name: &str| -> Vec<String> {
+        impact
+            .iter()
+            .find(|i| i.attribute == name)
+            .unwrap()
+            .groups
+            .iter()
+            .map(|g| g.group.clone())
+            .collect()
+    };
+    assert!(
+        groups("age_in_years")
+            .iter()
+            .all(|g| g.starts_with('≤') || g.starts_with('>')),
+        "{impact:?}"
+    );
+    assert!(
+        groups("foreign_worker")
+            .iter()
+            .all(|g| g == "yes" || g == "no"),
+        "{impact:?}"
+    );
+    assert!(
+        impact
+            .iter()
+            .all(|i| i.champion_ratio.is_some() || i.ratio.is_none()),
+        "{impact:?}"
+    );
     let champion = app.store.champion().await.unwrap().unwrap();
     assert_eq!(champion.record.version, report.challenger);
     assert_eq!(

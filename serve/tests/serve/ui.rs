@@ -49,12 +49,21 @@ fn set_cookie<'a>(reply: &'a Reply, name: &str) -> Option<&'a str> {
 }
 
 fn cookie_value(set: &str) -> String {
-    set.split(';').next().unwrap().split_once('=').unwrap().1.to_owned()
+    set.split(';')
+        .next()
+        .unwrap()
+        .split_once('=')
+        .unwrap()
+        .1
+        .to_owned()
 }
 
 /// The CSRF token a page's forms carry.
 fn csrf_of(body: &str) -> String {
-    let at = body.find(r#"name="csrf" value=""#).expect("a form with a CSRF token") + 19;
+    let at = body
+        .find(r#"name="csrf" value=""#)
+        .expect("a form with a CSRF token")
+        + 19;
     body[at..at + 64].to_owned()
 }
 
@@ -89,7 +98,9 @@ fn sign_in(app: &TestApp, key: &str) -> Result<(String, String), Reply> {
     let set = set_cookie(&reply, "riskloop_session").unwrap().to_owned();
     let lower = set.to_ascii_lowercase();
     assert!(
-        lower.contains("httponly") && lower.contains("samesite=strict") && lower.contains("path=/ui"),
+        lower.contains("httponly")
+            && lower.contains("samesite=strict")
+            && lower.contains("path=/ui"),
         "{set}"
     );
     assert!(!lower.contains("secure"), "plain HTTP: not Secure ({set})");
@@ -112,10 +123,18 @@ async fn sign_in_gives_a_strict_cookie_and_every_form_and_role_is_checked_on_the
     );
     let r = http(port, "GET", "/ui/login", &[], None);
     let csp = r.header("content-security-policy").unwrap();
-    assert!(csp.contains("default-src 'none'") && csp.contains("form-action 'self'"), "{csp}");
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("form-action 'self'"),
+        "{csp}"
+    );
     assert_eq!(r.header("x-frame-options"), Some("DENY"));
     // A sign-in form that did not come from the sign-in page is refused before the key is read.
-    let r = post_form(port, "/ui/login", "", &form(&[("csrf", "x"), ("key", &app.admin)]));
+    let r = post_form(
+        port,
+        "/ui/login",
+        "",
+        &form(&[("csrf", "x"), ("key", &app.admin)]),
+    );
     assert_eq!(r.status, 403, "{}", r.body);
     assert!(set_cookie(&r, "riskloop_session").is_none());
     // A wrong key, and an integration key, cannot sign in.
@@ -124,7 +143,11 @@ async fn sign_in_gives_a_strict_cookie_and_every_form_and_role_is_checked_on_the
     assert!(r.body.contains("not valid"), "{}", r.body);
     let r = sign_in(app, &app.integration).unwrap_err();
     assert_eq!(r.status, 403);
-    assert!(r.body.contains("integration key cannot sign in"), "{}", r.body);
+    assert!(
+        r.body.contains("integration key cannot sign in"),
+        "{}",
+        r.body
+    );
 
     score_all(app);
     let (analyst, csrf) = sign_in(app, &app.analyst).unwrap();
@@ -132,11 +155,24 @@ async fn sign_in_gives_a_strict_cookie_and_every_form_and_role_is_checked_on_the
     assert!(waiting_count > 0);
     let id = &waiting[0].record.id;
     let review_path = format!("/ui/decisions/{id}/review");
-    let body = form(&[("csrf", &csrf), ("decision", "approve"), ("note", "income verified")]);
+    let body = form(&[
+        ("csrf", &csrf),
+        ("decision", "approve"),
+        ("note", "income verified"),
+    ]);
     // Without the session's CSRF token, or without a comment, nothing is stored.
-    let r = post_form(port, &review_path, &analyst, &form(&[("decision", "approve"), ("note", "x")]));
+    let r = post_form(
+        port,
+        &review_path,
+        &analyst,
+        &form(&[("decision", "approve"), ("note", "x")]),
+    );
     assert_eq!(r.status, 422, "a form without its token: {}", r.body);
-    let wrong = form(&[("csrf", &"0".repeat(64)), ("decision", "approve"), ("note", "x")]);
+    let wrong = form(&[
+        ("csrf", &"0".repeat(64)),
+        ("decision", "approve"),
+        ("note", "x"),
+    ]);
     assert_eq!(post_form(port, &review_path, &analyst, &wrong).status, 403);
     let silent = form(&[("csrf", &csrf), ("decision", "approve"), ("note", "  ")]);
     let r = post_form(port, &review_path, &analyst, &silent);
@@ -151,7 +187,17 @@ async fn sign_in_gives_a_strict_cookie_and_every_form_and_role_is_checked_on_the
     let reviews = app.store.reviews_of(id).await.unwrap();
     assert_eq!(reviews.len(), 1);
     assert_eq!(reviews[0].note, "income verified");
-    assert_eq!(app.store.get_decision(id).await.unwrap().unwrap().record.decision.as_str(), "review");
+    assert_eq!(
+        app.store
+            .get_decision(id)
+            .await
+            .unwrap()
+            .unwrap()
+            .record
+            .decision
+            .as_str(),
+        "review"
+    );
 
     // An analyst reads models but cannot promote, by page or by form.
     let promote = format!("/ui/models/{}/promote", app.versions[1]);
@@ -160,18 +206,63 @@ async fn sign_in_gives_a_strict_cookie_and_every_form_and_role_is_checked_on_the
     assert!(r.body.contains("manage models"), "{}", r.body);
     let r = post_form(port, &promote, &analyst, &form(&[("csrf", &csrf)]));
     assert_eq!(r.status, 403);
-    assert_eq!(app.store.champion().await.unwrap().unwrap().record.version, app.versions[0]);
-    for page in ["/ui/", "/ui/decisions", &format!("/ui/decisions/{id}"), "/ui/review", "/ui/models", &format!("/ui/models/{}", app.versions[0]), "/ui/monitoring", "/ui/jobs"] {
+    assert_eq!(
+        app.store.champion().await.unwrap().unwrap().record.version,
+        app.versions[0]
+    );
+    for page in [
+        "/ui/",
+        "/ui/decisions",
+        &format!("/ui/decisions/{id}"),
+        "/ui/review",
+        "/ui/models",
+        &format!("/ui/models/{}", app.versions[0]),
+        "/ui/monitoring",
+        "/ui/jobs",
+    ] {
         let r = http(port, "GET", page, &[("Cookie", &analyst)], None);
         assert_eq!(r.status, 200, "{page}: {}", r.body);
     }
     // Bad input on a page is a page naming the field, never a 5xx.
-    let r = http(port, "GET", "/ui/decisions?from=yesterday", &[("Cookie", &analyst)], None);
+    let r = http(
+        port,
+        "GET",
+        "/ui/decisions?from=yesterday",
+        &[("Cookie", &analyst)],
+        None,
+    );
     assert_eq!(r.status, 422);
-    assert!(r.body.contains("from: `yesterday` is not a date"), "{}", r.body);
-    assert_eq!(http(port, "GET", "/ui/decisions/nope", &[("Cookie", &analyst)], None).status, 422);
-    assert_eq!(http(port, "GET", "/ui/jobs/999999", &[("Cookie", &analyst)], None).status, 404);
-    assert_eq!(http(port, "GET", "/ui/nowhere", &[("Cookie", &analyst)], None).status, 404);
+    assert!(
+        r.body.contains("from: `yesterday` is not a date"),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        http(
+            port,
+            "GET",
+            "/ui/decisions/nope",
+            &[("Cookie", &analyst)],
+            None
+        )
+        .status,
+        422
+    );
+    assert_eq!(
+        http(
+            port,
+            "GET",
+            "/ui/jobs/999999",
+            &[("Cookie", &analyst)],
+            None
+        )
+        .status,
+        404
+    );
+    assert_eq!(
+        http(port, "GET", "/ui/nowhere", &[("Cookie", &analyst)], None).status,
+        404
+    );
 
     // An admin promotes through the confirmation's form.
     let (admin, admin_csrf) = sign_in(app, &app.admin).unwrap();
@@ -179,16 +270,25 @@ async fn sign_in_gives_a_strict_cookie_and_every_form_and_role_is_checked_on_the
     assert_eq!(r.status, 200);
     let r = post_form(port, &promote, &admin, &form(&[("csrf", &admin_csrf)]));
     assert_eq!(r.status, 303, "{}", r.body);
-    assert_eq!(app.store.champion().await.unwrap().unwrap().record.version, app.versions[1]);
+    assert_eq!(
+        app.store.champion().await.unwrap().unwrap().record.version,
+        app.versions[1]
+    );
 
     // Signing out ends the session on the server; revoking a key ends its sessions at once.
     let r = post_form(port, "/ui/logout", &analyst, &form(&[("csrf", &csrf)]));
     assert_eq!(r.status, 303);
-    assert_eq!(http(port, "GET", "/ui/", &[("Cookie", &analyst)], None).status, 303);
+    assert_eq!(
+        http(port, "GET", "/ui/", &[("Cookie", &analyst)], None).status,
+        303
+    );
     let key = app.store.list_api_keys().await.unwrap();
     let admin_key = key.iter().find(|k| k.role.as_str() == "admin").unwrap();
     app.store.revoke_api_key(admin_key.id).await.unwrap();
-    assert_eq!(http(port, "GET", "/ui/", &[("Cookie", &admin)], None).status, 303);
+    assert_eq!(
+        http(port, "GET", "/ui/", &[("Cookie", &admin)], None).status,
+        303
+    );
     let audit = app.store.recent_audit(50).await.unwrap();
     assert!(audit.iter().any(|a| a.action == "ui.sign_in"));
     assert!(audit.iter().any(|a| a.action == "ui.sign_out"));
@@ -235,7 +335,10 @@ fn wd_raw(port: u16, method: &str, path: &str, body: Option<&Value>) -> Value {
     let mut buf = [0u8; 64 * 1024];
     let head_end = loop {
         let n = stream.read(&mut buf).unwrap();
-        assert!(n > 0, "webdriver {method} {path}: connection closed before the head");
+        assert!(
+            n > 0,
+            "webdriver {method} {path}: connection closed before the head"
+        );
         raw.extend_from_slice(&buf[..n]);
         if let Some(i) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
             break i + 4;
@@ -249,7 +352,10 @@ fn wd_raw(port: u16, method: &str, path: &str, body: Option<&Value>) -> Value {
         .expect("a Content-Length");
     while raw.len() < head_end + length {
         let n = stream.read(&mut buf).unwrap();
-        assert!(n > 0, "webdriver {method} {path}: connection closed mid-body");
+        assert!(
+            n > 0,
+            "webdriver {method} {path}: connection closed mid-body"
+        );
         raw.extend_from_slice(&buf[..n]);
     }
     let json = String::from_utf8_lossy(&raw[head_end..head_end + length]);
@@ -268,7 +374,9 @@ impl Browser {
                 std::env::var("CI").is_err(),
                 "CI must run the browser tests: ChromeDriver is not at {driver}"
             );
-            eprintln!("skipping the browser test: no ChromeDriver at {driver} (apt-get install chromium chromium-driver)");
+            eprintln!(
+                "skipping the browser test: no ChromeDriver at {driver} (apt-get install chromium chromium-driver)"
+            );
             return None;
         }
         let port = free_port();
@@ -280,7 +388,10 @@ impl Browser {
             .unwrap();
         let started = Instant::now();
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(started.elapsed() < Duration::from_secs(20), "ChromeDriver did not start");
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "ChromeDriver did not start"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
@@ -313,7 +424,12 @@ impl Browser {
     }
 
     fn cmd(&self, method: &str, path: &str, body: Option<&Value>) -> Value {
-        wd(self.port, method, &format!("/session/{}{path}", self.session), body)
+        wd(
+            self.port,
+            method,
+            &format!("/session/{}{path}", self.session),
+            body,
+        )
     }
 
     fn go(&self, url: &str) {
@@ -333,7 +449,16 @@ impl Browser {
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| e.as_object().unwrap().values().next().unwrap().as_str().unwrap().to_owned())
+        .map(|e| {
+            e.as_object()
+                .unwrap()
+                .values()
+                .next()
+                .unwrap()
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
         .collect()
     }
 
@@ -377,7 +502,11 @@ impl Browser {
 
     fn type_into(&self, css: &str, text: &str) {
         let e = self.find(css);
-        self.cmd("POST", &format!("/element/{e}/value"), Some(&json!({ "text": text })));
+        self.cmd(
+            "POST",
+            &format!("/element/{e}/value"),
+            Some(&json!({ "text": text })),
+        );
     }
 
     fn text(&self, css: &str) -> String {
@@ -389,7 +518,11 @@ impl Browser {
     }
 
     fn width(&self, px: u32) {
-        self.cmd("POST", "/window/rect", Some(&json!({"width": px, "height": 1000})));
+        self.cmd(
+            "POST",
+            "/window/rect",
+            Some(&json!({"width": px, "height": 1000})),
+        );
     }
 
     /// The whole page as a PNG under `target/ui-screenshots/`.
@@ -399,18 +532,30 @@ impl Browser {
             .cmd(
                 "POST",
                 "/execute/sync",
-                Some(&json!({"script": "return document.documentElement.scrollHeight", "args": []})),
+                Some(
+                    &json!({"script": "return document.documentElement.scrollHeight", "args": []}),
+                ),
             )
             .as_u64()
             .unwrap_or(1000)
             .clamp(600, 6000);
-        let width = self.cmd("GET", "/window/rect", None)["width"].as_u64().unwrap();
-        self.cmd("POST", "/window/rect", Some(&json!({"width": width, "height": height + 120})));
+        let width = self.cmd("GET", "/window/rect", None)["width"]
+            .as_u64()
+            .unwrap();
+        self.cmd(
+            "POST",
+            "/window/rect",
+            Some(&json!({"width": width, "height": height + 120})),
+        );
         let png = self.cmd("GET", "/screenshot", None);
         let bytes = base64_decode(png.as_str().unwrap());
         assert!(bytes.starts_with(b"\x89PNG"), "a PNG");
         std::fs::write(self.shots.join(format!("{name}.png")), bytes).unwrap();
-        self.cmd("POST", "/window/rect", Some(&json!({"width": width, "height": 1000})));
+        self.cmd(
+            "POST",
+            "/window/rect",
+            Some(&json!({"width": width, "height": 1000})),
+        );
     }
 
     /// Messages the pages logged as errors (CSP violations, failed loads, script errors).
@@ -455,7 +600,10 @@ fn base64_decode(text: &str) -> Vec<u8> {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = Vec::with_capacity(text.len() * 3 / 4);
     let (mut acc, mut bits) = (0u32, 0);
-    for c in text.bytes().filter(|c| *c != b'=' && !c.is_ascii_whitespace()) {
+    for c in text
+        .bytes()
+        .filter(|c| *c != b'=' && !c.is_ascii_whitespace())
+    {
         let v = ALPHABET.iter().position(|a| *a == c).expect("base64") as u32;
         acc = (acc << 6) | v;
         bits += 6;
@@ -481,7 +629,11 @@ async fn an_analyst_and_an_admin_use_the_ui_in_chromium() {
         .step_by(2)
         .map(|(id, bad)| json!({"decision_id": id, "outcome": if *bad == 1 { "default" } else { "repaid" }, "observed_at": at}))
         .collect();
-    let r = app.post("/v1/outcomes", &app.integration, &json!({ "outcomes": outcomes }));
+    let r = app.post(
+        "/v1/outcomes",
+        &app.integration,
+        &json!({ "outcomes": outcomes }),
+    );
     assert_eq!(r.status, 201, "{}", r.body);
     let base = format!("http://127.0.0.1:{}", app.port);
 
@@ -491,15 +643,30 @@ async fn an_analyst_and_an_admin_use_the_ui_in_chromium() {
     browser.shot("01-sign-in");
     browser.type_into("#key", &app.integration);
     browser.submit("button[type=submit]");
-    assert!(browser.text(".error").contains("integration key cannot sign in"));
+    assert!(
+        browser
+            .text(".error")
+            .contains("integration key cannot sign in")
+    );
 
     // An analyst signs in and sees the overview with its charts drawn.
     browser.type_into("#key", &app.analyst);
     browser.submit("button[type=submit]");
-    assert!(browser.url().ends_with("/ui/"), "{}: {}", browser.url(), browser.text("main"));
+    assert!(
+        browser.url().ends_with("/ui/"),
+        "{}: {}",
+        browser.url(),
+        browser.text("main")
+    );
     assert_eq!(browser.text("h1"), "Overview");
-    assert!(browser.find_all("svg.chart rect.bar").len() >= 3, "volume and score bars");
-    assert!(!browser.find_all("svg.chart polyline.line").is_empty(), "rate lines");
+    assert!(
+        browser.find_all("svg.chart rect.bar").len() >= 3,
+        "volume and score bars"
+    );
+    assert!(
+        !browser.find_all("svg.chart polyline.line").is_empty(),
+        "rate lines"
+    );
     browser.shot("02-overview");
 
     // Decisions: filter to reviews, open one.
@@ -508,9 +675,16 @@ async fn an_analyst_and_an_admin_use_the_ui_in_chromium() {
     assert!(!rows.is_empty());
     browser.shot("03-decisions");
     browser.submit("table.list tbody tr a");
-    assert!(browser.url().contains("/ui/decisions/"), "{}", browser.url());
+    assert!(
+        browser.url().contains("/ui/decisions/"),
+        "{}",
+        browser.url()
+    );
     assert!(browser.text("h1").contains("review"));
-    assert!(!browser.find_all("svg.chart rect.bar").is_empty(), "contributions drawn");
+    assert!(
+        !browser.find_all("svg.chart rect.bar").is_empty(),
+        "contributions drawn"
+    );
     browser.shot("04-decision");
 
     // The review queue: approve the oldest with a comment.
@@ -531,9 +705,15 @@ async fn an_analyst_and_an_admin_use_the_ui_in_chromium() {
     assert_eq!(browser.find_all("table.list tbody tr").len(), 2);
     browser.shot("06-models");
     browser.go(&format!("{base}/ui/models/{}", app.versions[0]));
-    assert!(browser.find_all("svg.chart polyline.line").len() >= 2, "ROC and calibration");
+    assert!(
+        browser.find_all("svg.chart polyline.line").len() >= 2,
+        "ROC and calibration"
+    );
     browser.shot("07-model");
-    assert!(browser.find_all("a.button").is_empty(), "no promote button for an analyst");
+    assert!(
+        browser.find_all("a.button").is_empty(),
+        "no promote button for an analyst"
+    );
     browser.go(&format!("{base}/ui/models/{}/promote", app.versions[1]));
     assert_eq!(browser.text("h1"), "Not allowed");
     browser.shot("08-promote-refused-to-analyst");
@@ -560,7 +740,11 @@ async fn an_analyst_and_an_admin_use_the_ui_in_chromium() {
     // An admin promotes the other model after confirming; the server decides with it.
     browser.type_into("#key", &app.admin);
     browser.submit("button[type=submit]");
-    assert!(browser.url().ends_with("/ui/models"), "back where it was going: {}", browser.url());
+    assert!(
+        browser.url().ends_with("/ui/models"),
+        "back where it was going: {}",
+        browser.url()
+    );
     browser.go(&format!("{base}/ui/models/{}", app.versions[1]));
     browser.submit("a.button");
     browser.shot("13-promote-confirm");

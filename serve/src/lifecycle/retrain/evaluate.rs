@@ -20,12 +20,13 @@ use crate::store::DecisionKind;
 /// Groups smaller than this are left out of the adverse-impact ratio: their rate is noise.
 pub const MIN_GROUP_ROWS: usize = 30;
 
-/// The challenger's approvals on the holdout and, per protected attribute of its schema,
-/// each row's group if known.
+/// One model's approvals on the holdout period's applications and, per protected attribute of
+/// its schema, each application's group if known.
 #[derive(Debug, Default)]
 struct Approvals {
     approved: Vec<bool>,
-    groups: BTreeMap<String, Vec<Option<String>>>,
+    /// Per protected attribute, in the schema's order: the order of each decision's groups.
+    groups: Vec<(String, Vec<Option<String>>)>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -52,6 +53,8 @@ pub struct Impact {
     pub groups: Vec<GroupRate>,
     /// Lowest approval rate over highest, among groups of at least [`MIN_GROUP_ROWS`].
     pub ratio: Option<f64>,
+    /// The champion's ratio on the same applications, for comparison.
+    pub champion_ratio: Option<f64>,
     pub holds: bool,
 }
 
@@ -128,19 +131,19 @@ pub fn evaluate(
     let old = judge(champion, policy, holdout);
     let new = judge(challenger, policy, holdout);
     let (mut p_old, mut p_new, mut labels) = (Vec::new(), Vec::new(), Vec::new());
-    let mut approvals = Approvals::default();
-    for (name, _) in &challenger.schema.protected {
-        approvals.groups.insert(name.clone(), Vec::new());
+    // The four-fifths rule is about applicants: approval rates over every application of the
+    // holdout's period, not over the loans the champion already approved (all of them).
+    let mut approvals = [Approvals::default(), Approvals::default()];
+    for a in &mut approvals {
+        for (name, _) in &challenger.schema.protected {
+            a.groups.push((name.clone(), Vec::new()));
+        }
     }
     for ((o, n), h) in old.into_iter().zip(new).zip(holdout) {
         let (Some(o), Some(n)) = (o, n) else { continue };
         p_old.push(o.0);
         p_new.push(n.0);
         labels.push(h.label);
-        approvals.approved.push(n.2);
-        for ((_, values), group) in approvals.groups.iter_mut().zip(n.3) {
-            values.push(group);
-        }
     }
     let rule = Rule {
         margin: settings.min_auc_gain,
@@ -156,6 +159,12 @@ pub fn evaluate(
         if let (Some(o), Some(n)) = (o, n) {
             all_old.push(o.1);
             all_new.push(n.1);
+            for (a, row) in approvals.iter_mut().zip([o, n]) {
+                a.approved.push(row.2);
+                for ((_, values), group) in a.groups.iter_mut().zip(row.3) {
+                    values.push(group);
+                }
+            }
         }
     }
     let cuts = psi::quantile_cuts(&all_old, 10);
@@ -163,7 +172,16 @@ pub fn evaluate(
         &psi::counts(&cuts, all_old.iter().copied()),
         &psi::counts(&cuts, all_new.iter().copied()),
     );
-    let adverse_impact = impact(&approvals, settings.min_impact_ratio);
+    let [champion_approvals, challenger_approvals] = &approvals;
+    let champion_ratios = impact(champion_approvals, settings.min_impact_ratio);
+    let adverse_impact: Vec<Impact> = impact(challenger_approvals, settings.min_impact_ratio)
+        .into_iter()
+        .zip(champion_ratios)
+        .map(|(mut i, c)| {
+            i.champion_ratio = c.ratio;
+            i
+        })
+        .collect();
 
     let mut refusals = Vec::new();
     match &comparison {
@@ -203,10 +221,12 @@ pub fn evaluate(
     }
     for i in adverse_impact.iter().filter(|i| !i.holds) {
         refusals.push(format!(
-            "adverse impact on `{}`: approval-rate ratio {:.3} below {}",
+            "adverse impact on `{}`: approval-rate ratio {:.3} below {} (champion {})",
             i.attribute,
             i.ratio.unwrap_or(0.0),
-            settings.min_impact_ratio
+            settings.min_impact_ratio,
+            i.champion_ratio
+                .map_or_else(|| "–".to_owned(), |r| format!("{r:.3}"))
         ));
     }
     let undecidable = holdout.len() - labels.len();
@@ -251,8 +271,8 @@ fn calibration(old: &[f64], new: &[f64], labels: &[u8], limit: f64) -> Option<Ca
     })
 }
 
-/// Approval rates per group of each protected attribute, for the challenger's decisions. A
-/// numeric attribute (an age) is cut at its median into two groups.
+/// Approval rates per group of each protected attribute, for one model's decisions. A numeric
+/// attribute (an age) is cut at its median into two groups.
 fn impact(judged: &Approvals, min_ratio: f64) -> Vec<Impact> {
     judged
         .groups
@@ -301,6 +321,7 @@ fn impact(judged: &Approvals, min_ratio: f64) -> Vec<Impact> {
                 attribute: attribute.clone(),
                 groups,
                 ratio,
+                champion_ratio: None,
                 holds: ratio.is_none_or(|r| r >= min_ratio),
             }
         })

@@ -301,7 +301,71 @@ struct JobPage {
     finished: String,
     error: Option<String>,
     log: Vec<(String, String)>,
+    /// A retrain's checks: (check, challenger, champion, passes).
+    checks: Vec<(String, String, String, bool)>,
+    refusals: Vec<String>,
     detail: String,
+}
+
+fn ratio(v: &serde_json::Value) -> String {
+    v.as_f64()
+        .map_or_else(|| "–".to_owned(), |r| format!("{r:.3}"))
+}
+
+/// The checks of a retrain's evaluation, as table rows.
+fn retrain_checks(d: &serde_json::Value) -> Vec<(String, String, String, bool)> {
+    let ev = &d["evaluation"];
+    let mut rows = Vec::new();
+    let c = &ev["comparison"];
+    if c.is_object() {
+        rows.push((
+            format!("AUC on {} recent decisions", ev["holdout_rows"]),
+            format!(
+                "{} (Δ {:+.4}, 95% CI [{:+.4}, {:+.4}])",
+                ratio(&c["challenger_auc"]),
+                c["delta"].as_f64().unwrap_or(0.0),
+                c["delta_ci"][0].as_f64().unwrap_or(0.0),
+                c["delta_ci"][1].as_f64().unwrap_or(0.0)
+            ),
+            ratio(&c["champion_auc"]),
+            c["challenger_wins"].as_bool() == Some(true),
+        ));
+    }
+    let cal = &ev["calibration"];
+    if cal.is_object() {
+        rows.push((
+            format!(
+                "mean PD against the observed default rate {}",
+                ratio(&cal["observed_bad_rate"])
+            ),
+            ratio(&cal["challenger_mean_pd"]),
+            ratio(&cal["champion_mean_pd"]),
+            cal["holds"].as_bool() == Some(true),
+        ));
+    }
+    if let Some(psi) = ev["score_psi"].as_f64() {
+        rows.push((
+            "score PSI against the champion's scores".to_owned(),
+            format!("{psi:.3}"),
+            String::new(),
+            !ev["refusals"].as_array().is_some_and(|r| {
+                r.iter()
+                    .any(|x| x.as_str().is_some_and(|t| t.starts_with("score PSI")))
+            }),
+        ));
+    }
+    for i in ev["adverse_impact"].as_array().into_iter().flatten() {
+        rows.push((
+            format!(
+                "approval-rate ratio by {} (four-fifths rule)",
+                i["attribute"].as_str().unwrap_or("?")
+            ),
+            ratio(&i["ratio"]),
+            ratio(&i["champion_ratio"]),
+            i["holds"].as_bool() == Some(true),
+        ));
+    }
+    rows
 }
 
 pub async fn job(
@@ -318,7 +382,7 @@ pub async fn job(
         .get_job(id)
         .await?
         .ok_or_else(|| UiError::NotFound(format!("job {id}")))?;
-    let log = job.detail["log"]
+    let log: Vec<(String, String)> = job.detail["log"]
         .as_array()
         .map(|lines| {
             lines
@@ -329,6 +393,27 @@ pub async fn job(
                         l["step"].as_str().unwrap_or("").to_owned(),
                     )
                 })
+                .collect()
+        })
+        .unwrap_or_default();
+    let log = log
+        .into_iter()
+        .map(|(at, step): (String, String)| {
+            let at = chrono::DateTime::parse_from_rfc3339(&at)
+                .map_or(at, |t| t.format("%H:%M:%S%.3f").to_string());
+            (at, step)
+        })
+        .collect();
+    let checks = if job.kind == "retrain" {
+        retrain_checks(&job.detail)
+    } else {
+        Vec::new()
+    };
+    let refusals = job.detail["evaluation"]["refusals"]
+        .as_array()
+        .map(|r| {
+            r.iter()
+                .filter_map(|x| x.as_str().map(str::to_owned))
                 .collect()
         })
         .unwrap_or_default();
@@ -343,6 +428,8 @@ pub async fn job(
         finished: job.finished_at.as_ref().map_or("–".into(), fmt::time),
         error: job.error.clone(),
         log,
+        checks,
+        refusals,
         detail: serde_json::to_string_pretty(&detail).unwrap_or_default(),
     })
 }

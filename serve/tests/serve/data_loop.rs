@@ -190,7 +190,7 @@ async fn an_outcomes_file_is_checked_like_the_api_with_rejects_reported_and_resu
 
 /// Settings that promote any challenger that decides the holdout: the checks are tested by
 /// tightening one at a time.
-fn lenient() -> RetrainSettings {
+pub(crate) fn lenient() -> RetrainSettings {
     RetrainSettings {
         performance_window_days: 0.0,
         min_labelled: 200,

@@ -11,8 +11,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::app::{Reply, TestApp, http, spawn_app};
-use crate::data_loop::score_all;
+use riskloop_serve::decision::policy::Policy;
+use riskloop_serve::lifecycle::retrain::{self, Cycle, RetrainSettings};
+
+use crate::app::{POLICY, Reply, TestApp, http, spawn_app};
+use crate::data_loop::{lenient, score_all};
 use crate::helpers::TestDb;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -374,8 +377,8 @@ impl Browser {
                 std::env::var("CI").is_err(),
                 "CI must run the browser tests: ChromeDriver is not at {driver}"
             );
-            eprintln!(
-                "skipping the browser test: no ChromeDriver at {driver} (apt-get install chromium chromium-driver)"
+            println!(
+                "notice: no ChromeDriver at {driver}; skipping the browser test (apt-get install chromium chromium-driver)"
             );
             return None;
         }
@@ -635,6 +638,24 @@ async fn an_analyst_and_an_admin_use_the_ui_in_chromium() {
         &json!({ "outcomes": outcomes }),
     );
     assert_eq!(r.status, 201, "{}", r.body);
+    // A retrain cycle whose challenger must gain 0.5 AUC: a job with a log, refused.
+    let work = tempfile::tempdir().unwrap();
+    let policy = Policy::parse(POLICY, "test").unwrap();
+    let strict = RetrainSettings {
+        min_auc_gain: 0.5,
+        ..lenient()
+    };
+    let cycle = Cycle {
+        store: &app.store,
+        settings: &strict,
+        models_dir: work.path().join("models"),
+        work_dir: work.path().join("work"),
+        policy: &policy,
+        slot: None,
+        actor: "test".into(),
+    };
+    let refused = retrain::run(&cycle, &|_| {}).await.unwrap();
+    assert!(!refused.promoted);
     let base = format!("http://127.0.0.1:{}", app.port);
 
     // Signed out: the sign-in page. An integration key is refused there.
@@ -702,7 +723,11 @@ async fn an_analyst_and_an_admin_use_the_ui_in_chromium() {
 
     // Models, a model's page; promotion is refused to an analyst.
     browser.go(&format!("{base}/ui/models"));
-    assert_eq!(browser.find_all("table.list tbody tr").len(), 2);
+    assert_eq!(
+        browser.find_all("table.list tbody tr").len(),
+        3,
+        "two models and a challenger"
+    );
     browser.shot("06-models");
     browser.go(&format!("{base}/ui/models/{}", app.versions[0]));
     assert!(
@@ -722,6 +747,14 @@ async fn an_analyst_and_an_admin_use_the_ui_in_chromium() {
     browser.shot("09-monitoring");
     browser.go(&format!("{base}/ui/jobs"));
     browser.shot("10-jobs");
+    browser.submit("table a");
+    assert!(browser.text("h1").contains("retrain"));
+    assert!(
+        browser.find_all("ol.log li").len() >= 3,
+        "the cycle's steps"
+    );
+    assert!(browser.text("main").contains("not promoted"));
+    browser.shot("10b-job");
 
     // Narrow screens: the same pages, one column.
     browser.width(768);

@@ -1,4 +1,4 @@
-//! `riskloop keys create | list | revoke`.
+//! `riskloop keys create | list | revoke | rotate`.
 
 use clap::{Args, Subcommand};
 
@@ -32,6 +32,15 @@ pub enum KeysCommand {
     Revoke {
         /// The key's numeric id or its `rk_…` prefix, as `keys list` shows them.
         key: String,
+    },
+    /// Replace a key with a new one for the same client (same name and role); the old key keeps
+    /// working for the grace period, then expires by itself.
+    Rotate {
+        /// The key's numeric id or its `rk_…` prefix, as `keys list` shows them.
+        key: String,
+        /// How long the old key keeps working, in hours (0: it stops at once).
+        #[arg(long, default_value_t = 24.0)]
+        grace_hours: f64,
     },
 }
 
@@ -127,6 +136,63 @@ pub async fn revoke(
     Ok(())
 }
 
+pub async fn rotate(
+    settings: &Settings,
+    id_or_prefix: &str,
+    grace_hours: f64,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        grace_hours.is_finite() && (0.0..=24.0 * 365.0).contains(&grace_hours),
+        "--grace-hours must be between 0 and 8760"
+    );
+    let store = open_store(settings).await?;
+    let old = store.find_api_key(id_or_prefix).await?;
+    let generated = GeneratedKey::generate()?;
+    let grace = chrono::Duration::milliseconds((grace_hours * 3_600_000.0).round() as i64);
+    let new = store
+        .rotate_api_key(
+            old.id,
+            &NewApiKey {
+                name: &old.name,
+                role: old.role,
+                prefix: &generated.prefix,
+                key_hash: &generated.hash,
+            },
+            grace,
+        )
+        .await?;
+    let expires = chrono::Utc::now() + grace;
+    store
+        .audit(&NewAuditEntry {
+            actor: ACTOR,
+            action: "key.rotate",
+            target: &old.prefix,
+            detail: serde_json::json!({
+                "id": old.id, "replaced_by": new.id, "new_prefix": new.prefix,
+                "old_expires_at": expires.to_rfc3339(),
+            }),
+        })
+        .await?;
+    writeln!(
+        out,
+        "Rotated API key {} ({}, role {}): the new key is {}; the old one works until {} UTC.",
+        old.id,
+        old.name,
+        old.role,
+        new.id,
+        expires.format("%Y-%m-%d %H:%M:%S")
+    )?;
+    writeln!(
+        out,
+        "Store it now: it is shown this once and cannot be recovered."
+    )?;
+    writeln!(out)?;
+    writeln!(out, "    {}", generated.secret.expose_secret())?;
+    store.close().await;
+    Ok(())
+}
+
 fn write_table(keys: &[ApiKey], out: &mut impl Write) -> anyhow::Result<()> {
     if keys.is_empty() {
         writeln!(
@@ -144,10 +210,12 @@ fn write_table(keys: &[ApiKey], out: &mut impl Write) -> anyhow::Result<()> {
     let rows: Vec<[String; 7]> = keys
         .iter()
         .map(|k| {
-            let status = if k.revoked_at.is_some() {
-                "revoked"
-            } else {
-                "active"
+            let now = chrono::Utc::now();
+            let status = match (k.revoked_at, k.expires_at) {
+                (Some(_), _) => "revoked".to_owned(),
+                (None, Some(at)) if at <= now => "expired".to_owned(),
+                (None, Some(at)) => format!("expires {}", at.format("%Y-%m-%d %H:%M")),
+                (None, None) => "active".to_owned(),
             };
             [
                 k.id.to_string(),
@@ -156,7 +224,7 @@ fn write_table(keys: &[ApiKey], out: &mut impl Write) -> anyhow::Result<()> {
                 k.prefix.clone(),
                 time(Some(k.created_at)),
                 time(k.last_used_at),
-                status.to_owned(),
+                status,
             ]
         })
         .collect();

@@ -101,6 +101,9 @@ impl Cli {
                     KeysCommand::Create(args) => keys::create(&settings, &args, &mut out).await,
                     KeysCommand::List => keys::list(&settings, &mut out).await,
                     KeysCommand::Revoke { key } => keys::revoke(&settings, &key, &mut out).await,
+                    KeysCommand::Rotate { key, grace_hours } => {
+                        keys::rotate(&settings, &key, grace_hours, &mut out).await
+                    }
                 }
             }
             Command::Demo(args) => {

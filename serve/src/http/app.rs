@@ -105,6 +105,7 @@ impl Application {
             policy,
             writer,
             auth: Authenticator::default(),
+            limiter: Default::default(),
             metrics,
             limits: config.limits,
         });

@@ -34,6 +34,8 @@ pub enum ApiError {
     MethodNotAllowed(actix_web::http::Method),
     #[error("{0}")]
     Conflict(String),
+    #[error("this API key sent more requests than its rate limit; retry in {seconds} s")]
+    RateLimited { seconds: u64 },
     #[error("the decision queue is full; retry shortly")]
     Overloaded,
     #[error("the decision could not be stored and nothing was written; retry shortly")]
@@ -81,6 +83,7 @@ impl ApiError {
             Self::NotFound(_) => "not_found",
             Self::MethodNotAllowed(_) => "method_not_allowed",
             Self::Conflict(_) => "conflict",
+            Self::RateLimited { .. } => "rate_limited",
             Self::Overloaded => "overloaded",
             Self::NotStored => "not_stored",
             Self::StoreUnavailable => "store_unavailable",
@@ -158,6 +161,7 @@ impl ResponseError for ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Overloaded | Self::NotStored | Self::StoreUnavailable | Self::NoModel => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -196,6 +200,9 @@ impl ResponseError for ApiError {
         ));
         if self.says_retry() {
             response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+        }
+        if let Self::RateLimited { seconds } = self {
+            response.insert_header((header::RETRY_AFTER, HeaderValue::from(*seconds)));
         }
         if let Self::BodyTimeout { .. } = self {
             // The rest of the body may still be on its way: the connection cannot be reused.

@@ -5,6 +5,7 @@
 mod app; // build, listen, background work, graceful stop
 pub mod auth; // bearer keys, cached lookups, roles per route
 pub mod error; // ApiError → status and problem+json; every From<…> for ApiError
+pub mod limiter; // per-key token buckets: 429 with Retry-After
 pub mod openapi; // the OpenAPI description, from the handlers' annotations
 pub mod request_id; // per-request id in logs, headers and problems
 pub mod routes; // one module per resource

@@ -9,6 +9,7 @@ use actix_web::{FromRequest, HttpRequest, web};
 
 use super::auth::{Authenticator, Caller};
 use super::error::ApiError;
+use super::limiter::RateLimiter;
 use crate::monitoring::Monitor;
 use crate::registry::challenger::ChallengerSlot;
 use crate::registry::{ModelSlot, PolicyStore};
@@ -31,6 +32,7 @@ pub struct AppState {
     pub policy: PolicyStore,
     pub writer: DecisionWriter,
     pub auth: Authenticator,
+    pub limiter: RateLimiter,
     pub metrics: Arc<Metrics>,
     pub limits: Limits,
 }
@@ -53,6 +55,12 @@ pub struct Limits {
     /// Open connections at most, over all workers; beyond it, new connections wait in the
     /// listen backlog until one closes.
     pub max_connections: usize,
+    /// Requests per second each key of a role may send (0: no limit), on this server; a
+    /// bucket holds `burst_seconds` of it. Beyond it: 429 with `Retry-After`.
+    pub integration_per_second: f64,
+    pub analyst_per_second: f64,
+    pub admin_per_second: f64,
+    pub burst_seconds: f64,
 }
 
 impl Default for Limits {
@@ -63,7 +71,22 @@ impl Default for Limits {
             header_timeout_ms: 5_000,
             body_timeout_ms: 10_000,
             max_connections: 4_096,
+            integration_per_second: 20_000.0,
+            analyst_per_second: 50.0,
+            admin_per_second: 50.0,
+            burst_seconds: 2.0,
         }
+    }
+}
+
+impl AppState {
+    /// Refuses a caller over its key's rate limit.
+    pub fn limit(&self, caller: &Caller) -> Result<(), ApiError> {
+        self.limiter
+            .check(&self.limits, caller)
+            .map_err(|wait| ApiError::RateLimited {
+                seconds: wait.as_secs_f64().ceil().max(1.0) as u64,
+            })
     }
 }
 
@@ -89,7 +112,9 @@ impl FromRequest for Caller {
             let (Some(state), Some(key)) = (state, key) else {
                 return Err(ApiError::Unauthenticated);
             };
-            state.auth.authenticate(&state.store, &key).await
+            let caller = state.auth.authenticate(&state.store, &key).await?;
+            state.limit(&caller)?;
+            Ok(caller)
         })
     }
 }

@@ -23,6 +23,10 @@ pub struct ApiKey {
     pub created_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
     pub last_used_at: Option<DateTime<Utc>>,
+    /// When a rotated key stops working.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// The key that replaced this one, once rotated.
+    pub replaced_by: Option<i64>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -34,6 +38,8 @@ struct Row {
     created_at: DateTime<Utc>,
     revoked_at: Option<DateTime<Utc>>,
     last_used_at: Option<DateTime<Utc>>,
+    expires_at: Option<i64>,
+    replaced_by: Option<i64>,
 }
 
 impl TryFrom<Row> for ApiKey {
@@ -50,13 +56,15 @@ impl TryFrom<Row> for ApiKey {
             created_at: r.created_at,
             revoked_at: r.revoked_at,
             last_used_at: r.last_used_at,
+            expires_at: r.expires_at.and_then(|s| DateTime::from_timestamp(s, 0)),
+            replaced_by: r.replaced_by,
         })
     }
 }
 
 macro_rules! columns {
     () => {
-        "id, name, role, prefix, created_at, revoked_at, last_used_at"
+        "id, name, role, prefix, created_at, revoked_at, last_used_at, expires_at, replaced_by"
     };
 }
 
@@ -85,16 +93,27 @@ impl Store {
         rows.into_iter().map(ApiKey::try_from).collect()
     }
 
-    /// The key whose hash this is, if it exists and is not revoked.
+    /// The key whose hash this is, if it exists, is not revoked and has not expired.
     pub async fn active_api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>> {
         const SQL: &str = concat!(
             "SELECT ",
             columns!(),
-            " FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL"
+            " FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL \
+             AND (expires_at IS NULL OR expires_at > $2)"
         );
-        let row: Option<Row> =
-            on_pool!(self, pool => sqlx::query_as(SQL).bind(key_hash).fetch_optional(pool).await)?;
+        let now = Utc::now().timestamp();
+        let row: Option<Row> = on_pool!(self, pool => sqlx::query_as(SQL)
+            .bind(key_hash)
+            .bind(now)
+            .fetch_optional(pool)
+            .await)?;
         row.map(ApiKey::try_from).transpose()
+    }
+
+    /// The id of the key with this `rk_…` prefix.
+    pub async fn api_key_id(&self, prefix: &str) -> Result<Option<i64>> {
+        const SQL: &str = "SELECT id FROM api_keys WHERE prefix = $1";
+        Ok(on_pool!(self, pool => sqlx::query_scalar(SQL).bind(prefix).fetch_optional(pool).await)?)
     }
 
     /// Finds a key by its numeric id or its `rk_…` prefix.
@@ -112,6 +131,52 @@ impl Store {
             }
         };
         row.ok_or_else(not_found)?.try_into()
+    }
+
+    /// Replaces key `old` with `new` (same name and role): `old` keeps working for `grace`,
+    /// then expires by itself. Refused for a revoked, expired or already rotated key.
+    pub async fn rotate_api_key(
+        &self,
+        old: i64,
+        new: &NewApiKey<'_>,
+        grace: chrono::Duration,
+    ) -> Result<ApiKey> {
+        const INSERT: &str = concat!(
+            "INSERT INTO api_keys (name, role, prefix, key_hash) VALUES ($1, $2, $3, $4) RETURNING ",
+            columns!()
+        );
+        const RETIRE: &str = "UPDATE api_keys SET expires_at = $1, replaced_by = $2 \
+             WHERE id = $3 AND revoked_at IS NULL AND replaced_by IS NULL \
+             AND (expires_at IS NULL OR expires_at > $4)";
+        let now = Utc::now();
+        let until = (now + grace).timestamp();
+        let row: Row = on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let row: Row = sqlx::query_as(INSERT)
+                .bind(new.name)
+                .bind(new.role.as_str())
+                .bind(new.prefix)
+                .bind(new.key_hash)
+                .fetch_one(&mut *tx)
+                .await?;
+            let done = sqlx::query(RETIRE)
+                .bind(until)
+                .bind(row.id)
+                .bind(old)
+                .bind(now.timestamp())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if done != 1 {
+                tx.rollback().await?;
+                return Err(StoreError::NotFound(format!(
+                    "API key {old} that is active and not already rotated"
+                )));
+            }
+            tx.commit().await?;
+            row
+        });
+        row.try_into()
     }
 
     /// Revokes a key; returns false if it was already revoked (the first revocation time stays).

@@ -122,7 +122,8 @@ impl Store {
     pub async fn ui_session(&self, token_hash: &str) -> Result<Option<UiSession>> {
         const SQL: &str = "SELECT k.id, k.name, k.role, s.csrf FROM ui_sessions s \
              JOIN api_keys k ON k.id = s.api_key_id \
-             WHERE s.token_hash = $1 AND s.expires_at > $2 AND k.revoked_at IS NULL";
+             WHERE s.token_hash = $1 AND s.expires_at > $2 AND k.revoked_at IS NULL \
+             AND (k.expires_at IS NULL OR k.expires_at > $2)";
         let now = Utc::now().timestamp();
         let row: Option<(i64, String, String, String)> = on_pool!(self, pool => sqlx::query_as(SQL)
             .bind(token_hash)

@@ -117,7 +117,13 @@ impl FromRequest for Signed {
                 return Err(UiError::SignIn { next });
             };
             match state.store.ui_session(&hash_key(&token)).await? {
-                Some(session) => Ok(Signed { session }),
+                Some(session) => {
+                    state.limit(&Caller {
+                        key_id: session.api_key_id,
+                        role: session.role,
+                    })?;
+                    Ok(Signed { session })
+                }
                 None => Err(UiError::SignIn { next }),
             }
         })

@@ -55,8 +55,8 @@ fn migrate_with_no_configuration_creates_the_embedded_sqlite_file_and_repeats_ha
     // Said before the work, which can take minutes on a large database.
     let log = String::from_utf8_lossy(&run.stderr);
     assert!(log.contains("updating the database schema"), "{log}");
-    assert!(log.contains("pending=20"), "{log}");
-    assert!(first.contains("20 migration(s) applied"), "{first}");
+    assert!(log.contains("pending=21"), "{log}");
+    assert!(first.contains("21 migration(s) applied"), "{first}");
     assert!(dir.path().join("riskloop-data/riskloop.db").is_file());
     let run = riskloop(dir.path(), None, &["migrate"]);
     let second = stdout_of(&run);
@@ -66,7 +66,7 @@ fn migrate_with_no_configuration_creates_the_embedded_sqlite_file_and_repeats_ha
         !log.contains("updating the database schema"),
         "nothing to apply: {log}"
     );
-    assert!(second.contains("13 tables"), "{second}");
+    assert!(second.contains("14 tables"), "{second}");
 }
 
 #[tokio::test]
@@ -79,11 +79,55 @@ async fn migrate_creates_the_schema_on_an_empty_postgres_database_and_repeats_ha
     // One more than SQLite: PostgreSQL checks decision references per statement and keeps a
     // decision's JSON as text (SQLite always did); SQLite rebuilt its decisions table for
     // checks without an `IN` list (PostgreSQL evaluates those in place).
-    assert!(first.contains("21 migration(s) applied"), "{first}");
+    assert!(first.contains("22 migration(s) applied"), "{first}");
     let second = stdout_of(&riskloop(dir.path(), Some(&db.url), &["migrate"]));
     assert!(second.contains("0 migration(s) applied"), "{second}");
     assert_eq!(db.store.tables().await.unwrap().len(), 14);
     db.finish().await;
+}
+
+#[test]
+fn a_key_is_rotated_with_a_grace_period_and_listed_as_expiring() {
+    let dir = tempfile::tempdir().unwrap();
+    let created = stdout_of(&riskloop(
+        dir.path(),
+        None,
+        &[
+            "keys",
+            "create",
+            "--name",
+            "core banking",
+            "--role",
+            "integration",
+        ],
+    ));
+    let first = printed_key(&created);
+    let rotated = stdout_of(&riskloop(
+        dir.path(),
+        None,
+        &["keys", "rotate", "1", "--grace-hours", "48"],
+    ));
+    assert!(
+        rotated.contains("Rotated API key 1 (core banking, role integration): the new key is 2"),
+        "{rotated}"
+    );
+    let second = printed_key(&rotated);
+    assert_ne!(first, second);
+    let list = stdout_of(&riskloop(dir.path(), None, &["keys", "list"]));
+    let line = |id: &str| list.lines().find(|l| l.starts_with(id)).unwrap().to_owned();
+    assert!(line("1 ").contains("expires "), "{list}");
+    assert!(line("2 ").contains("active"), "{list}");
+    let again = riskloop(dir.path(), None, &["keys", "rotate", "1"]);
+    assert!(!again.status.success());
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(err.contains("not already rotated"), "{err}");
+    let bad = riskloop(
+        dir.path(),
+        None,
+        &["keys", "rotate", "2", "--grace-hours=-1"],
+    );
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--grace-hours"));
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! Integration tests of the serve crate, against a real SQLite file and a real PostgreSQL server,
 //! and the real HTTP server on a loopback port.
 
+mod abuse;
 mod api;
 mod app;
 mod challenger;

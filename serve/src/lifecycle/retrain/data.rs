@@ -162,18 +162,22 @@ pub async fn export(
             labelled.push((d.id, u8::from(is_bad)));
         }
     }
-    if let Some(factor) = settings.reject_inference {
+    // Ids are time-ordered, so `labelled` is in decision order already; place k is index k-1.
+    let n = labelled.len();
+    let place = |share: f64| ((n as f64 * (1.0 - share)) as usize).clamp(1, n - 1) + 1;
+    if let Some(factor) = settings.reject_inference.filter(|_| n >= 2) {
         let target = [good.as_str(), bad.as_str()];
-        let inferred = infer_rejects(
-            store,
-            spec,
-            &columns,
+        // Inferred rows train and validate, in the shares labelled ones do, so that early
+        // stopping and calibration see the declined population too (validated on approved
+        // loans alone, a model learns their risk level and gives it to everyone); the test
+        // split, which is the holdout that judges, keeps real outcomes only.
+        let parceling = Parceling {
             factor,
-            target,
-            now - window,
-            &mut writer,
-        )
-        .await?;
+            matured_before: now - window,
+            valid_place: place(settings.holdout_share + settings.valid_share),
+            valid_share: settings.valid_share / (1.0 - settings.holdout_share).max(1e-9),
+        };
+        let inferred = infer_rejects(store, spec, &columns, parceling, target, &mut writer).await?;
         (lineage.inferred, lineage.inferred_bad) = inferred;
     }
     writer.flush().map_err(|e| RetrainError::io(&file, &e))?;
@@ -188,9 +192,6 @@ pub async fn export(
             settings.min_labelled
         )));
     }
-    // Ids are time-ordered, so `labelled` is in decision order already; place k is index k-1.
-    let n = labelled.len();
-    let place = |share: f64| ((n as f64 * (1.0 - share)) as usize).clamp(1, n - 1) + 1;
     lineage.test_from = place(settings.holdout_share);
     lineage.valid_from =
         place(settings.holdout_share + settings.valid_share).min(lineage.test_from);
@@ -239,39 +240,79 @@ fn raw_record(
         .collect()
 }
 
+/// How declines become rows: the parceling factor, the newest decision old enough to count,
+/// and where inferred rows validate (the first place of the validation split, and the share of
+/// rows that go there).
+#[derive(Clone, Copy, Debug)]
+struct Parceling {
+    factor: f64,
+    matured_before: DateTime<Utc>,
+    valid_place: usize,
+    valid_share: f64,
+}
+
 /// Reject inference by parceling: every declined application old enough to have matured, had
 /// it been approved, becomes a training row, bad with probability `factor` × the PD its model
-/// gave (capped at 1), drawn from its decision id so a rerun infers the same. Without it, a
-/// retrain learns only from the applications its champion let through, and knows nothing of
-/// the ones beyond its cutoff. Returns how many rows were written, and how many bad.
+/// gave (capped at 1). Without it, a retrain learns only from the applications its champion let
+/// through, and knows nothing of the ones beyond its cutoff. Returns how many rows were
+/// written, and how many bad.
+///
+/// The labels are drawn by systematic sampling within bands of that probability, not by a coin
+/// per row: each band gets its expected number of bads to within one, so the inferred default
+/// rate by risk level is exact and a retrain does not swing with the luck of the draw (coins
+/// per row moved the retrained model's bias on the declined by up to 0.05 between runs).
 async fn infer_rejects(
     store: &Store,
     spec: &DatasetSpec,
     columns: &[String],
-    factor: f64,
+    parceling: Parceling,
     [good, bad]: [&str; 2],
-    matured_before: DateTime<Utc>,
     writer: &mut csv::Writer<std::fs::File>,
 ) -> Result<(usize, usize), RetrainError> {
-    let (mut rows, mut bads) = (0, 0);
+    const BANDS: usize = 50;
+    // Every matured decline, keyed by its application's content: the same applications must give
+    // the same training file (rows and labels) whatever random ids they were given, since
+    // training visits rows in file order (shuffled by a fixed seed).
+    let mut inferred: Vec<(String, f64, Vec<String>)> = Vec::new();
     let mut after = String::new();
     loop {
         let page = store.unlabelled_declines(&after, PAGE).await?;
         let Some(last) = page.last() else { break };
         after.clone_from(&last.id);
-        for d in page.into_iter().filter(|d| d.created_at <= matured_before) {
-            let is_bad = crate::decision::draw(&format!("{}/reject", d.id))
-                < (factor * d.probability).min(1.0);
-            let mut record = raw_record(spec, columns, &d.id, &d.input, d.created_at);
-            record.push(if is_bad { bad } else { good }.to_owned());
-            record.push("0".to_owned());
-            writer
-                .write_record(&record)
-                .map_err(|e| RetrainError::Data(format!("writing the training data: {e}")))?;
-            rows += 1;
-            bads += usize::from(is_bad);
+        for d in page
+            .into_iter()
+            .filter(|d| d.created_at <= parceling.matured_before)
+        {
+            let p = (parceling.factor * d.probability).clamp(0.0, 1.0);
+            let record = raw_record(spec, columns, &d.id, &d.input, d.created_at);
+            inferred.push((crate::digest::sha256_hex(d.input.as_bytes()), p, record));
         }
     }
+    inferred.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    // Half a bad carried in each band: rounding to the nearest count, not always down.
+    let mut carried = [0.5f64; BANDS];
+    let mut bads = 0;
+    for (i, (_, p, mut record)) in inferred.iter().cloned().enumerate() {
+        let band = ((p * BANDS as f64) as usize).min(BANDS - 1);
+        let before = carried[band];
+        carried[band] += p;
+        let is_bad = carried[band].floor() > before.floor();
+        record.push(if is_bad { bad } else { good }.to_owned());
+        // Every 1/share-th row validates (at the validation split's first place); the others
+        // train (place 0).
+        let share = parceling.valid_share;
+        let validates = ((i + 1) as f64 * share).floor() > (i as f64 * share).floor();
+        record.push(if validates {
+            parceling.valid_place.to_string()
+        } else {
+            "0".to_owned()
+        });
+        writer
+            .write_record(&record)
+            .map_err(|e| RetrainError::Data(format!("writing the training data: {e}")))?;
+        bads += usize::from(is_bad);
+    }
+    let rows = inferred.len();
     Ok((rows, bads))
 }
 

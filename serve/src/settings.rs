@@ -54,6 +54,8 @@ pub struct Settings {
     pub retrain: crate::lifecycle::retrain::RetrainSettings,
     /// Drift monitoring of live traffic (`[monitoring]`).
     pub monitoring: crate::monitoring::MonitorSettings,
+    /// HTTPS: certificate and key files (`[tls]`); absent, plain HTTP.
+    pub tls: Option<crate::http::tls::TlsSettings>,
 }
 
 impl Default for Settings {
@@ -69,6 +71,7 @@ impl Default for Settings {
             limits: crate::http::Limits::default(),
             retrain: crate::lifecycle::retrain::RetrainSettings::default(),
             monitoring: crate::monitoring::MonitorSettings::default(),
+            tls: None,
         }
     }
 }
@@ -230,6 +233,27 @@ mod tests {
             s.database_url().expose_secret(),
             "sqlite:///srv/rl/riskloop.db"
         );
+    }
+
+    #[test]
+    fn tls_and_rate_limits_are_read_from_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("riskloop.toml");
+        std::fs::write(
+            &path,
+            "[tls]\ncert = \"/etc/riskloop/cert.pem\"\nkey = \"/etc/riskloop/key.pem\"\n\
+             [limits]\nanalyst_per_second = 5\n",
+        )
+        .unwrap();
+        let s = Settings::load_from(Some(&path), env(&[])).unwrap();
+        let tls = s.tls.unwrap();
+        assert_eq!(tls.cert, PathBuf::from("/etc/riskloop/cert.pem"));
+        assert_eq!(tls.reload_seconds, 10);
+        assert_eq!(s.limits.analyst_per_second, 5.0);
+        assert_eq!(s.limits.integration_per_second, 20_000.0);
+        std::fs::write(&path, "[tls]\ncert = \"c.pem\"\n").unwrap();
+        let err = Settings::load_from(Some(&path), env(&[])).unwrap_err();
+        assert!(err.to_string().contains("key"), "{err}");
     }
 
     #[test]

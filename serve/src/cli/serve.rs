@@ -66,6 +66,7 @@ pub(crate) async fn build(
                     work_dir: settings.data_dir.join("retrain"),
                 }),
             monitoring: settings.monitoring,
+            tls: settings.tls.clone(),
         },
     )
     .await

@@ -41,6 +41,8 @@ pub struct ServeConfig {
     /// Retrain cycles on a schedule, if configured.
     pub retrain: Option<ScheduledRetrain>,
     pub monitoring: MonitorSettings,
+    /// HTTPS instead of HTTP, if configured.
+    pub tls: Option<super::tls::TlsSettings>,
 }
 
 /// What the server's scheduler runs, and when.
@@ -130,8 +132,17 @@ impl Application {
         .client_request_timeout(Duration::from_millis(limits.header_timeout_ms))
         .shutdown_timeout(30)
         // actix's own handlers stop at once on SIGINT; `stop_on_signals` drains on both.
-        .disable_signals()
-        .listen(listener)?
+        .disable_signals();
+        let mut reload = None;
+        let server = match &config.tls {
+            Some(tls) => {
+                let (rustls_config, task) = super::tls::server_config(tls)?;
+                reload = Some(task);
+                tracing::info!(cert = %tls.cert.display(), "serving HTTPS");
+                server.listen_rustls_0_23(listener, rustls_config)?
+            }
+            None => server.listen(listener)?,
+        }
         .run();
         let mut background = vec![
             tokio::spawn(background(state.clone())),
@@ -139,6 +150,7 @@ impl Application {
             tokio::spawn(crate::telemetry::protocol_errors::report_every_minute()),
             shadow_task,
         ];
+        background.extend(reload);
         if let Some(plan) = config.retrain {
             tracing::info!(schedule = %plan.schedule, "retraining on a schedule (UTC)");
             background.push(tokio::spawn(scheduled_retrains(state.clone(), plan)));

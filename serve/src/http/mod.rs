@@ -10,6 +10,7 @@ pub mod openapi; // the OpenAPI description, from the handlers' annotations
 pub mod request_id; // per-request id in logs, headers and problems
 pub mod routes; // one module per resource
 mod state; // AppState, Limits, the Caller extractor
+pub mod tls; // the optional rustls listener, its certificate reloaded on change
 
 pub use app::{Application, ScheduledRetrain, ServeConfig};
 pub use state::{AppState, Limits};

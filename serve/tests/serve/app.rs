@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 
 use riskloop_serve::api_key::Role;
 use riskloop_serve::cli::keys;
+use riskloop_serve::http::tls::TlsSettings;
 use riskloop_serve::http::{Application, Limits, ScheduledRetrain, ServeConfig};
 use riskloop_serve::lifecycle::retrain::RetrainSettings;
 use riskloop_serve::registry;
@@ -175,6 +176,7 @@ pub(crate) async fn spawn_app_retraining(db: TestDb, schedule: &str) -> TestApp 
         &bundles,
         POLICY,
         Some(plan),
+        None,
     )
     .await;
     app._work = Some(work);
@@ -190,7 +192,24 @@ pub(crate) async fn spawn_app_on(
     bundles: &[PathBuf],
     policy: &str,
 ) -> TestApp {
-    start(db, writer, limits, bundles, policy, None).await
+    start(db, writer, limits, bundles, policy, None, None).await
+}
+
+/// [`spawn_app`], serving HTTPS with `tls`.
+pub(crate) async fn spawn_app_tls(db: TestDb, tls: TlsSettings) -> TestApp {
+    let bundles = tokio::task::spawn_blocking(|| bundles().to_vec())
+        .await
+        .unwrap();
+    start(
+        db,
+        WriterSettings::default(),
+        Limits::default(),
+        &bundles,
+        POLICY,
+        None,
+        Some(tls),
+    )
+    .await
 }
 
 async fn start(
@@ -200,6 +219,7 @@ async fn start(
     bundles: &[PathBuf],
     policy: &str,
     retrain: Option<ScheduledRetrain>,
+    tls: Option<TlsSettings>,
 ) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let private = dir.path().to_owned();
@@ -261,6 +281,7 @@ async fn start(
         workers: 2,
         retrain,
         monitoring: Default::default(),
+        tls,
     };
     let app = Application::build(store.clone(), config).await.unwrap();
     let port = app.port();

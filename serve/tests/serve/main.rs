@@ -14,4 +14,5 @@ mod lost_commit;
 mod selection;
 mod store;
 mod swap;
+mod tls;
 mod ui;

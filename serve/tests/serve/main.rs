@@ -10,6 +10,7 @@ mod data_loop;
 mod decide;
 mod faults;
 mod helpers;
+mod hostile;
 mod lost_commit;
 mod selection;
 mod store;

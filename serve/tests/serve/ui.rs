@@ -277,6 +277,25 @@ async fn sign_in_gives_a_strict_cookie_and_every_form_and_role_is_checked_on_the
         app.store.champion().await.unwrap().unwrap().record.version,
         app.versions[1]
     );
+    // And rolls back, after its confirmation; an analyst cannot.
+    let r = http(port, "GET", "/ui/rollback", &[("Cookie", &analyst)], None);
+    assert_eq!(r.status, 403);
+    let r = post_form(port, "/ui/rollback", &analyst, &form(&[("csrf", &csrf)]));
+    assert_eq!(r.status, 403);
+    let r = http(port, "GET", "/ui/rollback", &[("Cookie", &admin)], None);
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains(&app.versions[0]), "{}", r.body);
+    let r = post_form(
+        port,
+        "/ui/rollback",
+        &admin,
+        &form(&[("csrf", &admin_csrf)]),
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(
+        app.store.champion().await.unwrap().unwrap().record.version,
+        app.versions[0]
+    );
 
     // Signing out ends the session on the server; revoking a key ends its sessions at once.
     let r = post_form(port, "/ui/logout", &analyst, &form(&[("csrf", &csrf)]));

@@ -3,6 +3,7 @@
 
 use clap::{Parser, Subcommand};
 
+pub mod audit; // audit replay: stored decisions decided again, differences reported
 pub mod decide; // score --policy: files decided row by row through the decision core
 pub mod demo; // demo: the whole loop from nothing to a served decision
 pub mod ingest; // ingest
@@ -19,6 +20,7 @@ pub mod simulate; // demo's simulated bank: traffic, outcomes, drift, a retrain
 pub mod synth; // synth
 pub mod train; // train
 
+use audit::AuditCommand;
 use demo::DemoArgs;
 use ingest::IngestArgs;
 use keys::KeysCommand;
@@ -80,6 +82,13 @@ pub enum Command {
         #[command(subcommand)]
         command: OutcomesCommand,
     },
+    /// Check the decision record: replay stored decisions with their stored model and policy.
+    Audit {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Read raw loan files as a dataset spec says; write a model-ready dataset folder.
     Ingest(IngestArgs),
     /// Write a synthetic loan book with a known true probability of default.
@@ -118,6 +127,9 @@ impl Cli {
             Command::Retrain { config } => retrain::run(&config.settings()?, &mut out).await,
             Command::Outcomes { config, command } => {
                 outcomes::run(&config.settings()?, &command, &mut out).await
+            }
+            Command::Audit { config, command } => {
+                audit::run(&config.settings()?, &command, &mut out).await
             }
             Command::Ingest(args) => ingest::run(&args, &mut out),
             Command::Synth(args) => synth::run(&args, &mut out),

@@ -103,6 +103,18 @@ impl From<FieldError> for ApiError {
     }
 }
 
+impl From<crate::lifecycle::replay::ReplayError> for ApiError {
+    fn from(err: crate::lifecycle::replay::ReplayError) -> Self {
+        use crate::lifecycle::replay::ReplayError;
+        match err {
+            ReplayError::Registry(e) => e.into(),
+            ReplayError::Store(e) => e.into(),
+            // The record cannot be replayed as stored: what a person must look at.
+            other => Self::Conflict(other.to_string()),
+        }
+    }
+}
+
 impl From<RegistryError> for ApiError {
     fn from(err: RegistryError) -> Self {
         match err {

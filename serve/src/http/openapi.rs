@@ -92,6 +92,7 @@ impl Modify for Problems {
         crate::http::routes::decisions::list,
         crate::http::routes::decisions::get,
         crate::http::routes::decisions::review,
+        crate::http::routes::decisions::replay,
         crate::http::routes::outcomes::report,
         crate::http::routes::models::list,
         crate::http::routes::models::promote,

@@ -710,3 +710,67 @@ fn retrain_and_outcomes_import_say_what_stops_them() {
         "{stderr}"
     );
 }
+
+/// Every decision of a run that spans a model promotion and a policy edit replays identically,
+/// from the command line and one by one over HTTP; a decision whose stored policy is gone
+/// (taken behind the database's back) fails the audit by name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_replay_redecides_every_stored_decision_across_a_promotion_and_a_policy_edit() {
+    use crate::app::{POLICY, spawn_app};
+    use crate::data_loop::score_all;
+    let app = spawn_app(TestDb::sqlite().await).await;
+    let first = score_all(&app);
+    let promoted = app.post(
+        &format!("/v1/models/{}/promote", app.versions[1]),
+        &app.admin,
+        &serde_json::json!({}),
+    );
+    assert_eq!(promoted.status, 200, "{}", promoted.body);
+    let edited = POLICY
+        .replace("version = \"test-1\"", "version = \"test-2\"")
+        .replace("approve_min_score = 560", "approve_min_score = 540");
+    app.replace_policy(&edited, "test-2");
+    let second = score_all(&app);
+    let url = format!("sqlite://{}", app.store.sqlite_file().unwrap().display());
+    let dir = tempfile::tempdir().unwrap();
+    let audit = stdout_of(&riskloop(dir.path(), Some(&url), &["audit", "replay"]));
+    assert!(
+        audit.contains(
+            "2000 decision(s) replayed with their stored model and policy: 2000 identical, 0 not"
+        ),
+        "{audit}"
+    );
+    let today = chrono::Utc::now().date_naive().to_string();
+    let ranged = stdout_of(&riskloop(
+        dir.path(),
+        Some(&url),
+        &["audit", "replay", "--from", &today, "--to", &today],
+    ));
+    assert!(ranged.contains("2000 identical"), "{ranged}");
+
+    let replay = |id: &str, key: &str| app.get(&format!("/v1/decisions/{id}/replay"), Some(key));
+    for id in [&first[0].0, &second[0].0] {
+        let r = replay(id, &app.analyst);
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.json()["identical"], true, "{}", r.body);
+    }
+    assert_eq!(replay(&second[0].0, &app.integration).status, 403);
+    assert_eq!(replay("not-an-id", &app.analyst).status, 422);
+
+    // The second policy's text removed behind the server's back: those decisions cannot be
+    // replayed, and the audit says so and fails.
+    app.store
+        .execute_raw(
+            "DROP TRIGGER policies_refuse_delete; DELETE FROM policies WHERE version = 'test-2'",
+        )
+        .await
+        .unwrap();
+    let failed = riskloop(dir.path(), Some(&url), &["audit", "replay"]);
+    assert!(!failed.status.success());
+    let text = String::from_utf8_lossy(&failed.stdout);
+    assert!(text.contains("1000 identical, 1000 not"), "{text}");
+    assert!(text.contains("is not stored"), "{text}");
+    let r = replay(&second[0].0, &app.analyst);
+    assert_eq!(r.status, 409, "{}", r.body);
+    app.finish().await;
+}

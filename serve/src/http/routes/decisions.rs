@@ -17,7 +17,47 @@ use crate::store::{DecisionFilter, DecisionKind, NewReview};
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(route("/v1/decisions", Method::GET, list))
         .service(route("/v1/decisions/{id}", Method::GET, get))
-        .service(route("/v1/decisions/{id}/review", Method::POST, review));
+        .service(route("/v1/decisions/{id}/review", Method::POST, review))
+        .service(route("/v1/decisions/{id}/replay", Method::GET, replay));
+}
+
+/// A stored decision decided again with its own model bundle and stored policy text.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReplayBody {
+    pub decision_id: String,
+    pub model_version: String,
+    pub policy_version: String,
+    /// The same probability, score, decision and reasons as stored.
+    pub identical: bool,
+    /// What differs, one line each; empty when identical.
+    pub differences: Vec<String>,
+}
+
+#[utoipa::path(get, path = "/v1/decisions/{id}/replay", tag = "decisions", operation_id = "replay_decision", params(("id" = String, Path)),
+    responses((status = 200, body = ReplayBody), (status = 404, body = crate::http::error::Problem), (status = 409, body = crate::http::error::Problem), (status = 422, body = crate::http::error::Problem)),
+    security(("api_key" = [])))]
+pub async fn replay(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::Read)?;
+    decision_id(&id)?;
+    let decision = state
+        .store
+        .get_decision(&id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("decision {id}")))?;
+    let mut artefacts = crate::lifecycle::replay::Artefacts::default();
+    let differences =
+        crate::lifecycle::replay::redecide(&state.store, &mut artefacts, &decision).await?;
+    Ok(HttpResponse::Ok().json(ReplayBody {
+        decision_id: decision.record.id.clone(),
+        model_version: decision.record.model_version.clone(),
+        policy_version: decision.record.policy_version.clone(),
+        identical: differences.is_empty(),
+        differences,
+    }))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -1,0 +1,88 @@
+//! `riskloop audit replay [--from DATE] [--to DATE]`: every stored decision in the range decided
+//! again with its own model bundle and stored policy text; any difference is reported and the
+//! command fails.
+
+use std::io::Write;
+
+use chrono::{NaiveDate, TimeZone, Utc};
+use clap::Subcommand;
+
+use super::shared::open_store;
+use crate::lifecycle::replay::{Artefacts, redecide};
+use crate::settings::Settings;
+use crate::store::{DecisionFilter, id_lower_bound};
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Decide stored decisions again with their stored model and policy; report differences.
+    Replay {
+        /// First day (UTC, YYYY-MM-DD) of decisions to replay; default: the first decision.
+        #[arg(long)]
+        from: Option<NaiveDate>,
+        /// Last day (UTC, YYYY-MM-DD), included; default: the latest decision.
+        #[arg(long)]
+        to: Option<NaiveDate>,
+    },
+}
+
+/// Decisions read per page.
+const PAGE: u32 = 1000;
+/// Differences listed in full; the rest are counted.
+const LISTED: usize = 20;
+
+pub async fn run(
+    settings: &Settings,
+    command: &AuditCommand,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let AuditCommand::Replay { from, to } = command;
+    let day = |d: NaiveDate| Utc.from_utc_datetime(&d.and_hms_opt(0, 0, 0).expect("midnight"));
+    let store = open_store(settings).await?;
+    let mut filter = DecisionFilter {
+        from_id: from.map(|d| id_lower_bound(day(d))),
+        to_id: to.map(|d| id_lower_bound(day(d) + chrono::Duration::days(1))),
+        limit: PAGE,
+        ..DecisionFilter::default()
+    };
+    let mut artefacts = Artefacts::default();
+    let (mut replayed, mut identical) = (0usize, 0usize);
+    let mut problems: Vec<String> = Vec::new();
+    loop {
+        let page = store.list_decisions(&filter).await?;
+        let Some(last) = page.last() else { break };
+        filter.before = Some(last.record.id.clone());
+        for d in &page {
+            replayed += 1;
+            match redecide(&store, &mut artefacts, d).await {
+                Ok(differences) if differences.is_empty() => identical += 1,
+                Ok(differences) => problems.push(format!(
+                    "{}: differs: {}",
+                    d.record.id,
+                    differences.join("; ")
+                )),
+                Err(err) => problems.push(format!("{}: not replayed: {err}", d.record.id)),
+            }
+        }
+        if replayed % 10_000 < page.len() {
+            writeln!(out, "      {replayed} decisions replayed…")?;
+        }
+    }
+    store.close().await;
+    writeln!(
+        out,
+        "{replayed} decision(s) replayed with their stored model and policy: {identical} identical, {} not",
+        problems.len()
+    )?;
+    for p in problems.iter().take(LISTED) {
+        writeln!(out, "  {p}")?;
+    }
+    if problems.len() > LISTED {
+        writeln!(out, "  … and {} more", problems.len() - LISTED)?;
+    }
+    anyhow::ensure!(
+        problems.is_empty(),
+        "{} of {replayed} decision(s) did not replay identically",
+        problems.len()
+    );
+    Ok(())
+}

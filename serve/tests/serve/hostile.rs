@@ -237,3 +237,70 @@ async fn random_outcome_files_are_imported_or_refused_never_a_panic() {
         .unwrap();
     db.finish().await;
 }
+
+/// Schema-driven API fuzzing: schemathesis (from PyPI, beside the Python that
+/// `RISKLOOP_TEST_PYTHON` names; CI installs it) reads `/openapi.json` from a real server and
+/// sends every operation generated requests, valid and not, for a minute, as an admin; no answer
+/// may be a 5xx.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schemathesis_finds_no_server_error_in_a_minute_of_generated_requests() {
+    let schemathesis = match std::env::var("RISKLOOP_TEST_PYTHON") {
+        Ok(python) if !python.is_empty() => std::path::Path::new(&python)
+            .parent()
+            .unwrap()
+            .join("schemathesis"),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("CI=true but RISKLOOP_TEST_PYTHON is unset: the API fuzz must run in CI")
+        }
+        _ => {
+            println!("notice: RISKLOOP_TEST_PYTHON is unset; skipping the schemathesis run");
+            return;
+        }
+    };
+    if !schemathesis.exists() {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must install schemathesis beside {schemathesis:?}"
+        );
+        println!("notice: no {schemathesis:?} (pip install schemathesis); skipping");
+        return;
+    }
+    let limits = Limits {
+        admin_per_second: 0.0,
+        ..Limits::default()
+    };
+    let app = spawn_app_limited(TestDb::sqlite().await, WriterSettings::default(), limits).await;
+    let url = format!("http://127.0.0.1:{}/openapi.json", app.port);
+    let auth = format!("Authorization: Bearer {}", app.admin);
+    let out = tokio::task::block_in_place(|| {
+        std::process::Command::new(&schemathesis)
+            .args([
+                "run",
+                &url,
+                "--checks",
+                "not_a_server_error",
+                "--header",
+                &auth,
+            ])
+            .args(["--max-examples", "30", "--max-time", "60", "--seed", "1"])
+            .args(["--workers", "2"])
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    });
+    let text = String::from_utf8_lossy(&out.stdout);
+    let summary = text
+        .lines()
+        .find(|l| l.contains("generated,"))
+        .unwrap_or("no summary")
+        .trim()
+        .to_owned();
+    println!("schemathesis: {summary}");
+    assert!(
+        out.status.success(),
+        "schemathesis found server errors:\n{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(summary.contains("passed"), "{text}");
+    app.finish().await;
+}

@@ -108,6 +108,7 @@ impl Application {
             writer,
             auth: Authenticator::default(),
             limiter: Default::default(),
+            in_flight: Default::default(),
             metrics,
             limits: config.limits,
         });

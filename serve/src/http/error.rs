@@ -36,6 +36,8 @@ pub enum ApiError {
     Conflict(String),
     #[error("this API key sent more requests than its rate limit; retry in {seconds} s")]
     RateLimited { seconds: u64 },
+    #[error("this API key already has {limit} requests in flight; retry when one is answered")]
+    TooManyInFlight { limit: usize },
     #[error("the decision queue is full; retry shortly")]
     Overloaded,
     #[error("the decision could not be stored and nothing was written; retry shortly")]
@@ -84,6 +86,7 @@ impl ApiError {
             Self::MethodNotAllowed(_) => "method_not_allowed",
             Self::Conflict(_) => "conflict",
             Self::RateLimited { .. } => "rate_limited",
+            Self::TooManyInFlight { .. } => "too_many_in_flight",
             Self::Overloaded => "overloaded",
             Self::NotStored => "not_stored",
             Self::StoreUnavailable => "store_unavailable",
@@ -173,7 +176,9 @@ impl ResponseError for ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
-            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited { .. } | Self::TooManyInFlight { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             Self::Overloaded | Self::NotStored | Self::StoreUnavailable | Self::NoModel => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -215,6 +220,9 @@ impl ResponseError for ApiError {
         }
         if let Self::RateLimited { seconds } = self {
             response.insert_header((header::RETRY_AFTER, HeaderValue::from(*seconds)));
+        }
+        if let Self::TooManyInFlight { .. } = self {
+            response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
         }
         if let Self::BodyTimeout { .. } = self {
             // The rest of the body may still be on its way: the connection cannot be reused.

@@ -5,7 +5,7 @@
 //! its rate in all.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::auth::Caller;
@@ -59,6 +59,48 @@ impl RateLimiter {
     }
 }
 
+/// Requests each key has in flight on this server.
+#[derive(Debug, Default)]
+pub struct InFlight {
+    counts: Mutex<HashMap<i64, usize>>,
+}
+
+/// One request in flight; dropped with the request.
+#[derive(Debug)]
+pub struct InFlightGuard {
+    counts: Arc<InFlight>,
+    key_id: i64,
+}
+
+impl InFlight {
+    /// Counts a request of `key_id` in, unless it already has `max` in flight (0: no limit).
+    pub fn enter(self: &Arc<Self>, key_id: i64, max: usize) -> Option<InFlightGuard> {
+        let mut counts = self.counts.lock().ok()?;
+        let n = counts.entry(key_id).or_insert(0);
+        if max > 0 && *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(InFlightGuard {
+            counts: self.clone(),
+            key_id,
+        })
+    }
+}
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        if let Ok(mut counts) = self.counts.counts.lock()
+            && let Some(n) = counts.get_mut(&self.key_id)
+        {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(&self.key_id);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,5 +141,17 @@ mod tests {
         for _ in 0..1000 {
             assert!(limiter.check(&unlimited, &analyst).is_ok());
         }
+    }
+
+    #[test]
+    fn a_key_holds_at_most_its_requests_in_flight_until_one_ends() {
+        let in_flight = Arc::new(InFlight::default());
+        let first = in_flight.enter(7, 2).unwrap();
+        let _second = in_flight.enter(7, 2).unwrap();
+        assert!(in_flight.enter(7, 2).is_none());
+        assert!(in_flight.enter(8, 2).is_some(), "another key counts apart");
+        drop(first);
+        assert!(in_flight.enter(7, 2).is_some());
+        assert!(in_flight.enter(7, 0).is_some(), "0 is no limit");
     }
 }

@@ -9,7 +9,7 @@ use actix_web::{FromRequest, HttpRequest, web};
 
 use super::auth::{Authenticator, Caller};
 use super::error::ApiError;
-use super::limiter::RateLimiter;
+use super::limiter::{InFlight, RateLimiter};
 use crate::monitoring::Monitor;
 use crate::registry::challenger::ChallengerSlot;
 use crate::registry::{ModelSlot, PolicyStore};
@@ -33,6 +33,7 @@ pub struct AppState {
     pub writer: DecisionWriter,
     pub auth: Authenticator,
     pub limiter: RateLimiter,
+    pub in_flight: Arc<InFlight>,
     pub metrics: Arc<Metrics>,
     pub limits: Limits,
 }
@@ -61,6 +62,9 @@ pub struct Limits {
     pub analyst_per_second: f64,
     pub admin_per_second: f64,
     pub burst_seconds: f64,
+    /// Requests one key may have in flight at once on this server (0: no limit); beyond it
+    /// 429 `too_many_in_flight`.
+    pub max_in_flight_per_key: usize,
 }
 
 impl Default for Limits {
@@ -75,6 +79,7 @@ impl Default for Limits {
             analyst_per_second: 50.0,
             admin_per_second: 50.0,
             burst_seconds: 2.0,
+            max_in_flight_per_key: 1024,
         }
     }
 }
@@ -108,12 +113,21 @@ impl FromRequest for Caller {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(|k| k.trim().to_owned());
+        let req = req.clone();
         Box::pin(async move {
             let (Some(state), Some(key)) = (state, key) else {
                 return Err(ApiError::Unauthenticated);
             };
             let caller = state.auth.authenticate(&state.store, &key).await?;
             state.limit(&caller)?;
+            // Counted until the request is dropped, its response sent.
+            let guard = state
+                .in_flight
+                .enter(caller.key_id, state.limits.max_in_flight_per_key)
+                .ok_or(ApiError::TooManyInFlight {
+                    limit: state.limits.max_in_flight_per_key,
+                })?;
+            actix_web::HttpMessage::extensions_mut(&req).insert(guard);
             Ok(caller)
         })
     }

@@ -102,3 +102,40 @@ async fn a_rotated_key_works_through_its_grace_period_then_expires() {
     assert_eq!(app.post("/v1/score", &new_secret, &body).status, 200);
     app.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_with_its_requests_in_flight_waits_for_one_to_end() {
+    use std::io::{Read, Write};
+    let limits = Limits {
+        max_in_flight_per_key: 1,
+        ..Limits::default()
+    };
+    let app = spawn_app_limited(TestDb::sqlite().await, WriterSettings::default(), limits).await;
+    let body = serde_json::json!({ "application": application() }).to_string();
+    let (head, tail) = body.split_at(body.len() / 2);
+    // A request whose body is still arriving is in flight.
+    let mut slow = std::net::TcpStream::connect(("127.0.0.1", app.port)).unwrap();
+    write!(
+        slow,
+        "POST /v1/score HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{head}",
+        app.integration,
+        body.len()
+    )
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let refused = app.post("/v1/score", &app.integration, &json);
+    assert_eq!(refused.status, 429, "{}", refused.body);
+    assert_eq!(refused.json()["code"], "too_many_in_flight");
+    assert_eq!(refused.header("retry-after"), Some("1"));
+    // Another key is not held up.
+    assert_eq!(app.get("/v1/models", Some(&app.admin)).status, 200);
+    // Once the slow request is answered, the key may send again.
+    slow.write_all(tail.as_bytes()).unwrap();
+    let mut answer = String::new();
+    slow.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert_eq!(app.post("/v1/score", &app.integration, &json).status, 200);
+    app.finish().await;
+}

@@ -8,6 +8,7 @@ mod challenger;
 mod cli;
 mod data_loop;
 mod decide;
+mod deploy;
 mod faults;
 mod helpers;
 mod hostile;

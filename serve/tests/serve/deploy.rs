@@ -136,8 +136,8 @@ async fn the_manifests_point_at_real_routes_and_commands_and_run_nothing_as_root
         let text = read(dockerfile);
         let user = text
             .lines()
-            .filter_map(|l| l.strip_prefix("USER "))
-            .last()
+            .rev()
+            .find_map(|l| l.strip_prefix("USER "))
             .unwrap_or_else(|| panic!("{dockerfile} sets no USER"));
         assert!(
             !user.starts_with("root") && !user.starts_with("0"),

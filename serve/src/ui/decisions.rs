@@ -15,6 +15,7 @@ use super::{Chrome, UiError, fmt, render, see_other, url_escape};
 use crate::decision::{self, ServedModel};
 use crate::http::AppState;
 use crate::http::auth::Permission;
+use crate::http::routes::decisions::{decision_id, stored};
 use crate::registry;
 use crate::store::{Decision, DecisionFilter, DecisionKind, NewReview, id_lower_bound};
 
@@ -287,14 +288,6 @@ pub struct DetailQuery {
     reviewed: Option<String>,
 }
 
-fn decision_id(id: &str) -> Result<(), UiError> {
-    if crate::uuid7::is_id(id) {
-        Ok(())
-    } else {
-        Err(UiError::field("id", "not a decision id"))
-    }
-}
-
 pub async fn detail(
     state: web::Data<AppState>,
     signed: Signed,
@@ -302,12 +295,8 @@ pub async fn detail(
     query: web::Query<DetailQuery>,
 ) -> Result<HttpResponse, UiError> {
     signed.require(Permission::Read)?;
-    decision_id(&id)?;
     let store = &state.store;
-    let d = store
-        .get_decision(&id)
-        .await?
-        .ok_or_else(|| UiError::NotFound(format!("decision {id}")))?;
+    let d = stored(&state, &id).await?;
     let input = d.record.input.value();
     let application = input
         .as_object()

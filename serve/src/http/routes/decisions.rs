@@ -12,7 +12,7 @@ use crate::http::AppState;
 use crate::http::auth::{Caller, Permission};
 use crate::http::error::ApiError;
 use crate::http::routes::score::DecisionBody;
-use crate::store::{DecisionFilter, DecisionKind, NewReview};
+use crate::store::{Decision, DecisionFilter, DecisionKind, NewReview};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(route("/v1/decisions", Method::GET, list))
@@ -42,12 +42,7 @@ pub async fn replay(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Read)?;
-    decision_id(&id)?;
-    let decision = state
-        .store
-        .get_decision(&id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("decision {id}")))?;
+    let decision = stored(&state, &id).await?;
     let mut artefacts = crate::lifecycle::replay::Artefacts::default();
     let differences =
         crate::lifecycle::replay::redecide(&state.store, &mut artefacts, &decision).await?;
@@ -158,12 +153,7 @@ pub async fn get(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Read)?;
-    decision_id(&id)?;
-    let decision = state
-        .store
-        .get_decision(&id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("decision {id}")))?;
+    let decision = stored(&state, &id).await?;
     let reviews = state.store.reviews_of(&id).await?;
     Ok(HttpResponse::Ok().json(DecisionDetail {
         decision: DecisionBody::from(&decision),
@@ -181,8 +171,18 @@ pub async fn get(
     }))
 }
 
+/// The stored decision a path names: a well-formed id, then a row, or 422 / 404.
+pub(crate) async fn stored(state: &AppState, id: &str) -> Result<Decision, ApiError> {
+    decision_id(id)?;
+    state
+        .store
+        .get_decision(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("decision {id}")))
+}
+
 /// A decision id in a path: well-formed, or refused before any lookup.
-fn decision_id(id: &str) -> Result<(), ApiError> {
+pub(crate) fn decision_id(id: &str) -> Result<(), ApiError> {
     if crate::uuid7::is_id(id) {
         Ok(())
     } else {

@@ -145,8 +145,10 @@ impl Application {
             None => server.listen(listener)?,
         }
         .run();
+        let registry_changed = Arc::new(tokio::sync::Notify::new());
         let mut background = vec![
-            tokio::spawn(background(state.clone())),
+            tokio::spawn(background(state.clone(), registry_changed.clone())),
+            tokio::spawn(listen_registry(state.clone(), registry_changed)),
             tokio::spawn(recover_writes(state.clone())),
             tokio::spawn(crate::telemetry::protocol_errors::report_every_minute()),
             shadow_task,
@@ -228,13 +230,19 @@ impl Application {
     }
 }
 
-/// Policy reloads, following the registry's champion, key-use flushes: every second; the
-/// drift monitor's verdict (logged when it changes) every minute.
-async fn background(state: web::Data<AppState>) {
+/// Policy reloads, following the registry's champion, key-use flushes: every second, and at
+/// once when another server says the registry changed; the drift monitor's verdict (logged
+/// when it changes) every minute.
+async fn background(state: web::Data<AppState>, registry_changed: Arc<tokio::sync::Notify>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
-    for second in 0u64.. {
-        tick.tick().await;
-        if second % 60 == 59 {
+    let mut reported = Instant::now();
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = registry_changed.notified() => {}
+        }
+        if reported.elapsed() >= Duration::from_secs(60) {
+            reported = Instant::now();
             state.monitor.report();
         }
         let model = state.model.current();
@@ -263,6 +271,17 @@ async fn background(state: web::Data<AppState>) {
         state.auth.flush_usage(&state.store).await;
         state.metrics.queue_depth(state.writer.queued());
     }
+}
+
+/// Wakes [`background`] whenever another server changes the registry (PostgreSQL only).
+async fn listen_registry(state: web::Data<AppState>, registry_changed: Arc<tokio::sync::Notify>) {
+    state
+        .store
+        .listen_registry(|what| {
+            tracing::debug!(what, "registry changed");
+            registry_changed.notify_one();
+        })
+        .await;
 }
 
 /// Retrain cycles at the schedule's times. Several servers on one database may all wake; the

@@ -70,6 +70,7 @@ pub async fn attach(
             detail: serde_json::json!({ "traffic_percent": traffic_percent }),
         })
         .await?;
+    super::tell_replicas(store, version).await;
     tracing::info!(version, traffic_percent, actor, "challenger attached");
     Ok(())
 }
@@ -88,6 +89,7 @@ pub async fn detach(store: &Store, actor: &str) -> Result<Option<String>, Regist
             detail: serde_json::json!({}),
         })
         .await?;
+    super::tell_replicas(store, &attached.model_version).await;
     tracing::info!(
         version = attached.model_version,
         actor,

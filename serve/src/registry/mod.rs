@@ -142,8 +142,17 @@ pub async fn promote(
     if let Some(slot) = slot {
         slot.swap(Arc::new(served));
     }
+    tell_replicas(store, version).await;
     tracing::info!(version, ?previous, actor, "model promoted");
     Ok(previous)
+}
+
+/// Tells every other server to follow the registry now; if that fails they still do within a
+/// second (they poll it), so the change stands.
+pub(crate) async fn tell_replicas(store: &Store, what: &str) {
+    if let Err(err) = store.notify_registry(what).await {
+        tracing::warn!(error = %err, "cannot notify the other servers; they follow within a second");
+    }
 }
 
 /// Whether `policy` (if any) reads only fields `model` has.

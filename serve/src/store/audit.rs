@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 
+use super::chain::{self, Source};
 use super::{Result, Store, on_pool};
 
 #[derive(Debug)]
@@ -28,13 +29,19 @@ pub struct AuditEntry {
 impl Store {
     pub async fn audit(&self, entry: &NewAuditEntry<'_>) -> Result<i64> {
         const SQL: &str = "INSERT INTO audit_log (actor, action, target, detail) VALUES ($1, $2, $3, $4) RETURNING id";
-        Ok(on_pool!(self, pool => sqlx::query_scalar(SQL)
-            .bind(entry.actor)
-            .bind(entry.action)
-            .bind(entry.target)
-            .bind(Json(&entry.detail))
-            .fetch_one(pool)
-            .await)?)
+        Ok(on_pool!(self, pool => async {
+            let mut tx = pool.begin().await?;
+            let id: i64 = sqlx::query_scalar(SQL)
+                .bind(entry.actor)
+                .bind(entry.action)
+                .bind(entry.target)
+                .bind(Json(&entry.detail))
+                .fetch_one(&mut *tx)
+                .await?;
+            chain::append(&mut *tx, Source::Audit, &id.to_string()).await?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(id)
+        }.await)?)
     }
 
     /// The newest entries first.

@@ -17,6 +17,7 @@ use sqlx::sqlite::{
 };
 
 mod audit;
+pub(crate) mod chain;
 mod decisions;
 mod error;
 mod jobs;
@@ -24,6 +25,7 @@ mod keys;
 mod labelled;
 mod locks;
 mod models;
+mod notify;
 mod outcomes;
 mod policies;
 mod reviews;
@@ -32,6 +34,7 @@ mod shadow;
 mod ui;
 
 pub use audit::{AuditEntry, NewAuditEntry};
+pub use chain::{BrokenLink, ChainHead, ChainReport};
 pub use decisions::{
     Decision, DecisionFilter, DecisionKind, JsonText, NewDecision, Reason, Reasons,
 };

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 
+use super::chain::{self, LedgerConn, Source};
 use super::{Result, Store, StoreError, on_pool};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,8 +99,18 @@ macro_rules! columns {
     };
 }
 
-const EVENT_SQL: &str =
-    "INSERT INTO model_events (model_version, event, actor, detail) VALUES ($1, $2, $3, $4)";
+/// Records a model event, linked into the ledger, in the caller's transaction.
+async fn record_event<C: LedgerConn + ?Sized>(
+    conn: &mut C,
+    version: &str,
+    event: &str,
+    actor: &str,
+    detail: &serde_json::Value,
+) -> sqlx::Result<i64> {
+    let id = conn.model_event((version, event, actor, detail)).await?;
+    chain::append(conn, Source::ModelEvent, &id.to_string()).await?;
+    Ok(id)
+}
 
 impl Store {
     /// Registers a bundle and records the event, atomically.
@@ -119,13 +130,8 @@ impl Store {
                 .bind(&model.parent_version)
                 .fetch_one(&mut *tx)
                 .await?;
-            sqlx::query(EVENT_SQL)
-                .bind(&model.version)
-                .bind("registered")
-                .bind(actor)
-                .bind(Json(serde_json::json!({ "path": model.path })))
-                .execute(&mut *tx)
-                .await?;
+            let detail = serde_json::json!({ "path": model.path });
+            record_event(&mut *tx, &model.version, "registered", actor, &detail).await?;
             tx.commit().await?;
             Ok(row)
         }.await);
@@ -185,21 +191,11 @@ impl Store {
                 });
             }
             if let Some(old) = &previous {
-                sqlx::query(EVENT_SQL)
-                    .bind(old)
-                    .bind("demoted")
-                    .bind(actor)
-                    .bind(Json(serde_json::json!({ "replaced_by": version })))
-                    .execute(&mut *tx)
-                    .await?;
+                let detail = serde_json::json!({ "replaced_by": version });
+                record_event(&mut *tx, old, "demoted", actor, &detail).await?;
             }
-            sqlx::query(EVENT_SQL)
-                .bind(version)
-                .bind("promoted")
-                .bind(actor)
-                .bind(Json(serde_json::json!({ "previous": previous })))
-                .execute(&mut *tx)
-                .await?;
+            let detail = serde_json::json!({ "previous": previous });
+            record_event(&mut *tx, version, "promoted", actor, &detail).await?;
             tx.commit().await?;
             Ok(Ok(previous))
         }.await);
@@ -230,14 +226,11 @@ impl Store {
         actor: &str,
         detail: &serde_json::Value,
     ) -> Result<i64> {
-        const SQL: &str = "INSERT INTO model_events (model_version, event, actor, detail) \
-             VALUES ($1, $2, $3, $4) RETURNING id";
-        Ok(on_pool!(self, pool => sqlx::query_scalar(SQL)
-            .bind(version)
-            .bind(event)
-            .bind(actor)
-            .bind(Json(detail))
-            .fetch_one(pool)
-            .await)?)
+        Ok(on_pool!(self, pool => async {
+            let mut tx = pool.begin().await?;
+            let id = record_event(&mut *tx, version, event, actor, detail).await?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(id)
+        }.await)?)
     }
 }

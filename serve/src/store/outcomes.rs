@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::chain::{self, Source};
 use super::{Result, Store, StoreError, on_pool};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,7 +99,10 @@ impl Store {
                     .fetch_optional(&mut *tx)
                     .await?;
                 let stored = match id {
-                    Some(id) => OutcomeStored { id, repeated: false },
+                    Some(id) => {
+                        chain::append(&mut *tx, Source::Outcome, &id.to_string()).await?;
+                        OutcomeStored { id, repeated: false }
+                    }
                     None => {
                         let id: i64 = sqlx::query_scalar(STORED)
                             .bind(&o.decision_id)

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::chain::{self, Source};
 use super::{Result, Store, on_pool};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -18,13 +19,20 @@ impl Store {
     pub async fn store_policy(&self, sha256: &str, version: &str, text: &str) -> Result<()> {
         const SQL: &str = "INSERT INTO policies (sha256, version, text) VALUES ($1, $2, $3) \
              ON CONFLICT (sha256) DO NOTHING";
-        on_pool!(self, pool => sqlx::query(SQL)
-            .bind(sha256)
-            .bind(version)
-            .bind(text)
-            .execute(pool)
-            .await
-            .map(drop))?;
+        on_pool!(self, pool => async {
+            let mut tx = pool.begin().await?;
+            let stored = sqlx::query(SQL)
+                .bind(sha256)
+                .bind(version)
+                .bind(text)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if stored == 1 {
+                chain::append(&mut *tx, Source::Policy, sha256).await?;
+            }
+            tx.commit().await
+        }.await)?;
         Ok(())
     }
 

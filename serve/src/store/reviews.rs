@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::chain::{self, Source};
 use super::{DecisionKind, Result, Store, StoreError, on_pool};
 
 #[derive(Debug)]
@@ -75,13 +76,19 @@ impl Store {
              RETURNING ",
             columns!()
         );
-        let row: Row = on_pool!(self, pool => sqlx::query_as(SQL)
-            .bind(review.decision_id)
-            .bind(review.api_key_id)
-            .bind(review.decision.as_str())
-            .bind(review.note)
-            .fetch_one(pool)
-            .await)
+        let row: Row = on_pool!(self, pool => async {
+            let mut tx = pool.begin().await?;
+            let row: Row = sqlx::query_as(SQL)
+                .bind(review.decision_id)
+                .bind(review.api_key_id)
+                .bind(review.decision.as_str())
+                .bind(review.note)
+                .fetch_one(&mut *tx)
+                .await?;
+            chain::append(&mut *tx, Source::Review, &row.id.to_string()).await?;
+            tx.commit().await?;
+            Ok(row)
+        }.await)
         .map_err(|e| match &e {
             sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
                 StoreError::NotFound(format!("decision {}", review.decision_id))

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{postgres, sqlite_sink};
+use crate::store::chain::Chain;
 use crate::store::{NewDecision, Store, StoreError};
 
 /// [`DecisionSink::probe`] on SQLite, for tools and tests: the server's SQLite writer probes on
@@ -55,7 +56,7 @@ impl Store {
             }
             Some(pool) => {
                 let mut conn = pool.acquire().await.map_err(StoreError::Unavailable)?;
-                postgres::insert_postgres(&mut conn, batch)
+                postgres::insert_postgres(&mut conn, batch, &mut Chain::fresh())
                     .await
                     .map_err(postgres::write_error)
             }

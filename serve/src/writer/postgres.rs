@@ -4,8 +4,11 @@
 
 use std::time::Duration;
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 
+use crate::store::chain::{Chain, HEAD_SQL, Head, decision_link};
 use crate::store::{NewDecision, Result, Store, StoreError};
 
 pub(super) fn write_error(err: sqlx::Error) -> StoreError {
@@ -23,6 +26,8 @@ pub struct DecisionSink {
     postgres: Option<(sqlx::pool::PoolConnection<sqlx::Postgres>, i32)>,
     /// The server process of the connection whose commit last failed, until settled.
     failed_backend: Option<i32>,
+    /// This writer's chain of decisions.
+    chain: Chain,
 }
 
 impl Store {
@@ -32,6 +37,7 @@ impl Store {
             hold,
             postgres: None,
             failed_backend: None,
+            chain: Chain::fresh(),
         }
     }
 }
@@ -54,7 +60,7 @@ impl DecisionSink {
             Some(held) => held,
             None => held_connection(pool).await?,
         };
-        match insert_postgres(&mut conn, batch).await {
+        match insert_postgres(&mut conn, batch, &mut self.chain).await {
             Ok(written) => {
                 self.postgres = Some((conn, backend));
                 Ok(written)
@@ -65,6 +71,8 @@ impl DecisionSink {
                     // The statement failed cleanly; the connection is sound.
                     self.postgres = Some((conn, backend));
                 } else {
+                    // Whether the batch was committed is settled later: the head is read again.
+                    self.chain.head = None;
                     self.failed_backend = Some(backend);
                     drop(conn.detach());
                 }
@@ -164,30 +172,101 @@ async fn wait_backend_gone(pool: &sqlx::PgPool, backend: i32) -> Result<()> {
     )))
 }
 
-/// PostgreSQL: one round trip per batch. The rows travel as arrays, so the statement text is
-/// the same for every batch size and stays prepared.
+/// PostgreSQL: the rows travel as arrays, so the statement text is the same for every batch
+/// size and stays prepared. Each row carries its link of `chain`, so a batch that may skip rows
+/// (idempotent repeats) is a transaction that commits only when every row it linked was
+/// inserted: otherwise it is rolled back and the rest linked again without the repeats.
 pub(super) async fn insert_postgres(
     conn: &mut sqlx::PgConnection,
     batch: &[NewDecision],
+    chain: &mut Chain,
 ) -> std::result::Result<Vec<Option<DateTime<Utc>>>, sqlx::Error> {
+    use sqlx::Connection;
+    let mut by_id: HashMap<String, DateTime<Utc>> = HashMap::with_capacity(batch.len());
+    let mut todo: Vec<&NewDecision> = batch.iter().collect();
+    // Each round drops at least one row (a repeat), so this ends.
+    while !todo.is_empty() {
+        // Only a row with an idempotency key can be skipped; a batch without one is a single
+        // statement, committed on its own, as before chaining.
+        let (inserted, last, created) = if todo.iter().any(|d| d.idempotency_key.is_some()) {
+            let mut tx = conn.begin().await?;
+            let round = link_and_insert(&mut tx, &todo, chain).await?;
+            if round.0.len() == todo.len() {
+                tx.commit().await?;
+            } else {
+                tx.rollback().await?;
+            }
+            round
+        } else {
+            link_and_insert(conn, &todo, chain).await?
+        };
+        if inserted.len() == todo.len() {
+            chain.head = Some(last);
+            by_id.extend(inserted.into_iter().map(|id| (id, created)));
+            break;
+        }
+        let inserted: std::collections::HashSet<String> = inserted.into_iter().collect();
+        todo.retain(|d| inserted.contains(&d.id));
+    }
+    Ok(batch.iter().map(|d| by_id.get(&d.id).copied()).collect())
+}
+
+/// Links `todo` after the chain's head (read from the database when not known) and inserts it:
+/// the ids inserted, the new head, and the commit time the links cover.
+async fn link_and_insert(
+    conn: &mut sqlx::PgConnection,
+    todo: &[&NewDecision],
+    chain: &Chain,
+) -> std::result::Result<(Vec<String>, Option<Head>, DateTime<Utc>), sqlx::Error> {
+    // The column's precision, so that the hash covers what is stored.
+    let now = Utc::now();
+    let created = DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now);
+    let head = match &chain.head {
+        Some(head) => head.clone(),
+        None => sqlx::query_as(HEAD_SQL)
+            .bind(&chain.name)
+            .fetch_optional(&mut *conn)
+            .await?
+            .map(|(seq, hash)| Head { seq, hash }),
+    };
+    let mut links = Vec::with_capacity(todo.len());
+    let mut last = head;
+    for d in todo {
+        let seq = last.as_ref().map_or(1, |h| h.seq + 1);
+        let hash = decision_link(last.as_ref(), seq, created, d);
+        links.push((seq, hash.clone()));
+        last = Some(Head { seq, hash });
+    }
+    let inserted = insert_rows(conn, todo, created, &chain.name, &links).await?;
+    Ok((inserted, last, created))
+}
+
+async fn insert_rows(
+    conn: &mut sqlx::PgConnection,
+    batch: &[&NewDecision],
+    created: DateTime<Utc>,
+    chain: &str,
+    links: &[(i64, String)],
+) -> std::result::Result<Vec<String>, sqlx::Error> {
     const SQL: &str = concat!(
         "INSERT INTO decisions (id, application_id, api_key_id, idempotency_key, request_sha256, \
          input, model_version, policy_version, policy_sha256, probability, score, decision, \
-         reasons, latency_us) ",
+         reasons, latency_us, created_at, chain, chain_seq, chain_hash) ",
         "SELECT id, application_id, api_key_id, idempotency_key, request_sha256, input::json, \
          model_version, policy_version, policy_sha256, probability, score, decision, \
-         reasons::json, latency_us FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::text[], \
-         $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::float8[], $11::int4[], \
-         $12::text[], $13::text[], $14::int8[]) AS t(id, application_id, api_key_id, \
-         idempotency_key, request_sha256, input, model_version, policy_version, policy_sha256, \
-         probability, score, decision, reasons, latency_us)",
+         reasons::json, latency_us, $15, $16, chain_seq, chain_hash FROM UNNEST($1::text[], \
+         $2::text[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], \
+         $9::text[], $10::float8[], $11::int4[], $12::text[], $13::text[], $14::int8[], \
+         $17::int8[], $18::text[]) AS t(id, application_id, api_key_id, idempotency_key, \
+         request_sha256, input, model_version, policy_version, policy_sha256, probability, \
+         score, decision, reasons, latency_us, chain_seq, chain_hash)",
         " ON CONFLICT (api_key_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING \
-         RETURNING id, created_at"
+         RETURNING id"
     );
-    fn column<'a, T>(batch: &'a [NewDecision], f: impl Fn(&'a NewDecision) -> T) -> Vec<T> {
-        batch.iter().map(f).collect()
+    fn column<'a, T>(batch: &[&'a NewDecision], f: impl Fn(&'a NewDecision) -> T) -> Vec<T> {
+        batch.iter().map(|d| f(d)).collect()
     }
-    let rows: Vec<(String, DateTime<Utc>)> = sqlx::query_as(SQL)
+    sqlx::query_scalar(SQL)
         .bind(column(batch, |d| d.id.as_str()))
         .bind(column(batch, |d| d.application_id.as_deref()))
         .bind(column(batch, |d| d.api_key_id))
@@ -202,8 +281,10 @@ pub(super) async fn insert_postgres(
         .bind(column(batch, |d| d.decision.as_str()))
         .bind(column(batch, |d| d.reasons.json().as_str()))
         .bind(column(batch, |d| d.latency_us))
+        .bind(created)
+        .bind(chain)
+        .bind(links.iter().map(|l| l.0).collect::<Vec<_>>())
+        .bind(links.iter().map(|l| l.1.as_str()).collect::<Vec<_>>())
         .fetch_all(conn)
-        .await?;
-    let by_id: std::collections::HashMap<String, DateTime<Utc>> = rows.into_iter().collect();
-    Ok(batch.iter().map(|d| by_id.get(&d.id).copied()).collect())
+        .await
 }

@@ -14,6 +14,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags, params};
 
+use crate::store::chain::{HEAD_SQL, Head, SQLITE_CHAIN, decision_link};
 use crate::store::{NewDecision, sqlite_refused_row};
 
 /// `created_at` as SQLite's own default writes it (`strftime('%Y-%m-%dT%H:%M:%fZ','now')`):
@@ -22,8 +23,8 @@ const SQLITE_TIME: &str = "%Y-%m-%dT%H:%M:%S%.3fZ";
 
 const INSERT: &str = "INSERT INTO decisions (created_at, id, application_id, api_key_id, \
     idempotency_key, request_sha256, input, model_version, policy_version, policy_sha256, \
-    probability, score, decision, reasons, latency_us) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) \
+    probability, score, decision, reasons, latency_us, chain, chain_seq, chain_hash) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18) \
     ON CONFLICT (api_key_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING";
 
 /// What became of one submission (the decisions a handler submitted together) in a batch: for
@@ -103,6 +104,21 @@ fn insert_submissions(
     created: DateTime<Utc>,
 ) -> rusqlite::Result<Vec<SubmissionWritten>> {
     let mut insert = conn.prepare_cached(INSERT)?;
+    // Read inside the write transaction: no other writer can move the chain meanwhile, and a
+    // restart, or a commit whose fate was unknown, leaves nothing to recover.
+    let mut head: Option<Head> = conn
+        .prepare_cached(HEAD_SQL)?
+        .query_row([SQLITE_CHAIN], |row| {
+            Ok(Head {
+                seq: row.get(0)?,
+                hash: row.get(1)?,
+            })
+        })
+        .map(Some)
+        .or_else(|e| match e {
+            rusqlite::Error::QueryReturnedNoRows => Ok(None),
+            e => Err(e),
+        })?;
     let mut rows = decisions;
     let mut written = Vec::with_capacity(submissions.len());
     for &n in submissions {
@@ -110,12 +126,15 @@ fn insert_submissions(
         rows = rest;
         // One statement fails atomically; several need a savepoint to be undone together.
         let guarded = own.len() > 1;
+        let head_before = head.clone();
         if guarded {
             conn.prepare_cached("SAVEPOINT submission")?.execute([])?;
         }
         let mut out = Vec::with_capacity(own.len());
         let mut refused = None;
         for d in own {
+            let seq = head.as_ref().map_or(1, |h| h.seq + 1);
+            let hash = decision_link(head.as_ref(), seq, created, d);
             let inserted = insert.execute(params![
                 stamp,
                 d.id,
@@ -132,9 +151,17 @@ fn insert_submissions(
                 d.decision.as_str(),
                 d.reasons.json().as_str(),
                 d.latency_us,
+                SQLITE_CHAIN,
+                seq,
+                hash,
             ]);
             match inserted {
-                Ok(n) => out.push((n == 1).then_some(created)),
+                Ok(n) => {
+                    if n == 1 {
+                        head = Some(Head { seq, hash });
+                    }
+                    out.push((n == 1).then_some(created));
+                }
                 Err(err) if sqlite_refused_row(&err) => {
                     refused = Some(err);
                     break;
@@ -145,6 +172,7 @@ fn insert_submissions(
         if guarded {
             if refused.is_some() {
                 conn.prepare_cached("ROLLBACK TO submission")?.execute([])?;
+                head = head_before;
             }
             conn.prepare_cached("RELEASE submission")?.execute([])?;
         }

@@ -23,7 +23,7 @@ fn command(dir: &Path, database_url: Option<&str>, args: &[&str]) -> Command {
     cmd
 }
 
-fn riskloop(dir: &Path, database_url: Option<&str>, args: &[&str]) -> Output {
+pub(crate) fn riskloop(dir: &Path, database_url: Option<&str>, args: &[&str]) -> Output {
     command(dir, database_url, args)
         .output()
         .expect("run riskloop")
@@ -55,8 +55,8 @@ fn migrate_with_no_configuration_creates_the_embedded_sqlite_file_and_repeats_ha
     // Said before the work, which can take minutes on a large database.
     let log = String::from_utf8_lossy(&run.stderr);
     assert!(log.contains("updating the database schema"), "{log}");
-    assert!(log.contains("pending=21"), "{log}");
-    assert!(first.contains("21 migration(s) applied"), "{first}");
+    assert!(log.contains("pending=22"), "{log}");
+    assert!(first.contains("23 migration(s) applied"), "{first}");
     assert!(dir.path().join("riskloop-data/riskloop.db").is_file());
     let run = riskloop(dir.path(), None, &["migrate"]);
     let second = stdout_of(&run);
@@ -66,7 +66,7 @@ fn migrate_with_no_configuration_creates_the_embedded_sqlite_file_and_repeats_ha
         !log.contains("updating the database schema"),
         "nothing to apply: {log}"
     );
-    assert!(second.contains("14 tables"), "{second}");
+    assert!(second.contains("15 tables"), "{second}");
 }
 
 #[tokio::test]
@@ -79,10 +79,10 @@ async fn migrate_creates_the_schema_on_an_empty_postgres_database_and_repeats_ha
     // One more than SQLite: PostgreSQL checks decision references per statement and keeps a
     // decision's JSON as text (SQLite always did); SQLite rebuilt its decisions table for
     // checks without an `IN` list (PostgreSQL evaluates those in place).
-    assert!(first.contains("22 migration(s) applied"), "{first}");
+    assert!(first.contains("23 migration(s) applied"), "{first}");
     let second = stdout_of(&riskloop(dir.path(), Some(&db.url), &["migrate"]));
     assert!(second.contains("0 migration(s) applied"), "{second}");
-    assert_eq!(db.store.tables().await.unwrap().len(), 14);
+    assert_eq!(db.store.tables().await.unwrap().len(), 15);
     db.finish().await;
 }
 

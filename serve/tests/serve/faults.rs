@@ -13,11 +13,9 @@ use std::time::{Duration, Instant};
 use riskloop_serve::http::Limits;
 use riskloop_serve::writer::WriterSettings;
 use serde_json::json;
-use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream as AsyncStream};
 
 use crate::app::{TestApp, application, http, spawn_app, spawn_app_limited};
-use crate::helpers::{TestDb, Tmpfs};
+use crate::helpers::{Outage, TestDb, Tmpfs};
 
 /// One answered score request.
 #[derive(Clone, Debug)]
@@ -208,6 +206,8 @@ async fn a_full_disk_refuses_decisions_fast_loses_none_and_recovers_on_sqlite() 
     let answers = load.finish();
     let ok = answers_match_the_database(&app, &answers).await;
     assert!(ok > 50, "only {ok} of {} answered 200", answers.len());
+    // Batches failed mid-write: the chain went on from what was committed.
+    crate::chain::assert_chains_intact(&app.store).await;
     app.finish().await;
 
     let plain = rusqlite::Connection::open(&file).unwrap();
@@ -217,51 +217,6 @@ async fn a_full_disk_refuses_decisions_fast_loses_none_and_recovers_on_sqlite() 
     assert_eq!(check, "ok");
     drop(plain);
     drop(fs);
-}
-
-/// A TCP proxy to PostgreSQL that the test can cut: every connection through it is closed, and
-/// new ones are closed at once, until it is restored. To the server, PostgreSQL is gone.
-#[derive(Clone, Default)]
-struct Outage {
-    down: Arc<AtomicBool>,
-    cut: Arc<tokio::sync::Notify>,
-}
-
-impl Outage {
-    async fn start(upstream: String) -> (Self, String) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap().to_string();
-        let outage = Self::default();
-        let spawned = outage.clone();
-        tokio::spawn(async move {
-            while let Ok((mut client, _)) = listener.accept().await {
-                if spawned.down.load(Ordering::SeqCst) {
-                    let _ = client.shutdown().await;
-                    continue;
-                }
-                let Ok(mut server) = AsyncStream::connect(&upstream).await else {
-                    continue;
-                };
-                let cut = spawned.cut.clone();
-                tokio::spawn(async move {
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-                        _ = cut.notified() => {}
-                    }
-                });
-            }
-        });
-        (outage, address)
-    }
-
-    fn cut(&self) {
-        self.down.store(true, Ordering::SeqCst);
-        self.cut.notify_waiters();
-    }
-
-    fn restore(&self) {
-        self.down.store(false, Ordering::SeqCst);
-    }
 }
 
 /// PostgreSQL lost under load (every connection cut, none accepted): scores and lists answer
@@ -336,6 +291,8 @@ async fn a_lost_database_is_refused_fast_told_by_readiness_and_recovered_on_post
     let known: Vec<Answer> = answers.into_iter().filter(|a| a.status != 500).collect();
     let ok = answers_match_the_database(&app, &known).await;
     assert!(ok > 50, "only {ok} answered 200");
+    // Commits whose fate was unknown: each writer read its chain's head again.
+    crate::chain::assert_chains_intact(&app.store).await;
     app.finish().await;
 }
 

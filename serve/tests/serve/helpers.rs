@@ -181,3 +181,48 @@ async fn admin_execute(admin_url: &str, sql: &str) {
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
     admin.close().await;
 }
+
+/// A TCP proxy to PostgreSQL that the test can cut: every connection through it is closed, and
+/// new ones are closed at once, until it is restored. To the server, PostgreSQL is gone.
+#[derive(Clone, Default)]
+pub(crate) struct Outage {
+    down: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    cut: std::sync::Arc<tokio::sync::Notify>,
+}
+
+impl Outage {
+    pub(crate) async fn start(upstream: String) -> (Self, String) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let outage = Self::default();
+        let spawned = outage.clone();
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if spawned.down.load(std::sync::atomic::Ordering::SeqCst) {
+                    let _ = tokio::io::AsyncWriteExt::shutdown(&mut client).await;
+                    continue;
+                }
+                let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await else {
+                    continue;
+                };
+                let cut = spawned.cut.clone();
+                tokio::spawn(async move {
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = cut.notified() => {}
+                    }
+                });
+            }
+        });
+        (outage, address)
+    }
+
+    pub(crate) fn cut(&self) {
+        self.down.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.cut.notify_waiters();
+    }
+
+    pub(crate) fn restore(&self) {
+        self.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}

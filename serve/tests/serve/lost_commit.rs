@@ -168,6 +168,8 @@ async fn a_batch_whose_commit_answer_is_lost_is_answered_by_what_the_database_ho
     assert_eq!(db.store.count_decisions().await.unwrap(), 4);
     drop(writer);
     tasks.flushed().await;
+    // The committed batch whose answer was lost is a link of the chain, and the next goes on.
+    crate::chain::assert_chains_intact(&db.store).await;
     store.close().await;
     db.finish().await;
 }

@@ -4,6 +4,7 @@
 mod abuse;
 mod api;
 mod app;
+mod chain;
 mod challenger;
 mod cli;
 mod data_loop;
@@ -13,6 +14,7 @@ mod faults;
 mod helpers;
 mod hostile;
 mod lost_commit;
+mod replicas;
 mod selection;
 mod store;
 mod swap;

@@ -53,12 +53,13 @@ on_both_engines!(
     a_decision_references_a_stored_key_and_model_and_neither_is_ever_removed,
 );
 
-const TABLES: [&str; 14] = [
+const TABLES: [&str; 15] = [
     "api_keys",
     "audit_log",
     "challenger",
     "decisions",
     "jobs",
+    "ledger",
     "locks",
     "model_events",
     "models",
@@ -817,20 +818,50 @@ async fn sqlite_decisions_rebuilds_keep_rows_references_and_rules() {
         .await
         .unwrap();
 
-    let key = seed(&store).await;
+    // Written as the server of that schema wrote them (today's writes link each row into the
+    // hash chains of a later migration).
+    store
+        .execute_raw(
+            "INSERT INTO models (version, path, manifest_sha256, manifest) \
+             VALUES ('m1', 'models/m1', 'abab', '{}')",
+        )
+        .await
+        .unwrap();
+    let key = create_key(&store, "bank", Role::Integration).await.0;
     let mut decisions: Vec<NewDecision> = (0..3).map(|_| decision(key, None)).collect();
     decisions.push(decision(key, Some("retry-1")));
-    store.insert_decisions(&decisions).await.unwrap();
+    for d in &decisions {
+        sqlx::query(
+            "INSERT INTO decisions (id, application_id, api_key_id, idempotency_key, \
+             request_sha256, input, model_version, policy_version, policy_sha256, probability, \
+             score, decision, reasons, latency_us) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        )
+        .bind(&d.id)
+        .bind(&d.application_id)
+        .bind(d.api_key_id)
+        .bind(&d.idempotency_key)
+        .bind(&d.request_sha256)
+        .bind(d.input.as_str())
+        .bind(&d.model_version)
+        .bind(&d.policy_version)
+        .bind(&d.policy_sha256)
+        .bind(d.probability)
+        .bind(d.score)
+        .bind(d.decision.as_str())
+        .bind(d.reasons.json().as_str())
+        .bind(d.latency_us)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
     let before: Vec<_> =
         futures_util::future::join_all(decisions.iter().map(|d| store.get_decision(&d.id))).await;
     let (analyst, _) = create_key(&store, "anna", Role::Analyst).await;
-    store
-        .insert_review(&NewReview {
-            decision_id: &decisions[0].id,
-            api_key_id: analyst,
-            decision: DecisionKind::Approve,
-            note: "kept",
-        })
+    sqlx::query("INSERT INTO reviews (decision_id, api_key_id, decision, note) VALUES ($1, $2, 'approve', 'kept')")
+        .bind(&decisions[0].id)
+        .bind(analyst)
+        .execute(&pool)
         .await
         .unwrap();
     // Reported twice, as a retry did before reports were idempotent: migration 18's rule
@@ -849,11 +880,11 @@ async fn sqlite_decisions_rebuilds_keep_rows_references_and_rules() {
         .unwrap();
     }
 
-    assert_eq!(store.pending_migrations().await, 9);
+    assert_eq!(store.pending_migrations().await, 10);
     assert_eq!(
         store.migrate().await.unwrap(),
-        9,
-        "only the rebuilds and the seven after them were left"
+        10,
+        "only the rebuilds and the eight after them were left"
     );
     assert_eq!(store.outcomes_of(&decisions[1].id).await.unwrap().len(), 2);
     assert_eq!(store.pending_migrations().await, 0);
@@ -917,6 +948,11 @@ async fn sqlite_decisions_rebuilds_keep_rows_references_and_rules() {
         indexed, 1,
         "the keyed decision alone is in the idempotency index"
     );
+    // Rows from before the hash chains carry no links and are counted apart; later ones chain.
+    let report = store.verify_chains(&|_| {}).await.unwrap();
+    assert!(report.intact(), "{:#?}", report.broken);
+    assert_eq!(report.decisions_before_chaining, 4);
+    assert_eq!(report.decisions_linked, 2);
     let autoindexes: Vec<(String,)> = sqlx::query_as(
         "SELECT name FROM sqlite_master WHERE tbl_name = 'decisions' \
          AND name LIKE 'sqlite_autoindex%'",

@@ -215,7 +215,10 @@ pub async fn run(
     progress: &(dyn Fn(&str) + Send + Sync),
 ) -> Result<Report, RetrainError> {
     let store = cycle.store;
-    if !store.try_lock(LOCK, &cycle.actor, LEASE).await? {
+    // The lease's holder is this run, not the actor: two servers on one host (or two runs of
+    // `riskloop retrain`) share an actor's name, and must not share the lease.
+    let holder = format!("{}#{}", cycle.actor, crate::uuid7::new());
+    if !store.try_lock(LOCK, &holder, LEASE).await? {
         return Err(RetrainError::Busy);
     }
     let job = store
@@ -223,11 +226,11 @@ pub async fn run(
         .await?;
     store.claim_job(job).await?;
     let renew = {
-        let (store, actor) = (store.clone(), cycle.actor.clone());
+        let (store, holder) = (store.clone(), holder.clone());
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep((LEASE / 3).to_std().unwrap_or_default()).await;
-                if !store.try_lock(LOCK, &actor, LEASE).await.unwrap_or(false) {
+                if !store.try_lock(LOCK, &holder, LEASE).await.unwrap_or(false) {
                     tracing::warn!("the retrain lease could not be renewed");
                 }
             }
@@ -275,7 +278,7 @@ pub async fn run(
             store.finish_job(job, Err(&e.to_string())).await?;
         }
     }
-    store.unlock(LOCK, &cycle.actor).await?;
+    store.unlock(LOCK, &holder).await?;
     result
 }
 

@@ -76,11 +76,18 @@ async fn verify(
         report.ledger_links,
         started.elapsed().as_secs_f64()
     )?;
-    for c in &report.chains {
+    for c in report.chains.iter().take(LISTED) {
         writeln!(
             out,
             "  chain {}: {} link(s), head {}",
             c.chain, c.length, c.head
+        )?;
+    }
+    if report.chains.len() > LISTED {
+        let more = report.chains.len() - LISTED;
+        writeln!(
+            out,
+            "  … and {more} more chain(s) (every head is in --json's report)"
         )?;
     }
     if report.decisions_before_chaining + report.records_before_ledger > 0 {

@@ -497,28 +497,50 @@ impl Store {
         Ok(report)
     }
 
-    /// Decisions without a link: fine before chaining began, tampering after.
+    /// Decisions without a link: fine before chaining began, tampering after (a decision's id
+    /// sorts by the time it was made).
     async fn verify_unlinked_decisions(&self, report: &mut ChainReport) -> Result<()> {
-        const FIRST: &str = "SELECT MIN(created_at) FROM decisions WHERE chain IS NOT NULL";
-        let first: Option<DateTime<Utc>> =
-            on_pool!(self, pool => sqlx::query_scalar(FIRST).fetch_one(pool).await)?;
-        const UNLINKED: &str = "SELECT id, created_at FROM decisions WHERE chain IS NULL";
-        let unlinked: Vec<(String, DateTime<Utc>)> =
-            on_pool!(self, pool => sqlx::query_as(UNLINKED).fetch_all(pool).await)?;
-        for (id, at) in unlinked {
-            match first {
-                Some(first) if at >= first => report.broken.push(BrokenLink {
-                    chain: "decisions".into(),
-                    seq: 0,
-                    row: id,
-                    problem: "a decision stored after chaining began carries no link \
-                              (it was written behind riskloop's back)"
-                        .into(),
-                }),
-                _ => report.decisions_before_chaining += 1,
+        let (before, after) = self
+            .unlinked(
+                "decisions t WHERE t.chain IS NULL",
+                "t.id > (SELECT MIN(id) FROM decisions WHERE chain IS NOT NULL)",
+                "t.id",
+            )
+            .await?;
+        report.decisions_before_chaining += before;
+        report.broken.extend(after.into_iter().map(|id| {
+            BrokenLink {
+                chain: "decisions".into(),
+                seq: 0,
+                row: id,
+                problem: "a decision stored after chaining began carries no link \
+                      (it was written behind riskloop's back)"
+                    .into(),
             }
-        }
+        }));
         Ok(())
+    }
+
+    /// Rows selected by `rows` (`<table> t WHERE <no link>`): how many are older than `after`
+    /// allows (stored before chaining began), and the keys of the first of those that are not.
+    async fn unlinked(&self, rows: &str, after: &str, key: &str) -> Result<(u64, Vec<String>)> {
+        let all = format!("SELECT COUNT(*) FROM {rows}");
+        let listed = format!(
+            "SELECT CAST({key} AS TEXT) FROM {rows} AND {after} ORDER BY {key} LIMIT {}",
+            BROKEN_PER_CHAIN
+        );
+        let late = format!("SELECT COUNT(*) FROM {rows} AND {after}");
+        let (all, late, listed): (i64, i64, Vec<String>) = on_pool!(self, pool => {
+            let all = sqlx::query_scalar(sqlx::AssertSqlSafe(all)).fetch_one(pool).await?;
+            let late = sqlx::query_scalar(sqlx::AssertSqlSafe(late)).fetch_one(pool).await?;
+            let listed = sqlx::query_scalar(sqlx::AssertSqlSafe(listed)).fetch_all(pool).await?;
+            (all, late, listed)
+        });
+        let mut keys = listed;
+        if late > i64::try_from(keys.len()).unwrap_or(i64::MAX) {
+            keys.push(format!("… and {} more", late - keys.len() as i64));
+        }
+        Ok((u64::try_from(all - late).unwrap_or(0), keys))
     }
 
     async fn verify_ledger(&self, report: &mut ChainReport) -> Result<()> {
@@ -566,32 +588,34 @@ impl Store {
         walked?;
         for source in Source::ALL {
             let (table, key) = source.table();
-            let first = format!(
-                "SELECT MIN(t.created_at) FROM {table} t JOIN ledger l \
-                 ON l.source = '{}' AND l.source_key = CAST(t.{key} AS TEXT)",
-                source.as_str()
-            );
-            let unlinked = format!(
-                "SELECT CAST(t.{key} AS TEXT), t.created_at FROM {table} t \
-                 WHERE NOT EXISTS (SELECT 1 FROM ledger l WHERE l.source = '{}' \
-                 AND l.source_key = CAST(t.{key} AS TEXT))",
-                source.as_str()
-            );
-            let first: Option<DateTime<Utc>> = on_pool!(self, pool => sqlx::query_scalar(sqlx::AssertSqlSafe(first.clone())).fetch_one(pool).await)?;
-            let rows: Vec<(String, DateTime<Utc>)> = on_pool!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(unlinked.clone())).fetch_all(pool).await)?;
-            for (key, at) in rows {
-                match first {
-                    Some(first) if at >= first => report.broken.push(BrokenLink {
-                        chain: "ledger".into(),
-                        seq: 0,
-                        row: format!("{}:{key}", source.as_str()),
-                        problem: "a record stored after the ledger began is not in it \
-                                  (it was written behind riskloop's back)"
-                            .into(),
-                    }),
-                    _ => report.records_before_ledger += 1,
+            let name = source.as_str();
+            let linked = |t: &str| {
+                format!(
+                    "EXISTS (SELECT 1 FROM ledger l WHERE l.source = '{name}' \
+                     AND l.source_key = CAST({t}.{key} AS TEXT))"
+                )
+            };
+            let (before, after) = self
+                .unlinked(
+                    &format!("{table} t WHERE NOT {}", linked("t")),
+                    &format!(
+                        "t.created_at >= (SELECT MIN(f.created_at) FROM {table} f WHERE {})",
+                        linked("f")
+                    ),
+                    &format!("t.{key}"),
+                )
+                .await?;
+            report.records_before_ledger += before;
+            report.broken.extend(after.into_iter().map(|key| {
+                BrokenLink {
+                    chain: "ledger".into(),
+                    seq: 0,
+                    row: format!("{name}:{key}"),
+                    problem: "a record stored after the ledger began is not in it \
+                          (it was written behind riskloop's back)"
+                        .into(),
                 }
-            }
+            }));
         }
         Ok(())
     }

@@ -83,6 +83,24 @@ async fn records_are_chained_and_tampering_is_caught(db: TestDb) {
     assert!(ok, "{text}");
     assert!(text.contains("1001 decision link(s)"), "{text}");
     assert!(text.contains("every chain is intact"), "{text}");
+    let dir = tempfile::tempdir().unwrap();
+    let heads = dir.path().join("heads.json");
+    let out = riskloop(
+        dir.path(),
+        Some(&url),
+        &["audit", "verify", "--json", heads.to_str().unwrap()],
+    );
+    assert!(out.status.success());
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&heads).unwrap()).unwrap();
+    let linked: i64 = report["chains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["length"].as_i64().unwrap())
+        .sum();
+    assert_eq!(linked, 1001, "{report}");
+    assert!(report["ledger_links"].as_u64().unwrap() >= 5, "{report}");
 
     let store = &app.store;
     let (drop_decision_triggers, drop_review_trigger) = if postgres {
@@ -134,13 +152,31 @@ async fn records_are_chained_and_tampering_is_caught(db: TestDb) {
         ))
         .await
         .unwrap();
+    // A decision added without riskloop: it carries no link.
+    let forged = riskloop_serve::store::NewDecision::new_id();
+    store
+        .execute_raw(&format!(
+            "INSERT INTO decisions (id, application_id, api_key_id, request_sha256, input, \
+             model_version, policy_version, policy_sha256, probability, score, decision, \
+             reasons, latency_us) SELECT '{forged}', application_id, api_key_id, \
+             request_sha256, input, model_version, policy_version, policy_sha256, probability, \
+             score, 'approve', reasons, latency_us FROM decisions WHERE id = '{second}'"
+        ))
+        .await
+        .unwrap();
     let report = store.verify_chains(&|_| {}).await.unwrap();
     let problems: Vec<String> = report
         .broken
         .iter()
         .map(|b| format!("{} {} {}", b.chain, b.row, b.problem))
         .collect();
-    assert_eq!(problems.len(), 4, "{problems:#?}");
+    assert_eq!(problems.len(), 5, "{problems:#?}");
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains(forged.as_str()) && p.contains("carries no link")),
+        "{problems:#?}"
+    );
     assert!(problems[0].contains(victim.as_str()), "{problems:#?}");
     assert!(
         problems.iter().any(|p| p.contains("a decision is missing")),

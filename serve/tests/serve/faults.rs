@@ -227,11 +227,7 @@ async fn a_lost_database_is_refused_fast_told_by_readiness_and_recovered_on_post
     let Some(db) = TestDb::postgres().await else {
         return;
     };
-    let upstream = {
-        let url = url::Url::parse(&db.url).unwrap();
-        format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432))
-    };
-    let (outage, address) = Outage::start(upstream).await;
+    let (outage, address) = Outage::start(db.server_address()).await;
     let db = db.postgres_through(&address).await;
     let app = spawn_app(db).await;
     let load = Load::start(&app, 4, Duration::from_millis(20));

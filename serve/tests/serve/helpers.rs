@@ -39,13 +39,8 @@ impl TestDb {
 
     /// The same PostgreSQL database through another address (a proxy of the test's).
     pub(crate) async fn postgres_through(mut self, host_port: &str) -> Self {
-        let mut url = url::Url::parse(&self.url).unwrap();
-        let (host, port) = host_port.split_once(':').unwrap();
-        url.set_host(Some(host)).unwrap();
-        url.set_port(Some(port.parse().unwrap())).unwrap();
-        url.query_pairs_mut().append_pair("sslmode", "disable");
         self.store.close().await;
-        self.url = url.to_string();
+        self.url = self.url_through(host_port);
         self.store = Store::connect(
             &SecretString::from(self.url.clone()),
             &DatabaseSettings::pool(4),
@@ -53,6 +48,22 @@ impl TestDb {
         .await
         .unwrap();
         self
+    }
+
+    /// This database's URL through another address (a proxy of the test's).
+    pub(crate) fn url_through(&self, host_port: &str) -> String {
+        let mut url = url::Url::parse(&self.url).unwrap();
+        let (host, port) = host_port.split_once(':').unwrap();
+        url.set_host(Some(host)).unwrap();
+        url.set_port(Some(port.parse().unwrap())).unwrap();
+        url.query_pairs_mut().append_pair("sslmode", "disable");
+        url.to_string()
+    }
+
+    /// Where the PostgreSQL server is, as `host:port`: for a proxy in front of it.
+    pub(crate) fn server_address(&self) -> String {
+        let url = url::Url::parse(&self.url).unwrap();
+        format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432))
     }
 
     /// The SQLite file's path; `None` on PostgreSQL.

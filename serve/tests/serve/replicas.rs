@@ -151,19 +151,8 @@ async fn replicas_on_one_postgres_database_behave_as_one_service() {
     let Some(db) = TestDb::postgres().await else {
         return;
     };
-    let upstream = {
-        let url = url::Url::parse(&db.url).unwrap();
-        format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432))
-    };
-    let (outage, address) = Outage::start(upstream).await;
-    let proxied = {
-        let mut url = url::Url::parse(&db.url).unwrap();
-        let (host, port) = address.split_once(':').unwrap();
-        url.set_host(Some(host)).unwrap();
-        url.set_port(Some(port.parse().unwrap())).unwrap();
-        url.query_pairs_mut().append_pair("sslmode", "disable");
-        url.to_string()
-    };
+    let (outage, address) = Outage::start(db.server_address()).await;
+    let proxied = db.url_through(&address);
     let a: TestApp = spawn_app(db).await;
     let b = tokio::task::block_in_place(|| Replica::start(&proxied, &a.policy));
     let (v0, v1) = (a.versions[0].clone(), a.versions[1].clone());

@@ -526,8 +526,8 @@ impl Store {
     async fn unlinked(&self, rows: &str, after: &str, key: &str) -> Result<(u64, Vec<String>)> {
         let all = format!("SELECT COUNT(*) FROM {rows}");
         let listed = format!(
-            "SELECT CAST({key} AS TEXT) FROM {rows} AND {after} ORDER BY {key} LIMIT {}",
-            BROKEN_PER_CHAIN
+            "SELECT CAST({key} AS TEXT) FROM {rows} AND {after} ORDER BY {key} \
+             LIMIT {BROKEN_PER_CHAIN}"
         );
         let late = format!("SELECT COUNT(*) FROM {rows} AND {after}");
         let (all, late, listed): (i64, i64, Vec<String>) = on_pool!(self, pool => {

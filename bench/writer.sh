@@ -6,6 +6,8 @@
 #   bash bench/writer.sh [SECONDS] [CLIENTS...]     (default: 6 s; 64 and 256 clients)
 #
 # PostgreSQL: RISKLOOP_BENCH_POSTGRES_URL (default the local server; database riskloop_bench_writer).
+# RISKLOOP_BENCH_BIN_DIR: a folder holding `riskloop` and `writer_load` built earlier (to compare
+# two builds in one sitting); unset, both are built here.
 set -euo pipefail
 SECONDS_PER_RUN=${1:-6}
 shift || true
@@ -15,9 +17,14 @@ ROOT=$PWD
 PG_ADMIN=${RISKLOOP_BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 export PGOPTIONS='-c client_min_messages=warning'
 
-cargo build --release -p riskloop-serve --bin riskloop --example writer_load
-BIN=$ROOT/target/release/riskloop
-LOAD=$ROOT/target/release/examples/writer_load
+if [ -n "${RISKLOOP_BENCH_BIN_DIR:-}" ]; then
+  BIN=$RISKLOOP_BENCH_BIN_DIR/riskloop
+  LOAD=$RISKLOOP_BENCH_BIN_DIR/writer_load
+else
+  cargo build --release -p riskloop-serve --bin riskloop --example writer_load
+  BIN=$ROOT/target/release/riskloop
+  LOAD=$ROOT/target/release/examples/writer_load
+fi
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 source "$ROOT/bench/lib.sh"

@@ -5,7 +5,9 @@
 ALTER TABLE decisions ADD COLUMN chain TEXT;
 ALTER TABLE decisions ADD COLUMN chain_seq INTEGER;
 ALTER TABLE decisions ADD COLUMN chain_hash TEXT;
-CREATE UNIQUE INDEX decisions_chain_link ON decisions (chain, chain_seq) WHERE chain IS NOT NULL;
+-- No index on (chain, chain_seq), unlike PostgreSQL: SQLite has one writer and one chain, whose
+-- head is the chained row with the highest rowid, and an index entry per decision was the
+-- largest part of the chain's cost on the writer's serial path.
 
 -- One chain over every other record (reviews, outcomes, model events, the audit log, policies):
 -- each row written names its source row and hashes it with the previous link.

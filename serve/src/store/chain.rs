@@ -24,6 +24,10 @@ use super::{NewDecision, Result, Store, on_pool};
 /// The chain of SQLite's decision writer.
 pub(crate) const SQLITE_CHAIN: &str = "sqlite";
 
+/// SQLite's head: the chained row written last (no index on the chain there, see migration 24).
+pub(crate) const SQLITE_HEAD_SQL: &str = "SELECT chain_seq, chain_hash FROM decisions \
+     WHERE chain = $1 ORDER BY rowid DESC LIMIT 1";
+
 /// The last link of a chain.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Head {
@@ -64,15 +68,6 @@ fn optional(h: &mut Sha256, text: Option<&str>) {
     }
 }
 
-fn hex(digest: impl AsRef<[u8]>) -> String {
-    use std::fmt::Write;
-    let mut out = String::with_capacity(64);
-    for byte in digest.as_ref() {
-        let _ = write!(out, "{byte:02x}");
-    }
-    out
-}
-
 /// The link of decision `d`, committed at `created_at`, at place `seq` after `prev`: SHA-256
 /// over the previous hash and every column, each length-prefixed.
 pub(crate) fn decision_link(
@@ -99,7 +94,7 @@ pub(crate) fn decision_link(
     field(&mut h, d.decision.as_str().as_bytes());
     field(&mut h, d.reasons.json().as_str().as_bytes());
     h.update(d.latency_us.to_le_bytes());
-    hex(h.finalize())
+    crate::digest::hex(&h.finalize())
 }
 
 /// The link after `prev` for a ledger row of `source` whose columns read back as `canonical`.
@@ -110,7 +105,7 @@ fn ledger_link(prev: Option<&str>, seq: i64, source: &str, key: &str, canonical:
     field(&mut h, source.as_bytes());
     field(&mut h, key.as_bytes());
     field(&mut h, canonical.as_bytes());
-    hex(h.finalize())
+    crate::digest::hex(&h.finalize())
 }
 
 /// The tables the ledger covers.

@@ -14,7 +14,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags, params};
 
-use crate::store::chain::{HEAD_SQL, Head, SQLITE_CHAIN, decision_link};
+use crate::store::chain::{Head, SQLITE_CHAIN, SQLITE_HEAD_SQL, decision_link};
 use crate::store::{NewDecision, sqlite_refused_row};
 
 /// `created_at` as SQLite's own default writes it (`strftime('%Y-%m-%dT%H:%M:%fZ','now')`):
@@ -107,7 +107,7 @@ fn insert_submissions(
     // Read inside the write transaction: no other writer can move the chain meanwhile, and a
     // restart, or a commit whose fate was unknown, leaves nothing to recover.
     let mut head: Option<Head> = conn
-        .prepare_cached(HEAD_SQL)?
+        .prepare_cached(SQLITE_HEAD_SQL)?
         .query_row([SQLITE_CHAIN], |row| {
             Ok(Head {
                 seq: row.get(0)?,

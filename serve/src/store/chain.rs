@@ -53,6 +53,7 @@ impl Chain {
     }
 }
 
+/// A PostgreSQL writer's head, along the `(chain, chain_seq)` index.
 pub(crate) const HEAD_SQL: &str = "SELECT chain_seq, chain_hash FROM decisions \
      WHERE chain = $1 ORDER BY chain_seq DESC LIMIT 1";
 

@@ -20,8 +20,13 @@ static DECIDER: LazyLock<(ServedModel, Policy, tempfile::TempDir)> = LazyLock::n
     let spec = std::fs::read_to_string(data.join("german_credit.toml")).expect("the spec");
     let spec = riskloop_ingest::spec::DatasetSpec::from_toml(&spec).expect("the spec reads");
     let dataset = dir.path().join("dataset");
-    riskloop_ingest::etl::ingest(&spec, &[data.join("german_credit.csv")], &dataset, &mut |_| {})
-        .expect("German credit ingests");
+    riskloop_ingest::etl::ingest(
+        &spec,
+        &[data.join("german_credit.csv")],
+        &dataset,
+        &mut |_| {},
+    )
+    .expect("German credit ingests");
     let request = riskloop_train::run::TrainRequest {
         data: &dataset,
         out: &dir.path().join("models"),
@@ -33,7 +38,9 @@ static DECIDER: LazyLock<(ServedModel, Policy, tempfile::TempDir)> = LazyLock::n
         },
         parent_version: None,
     };
-    let bundle = riskloop_train::run::train(&request, &mut |_| {}).expect("a model trains").dir;
+    let bundle = riskloop_train::run::train(&request, &mut |_| {})
+        .expect("a model trains")
+        .dir;
     let model = ServedModel::load(&bundle).expect("the bundle loads");
     let policy = Policy::parse(include_str!("../seeds/policy.toml"), "policy.toml")
         .expect("the policy reads");
@@ -45,7 +52,9 @@ fuzz_target!(|body: &[u8]| {
     let refused = |e: &dyn ResponseError| {
         assert!(e.status_code().is_client_error(), "{}", e.status_code());
     };
-    let object = match Object::parse(body, "body").and_then(|o| o.only(&["application_id", "application"])) {
+    let object = match Object::parse(body, "body")
+        .and_then(|o| o.only(&["application_id", "application"]))
+    {
         Ok(object) => object,
         Err(e) => return refused(&e),
     };
@@ -59,5 +68,10 @@ fuzz_target!(|body: &[u8]| {
         return refused(&e);
     }
     // The decision core on the same text: a refusal is an answer; only a panic is a bug.
-    let _ = decision::decide_stored(model, policy, "01890a5d-ac96-774b-bcce-b302099a8057", raw.get());
+    let _ = decision::decide_stored(
+        model,
+        policy,
+        "01890a5d-ac96-774b-bcce-b302099a8057",
+        raw.get(),
+    );
 });

@@ -2,9 +2,8 @@
 //! idempotent repeats, on a connection a writer task keeps; after a failed commit, what the
 //! database holds of the batch (`settle`). SQLite's is `sqlite_sink`.
 
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
-
-use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
@@ -205,7 +204,7 @@ pub(super) async fn insert_postgres(
             by_id.extend(inserted.into_iter().map(|id| (id, created)));
             break;
         }
-        let inserted: std::collections::HashSet<String> = inserted.into_iter().collect();
+        let inserted: HashSet<String> = inserted.into_iter().collect();
         todo.retain(|d| inserted.contains(&d.id));
     }
     Ok(batch.iter().map(|d| by_id.get(&d.id).copied()).collect())

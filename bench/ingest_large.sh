@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # A large loan book through `riskloop ingest`: ROWS synthetic rows (default 20,000,000) written
 # as one CSV and, split by application year, as one CSV per vintage; each ingested under
-# /usr/bin/time -v (wall seconds, CPU share, peak RSS). See bench/README.md.
+# /usr/bin/time -v (wall seconds, CPU share, peak RSS): as one file with every row held
+# (`--fit-rows 0`), as one file in two passes (the default `fit_rows`, a 2,000,000-row sample),
+# and per vintage in two passes. See bench/README.md.
 #
 #   bash bench/ingest_large.sh [ROWS]
 #
@@ -36,9 +38,13 @@ echo "| step | wall | CPU | peak RSS MiB |"
 echo "| --- | --- | --- | --- |"
 measure "synth $ROWS rows" "$BIN" synth --rows "$ROWS" --seed 7 --out "$WORK/book.csv"
 echo "| (the CSV: $(du -m "$WORK/book.csv" | cut -f1) MiB) | | | |"
-measure "ingest $ROWS rows, one file" "$BIN" ingest --spec data/synthetic_loans.toml \
-  --input "$WORK/book.csv" --out "$WORK/dataset"
+measure "ingest $ROWS rows, one file, every row held" "$BIN" ingest \
+  --spec data/synthetic_loans.toml --input "$WORK/book.csv" --out "$WORK/held" --fit-rows 0
 grep -E "rows read|train" "$WORK/out.txt" | head -3 | sed 's/^/    /'
+measure "ingest $ROWS rows, one file, two passes" "$BIN" ingest \
+  --spec data/synthetic_loans.toml --input "$WORK/book.csv" --out "$WORK/dataset"
+grep -E "rows read|sample|train" "$WORK/out.txt" | head -4 | sed 's/^/    /'
+rm -rf "$WORK/held" "$WORK/dataset"
 # The same book as one file per vintage (application year): read as one book, the pipeline
 # fitted once on the training split and applied to every file.
 mkdir -p "$WORK/vintages"
@@ -49,7 +55,7 @@ awk -F, -v dir="$WORK/vintages" '
     print >> file }' "$WORK/book.csv"
 rm "$WORK/book.csv"
 echo "| ($(ls "$WORK/vintages" | wc -l) vintage files) | | | |"
-measure "ingest $ROWS rows, one file per vintage" "$BIN" ingest --spec data/synthetic_loans.toml \
-  --input "$WORK"/vintages/*.csv --out "$WORK/by-vintage"
-grep -E "rows read|train" "$WORK/out.txt" | head -3 | sed 's/^/    /'
+measure "ingest $ROWS rows, one file per vintage, two passes" "$BIN" ingest \
+  --spec data/synthetic_loans.toml --input "$WORK"/vintages/*.csv --out "$WORK/by-vintage"
+grep -E "rows read|sample|train" "$WORK/out.txt" | head -4 | sed 's/^/    /'
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -26,6 +26,10 @@ pub struct QualityReport {
     pub dataset: String,
     pub rows_read: usize,
     pub rows_used: usize,
+    /// When the book had more rows than `[read] fit_rows`: the rows of the uniform sample that
+    /// the per-feature statistics (and the pipeline) were computed on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sampled_rows: Option<usize>,
     pub target: TargetSummary,
     pub features: Vec<FeatureQuality>,
     /// Names of features flagged as probable leakage.
@@ -151,6 +155,15 @@ pub struct Input<'a> {
     pub labels: &'a [u8],
     pub splits: &'a Splits,
     pub target: TargetSummary,
+    pub totals: Totals,
+}
+
+/// Counts over the whole book, when `parsed` holds only a sample of it.
+#[derive(Clone, Copy, Debug)]
+pub struct Totals {
+    pub rows_read: usize,
+    pub rows_used: usize,
+    pub sampled_rows: Option<usize>,
 }
 
 pub fn report(input: Input<'_>) -> QualityReport {
@@ -160,6 +173,7 @@ pub fn report(input: Input<'_>) -> QualityReport {
         labels,
         splits,
         target,
+        totals,
     } = input;
     let features: Vec<FeatureQuality> = spec
         .features
@@ -201,11 +215,11 @@ pub fn report(input: Input<'_>) -> QualityReport {
                 column: f.column().to_owned(),
                 kind: f.kind,
                 protected: f.protected,
-                missing_rate: if parsed.rows == 0 {
+                missing_rate: if column.is_empty() {
                     0.0
                 } else {
-                    (0..parsed.rows).filter(|&r| column.is_missing(r)).count() as f64
-                        / parsed.rows as f64
+                    (0..column.len()).filter(|&r| column.is_missing(r)).count() as f64
+                        / column.len() as f64
                 },
                 parse_failures: parsed.failures[i],
                 parse_failure_examples: parsed.failure_examples[i].clone(),
@@ -225,8 +239,9 @@ pub fn report(input: Input<'_>) -> QualityReport {
     let gates = gates_of(spec, &features);
     QualityReport {
         dataset: spec.name.clone(),
-        rows_read: parsed.rows,
-        rows_used: splits.train.len() + splits.valid.len() + splits.test.len(),
+        rows_read: totals.rows_read,
+        rows_used: totals.rows_used,
+        sampled_rows: totals.sampled_rows,
         target,
         probable_leakage: features
             .iter()

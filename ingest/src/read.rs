@@ -3,7 +3,6 @@
 
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 
 use chrono::NaiveDate;
 use polars::prelude::*;
@@ -86,172 +85,270 @@ pub struct Parsed {
     pub date_failures: usize,
     /// First few application dates that did not parse, for the error that says so.
     pub date_failure_examples: Vec<String>,
+    /// Each feature's code by category, for appending batches.
+    lookups: Vec<PlHashMap<String, u32>>,
 }
 
-struct State {
-    parsers: Vec<ColumnParser>,
-    text: Vec<StringChunked>,
-    dates: Vec<Option<NaiveDate>>,
-    date_failures: usize,
-    date_failure_examples: Vec<String>,
-    rows: usize,
+/// How a batch's columns map onto the requested ones.
+struct Layout {
+    /// Each selected column, once, in the order the batch holds them.
+    selected: Vec<String>,
+    feature_at: Vec<Vec<usize>>,
+    text_at: Vec<usize>,
+    time_at: Option<usize>,
 }
 
-/// Checks that the columns exist, then streams the frame through the parsers.
-pub fn parse_stream(
-    lf: LazyFrame,
-    request: &Request,
-    context: &str,
-) -> Result<Parsed, IngestError> {
-    let mut lf = lf;
-    let schema = lf.collect_schema().map_err(IngestError::polars(context))?;
-    let mut wanted: Vec<&str> = request
-        .features
-        .iter()
-        .flat_map(|(c, _)| c.iter().map(String::as_str))
-        .collect();
-    wanted.extend(request.text.iter().map(String::as_str));
-    wanted.extend(request.time.iter().map(|t| t.column.as_str()));
-    let mut missing: Vec<&str> = wanted
-        .iter()
-        .copied()
-        .filter(|c| schema.get(c).is_none())
-        .collect();
-    missing.sort_unstable();
-    missing.dedup();
-    if !missing.is_empty() {
-        return Err(IngestError::Input(format!(
-            "{context}: column(s) not found: {}",
-            missing.join(", ")
-        )));
-    }
-    let mut unique: Vec<&str> = Vec::new();
-    for c in wanted {
-        if !unique.contains(&c) {
-            unique.push(c);
-        }
-    }
-    let position = |name: &str| {
-        unique
-            .iter()
-            .position(|c| *c == name)
-            .expect("requested column")
-    };
-    let feature_at: Vec<Vec<usize>> = request
-        .features
-        .iter()
-        .map(|(c, _)| c.iter().map(|c| position(c)).collect())
-        .collect();
-    let text_at: Vec<usize> = request.text.iter().map(|c| position(c)).collect();
-    let time_at = request
-        .time
-        .as_ref()
-        .map(|t| (position(&t.column), t.clone()));
-
-    let state = Arc::new(Mutex::new(State {
-        parsers: request
+impl Layout {
+    /// Checks that every requested column exists and fixes each one's place in a batch.
+    fn of(lf: &mut LazyFrame, request: &Request, context: &str) -> Result<Self, IngestError> {
+        let schema = lf.collect_schema().map_err(IngestError::polars(context))?;
+        let mut wanted: Vec<&str> = request
             .features
             .iter()
-            .map(|(_, f)| ColumnParser::new(f.clone()))
-            .collect(),
-        text: request
-            .text
+            .flat_map(|(c, _)| c.iter().map(String::as_str))
+            .collect();
+        wanted.extend(request.text.iter().map(String::as_str));
+        wanted.extend(request.time.iter().map(|t| t.column.as_str()));
+        let mut missing: Vec<&str> = wanted
             .iter()
-            .map(|c| StringChunked::full_null(c.as_str().into(), 0))
-            .collect(),
-        dates: Vec::new(),
-        date_failures: 0,
-        date_failure_examples: Vec::new(),
-        rows: 0,
-    }));
-    let na_values = request.na_values.clone();
-    let pivot = request.two_digit_year_pivot;
-    let sink_state = Arc::clone(&state);
-    let callback = PlanCallback::new(move |batch: DataFrame| {
+            .copied()
+            .filter(|c| schema.get(c).is_none())
+            .collect();
+        missing.sort_unstable();
+        missing.dedup();
+        if !missing.is_empty() {
+            return Err(IngestError::Input(format!(
+                "{context}: column(s) not found: {}",
+                missing.join(", ")
+            )));
+        }
+        let mut selected: Vec<String> = Vec::new();
+        for c in wanted {
+            if !selected.iter().any(|s| s == c) {
+                selected.push(c.to_owned());
+            }
+        }
+        let position = |name: &str| {
+            selected
+                .iter()
+                .position(|c| c == name)
+                .expect("requested column")
+        };
+        Ok(Self {
+            feature_at: request
+                .features
+                .iter()
+                .map(|(c, _)| c.iter().map(|c| position(c)).collect())
+                .collect(),
+            text_at: request.text.iter().map(|c| position(c)).collect(),
+            time_at: request.time.as_ref().map(|t| position(&t.column)),
+            selected,
+        })
+    }
+
+    /// Parses one batch of raw text into every requested column.
+    fn parse(&self, batch: &DataFrame, request: &Request) -> PolarsResult<Parsed> {
         let columns: Vec<StringChunked> = batch
             .columns()
             .iter()
             .map(|c| c.as_materialized_series().str().cloned())
             .collect::<PolarsResult<_>>()?;
-        let mut state = sink_state.lock().expect("parser state");
-        let dates: Vec<Option<NaiveDate>> = match &time_at {
-            Some((at, time)) => columns[*at]
+        let (na_values, pivot) = (&request.na_values, request.two_digit_year_pivot);
+        let mut date_failures = 0;
+        let mut date_failure_examples = Vec::new();
+        let dates: Vec<Option<NaiveDate>> = match (&request.time, self.time_at) {
+            (Some(time), Some(at)) => columns[at]
                 .iter()
-                .map(
-                    |cell| match cell.map(|s| (s, time.parse(s, &na_values, pivot))) {
-                        None => None,
-                        Some((_, Ok(d))) => d,
-                        Some((s, Err(_))) => {
-                            state.date_failures += 1;
-                            if state.date_failure_examples.len() < 5 {
-                                state.date_failure_examples.push(s.to_owned());
-                            }
-                            None
+                .map(|cell| {
+                    let raw = cell?;
+                    time.parse(raw, na_values, pivot).unwrap_or_else(|_| {
+                        date_failures += 1;
+                        if date_failure_examples.len() < 5 {
+                            date_failure_examples.push(raw.to_owned());
                         }
-                    },
-                )
+                        None
+                    })
+                })
                 .collect(),
-            None => Vec::new(),
+            _ => Vec::new(),
         };
         // Columns parse independently: spread them over the cores while Polars reads ahead.
-        state
-            .parsers
-            .par_iter_mut()
-            .zip(feature_at.par_iter())
-            .for_each(|(parser, at)| {
+        let parsers: Vec<ColumnParser> = request
+            .features
+            .par_iter()
+            .zip(self.feature_at.par_iter())
+            .map(|((_, format), at)| {
+                let mut parser = ColumnParser::new(format.clone());
                 let raw: Vec<&StringChunked> = at.iter().map(|&i| &columns[i]).collect();
-                parser.push(&raw, &na_values, &dates);
-            });
-        for (out, &at) in state.text.iter_mut().zip(&text_at) {
-            out.append(&columns[at])?;
-        }
-        state.dates.extend(dates);
-        state.rows += batch.height();
-        Ok(false)
-    });
-    let selected: Vec<Expr> = unique
+                parser.push(&raw, na_values, &dates);
+                parser
+            })
+            .collect();
+        Ok(Parsed {
+            rows: batch.height(),
+            failures: parsers.iter().map(|p| p.failures).collect(),
+            failure_examples: parsers.iter().map(|p| p.failure_examples.clone()).collect(),
+            features: parsers.into_iter().map(ColumnParser::finish).collect(),
+            text: self.text_at.iter().map(|&at| columns[at].clone()).collect(),
+            dates,
+            date_failures,
+            date_failure_examples,
+            lookups: Vec::new(),
+        })
+    }
+}
+
+/// Streams the frame in batches of about 64k rows, in order, each parsed and handed to
+/// `consume`; Polars reads the next batches while one is parsed. An error from `consume`
+/// stops the read and is returned.
+pub fn for_each_batch(
+    lf: LazyFrame,
+    request: &Request,
+    context: &str,
+    mut consume: impl FnMut(Parsed) -> Result<(), IngestError>,
+) -> Result<(), IngestError> {
+    enum Message {
+        Batch(DataFrame),
+        Done(PolarsResult<()>),
+    }
+    let mut lf = lf;
+    let layout = Layout::of(&mut lf, request, context)?;
+    let selected: Vec<Expr> = layout
+        .selected
         .iter()
-        .map(|c| col(*c).cast(DataType::String))
+        .map(|c| col(c.as_str()).cast(DataType::String))
         .collect();
-    lf.select(selected)
-        .sink_batches(callback, true, NonZeroUsize::new(BATCH_ROWS))
-        .and_then(|lf| lf.collect_with_engine(Engine::Streaming))
-        .map_err(IngestError::polars(context))?;
-    // The plan that held the callback is gone, but take the state rather than rely on that.
-    let state = std::mem::replace(
-        &mut *state.lock().expect("parser state"),
-        State {
-            parsers: Vec::new(),
-            text: Vec::new(),
+    // A short queue bounds what is held: the reader waits while the consumer is behind.
+    let (sender, receiver) = std::sync::mpsc::sync_channel::<Message>(2);
+    let batches = sender.clone();
+    // The consumer gone (it failed) stops the read.
+    let callback =
+        PlanCallback::new(move |batch: DataFrame| Ok(batches.send(Message::Batch(batch)).is_err()));
+    let plan = lf
+        .select(selected)
+        .sink_batches(callback, true, NonZeroUsize::new(BATCH_ROWS));
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let done = plan
+                .and_then(|lf| lf.collect_with_engine(Engine::Streaming))
+                .map(drop);
+            let _ = sender.send(Message::Done(done));
+        });
+        for message in receiver {
+            match message {
+                Message::Batch(batch) => layout
+                    .parse(&batch, request)
+                    .map_err(IngestError::polars(context))
+                    .and_then(&mut consume)?,
+                Message::Done(done) => return done.map_err(IngestError::polars(context)),
+            }
+        }
+        Err(IngestError::Input(format!(
+            "{context}: the reader stopped without a word"
+        )))
+    })
+}
+
+/// Checks that the columns exist, then streams the frame through the parsers into one
+/// [`Parsed`] holding every row.
+pub fn parse_stream(
+    lf: LazyFrame,
+    request: &Request,
+    context: &str,
+) -> Result<Parsed, IngestError> {
+    let mut whole: Option<Parsed> = None;
+    for_each_batch(lf, request, context, |batch| {
+        match &mut whole {
+            None => whole = Some(batch),
+            Some(whole) => whole.append(batch, None)?,
+        }
+        Ok(())
+    })?;
+    let mut whole = whole.unwrap_or_else(|| Parsed::empty(request));
+    whole.rechunk();
+    Ok(whole)
+}
+
+impl Parsed {
+    /// No rows, with the requested columns.
+    pub fn empty(request: &Request) -> Self {
+        Self {
+            rows: 0,
+            features: request
+                .features
+                .iter()
+                .map(|(_, f)| ColumnParser::new(f.clone()).finish())
+                .collect(),
+            failures: vec![0; request.features.len()],
+            failure_examples: vec![Vec::new(); request.features.len()],
+            text: request
+                .text
+                .iter()
+                .map(|c| StringChunked::full_null(c.as_str().into(), 0))
+                .collect(),
             dates: Vec::new(),
             date_failures: 0,
             date_failure_examples: Vec::new(),
-            rows: 0,
-        },
-    );
-    let failures = state.parsers.iter().map(|p| p.failures).collect();
-    let failure_examples = state
-        .parsers
-        .iter()
-        .map(|p| p.failure_examples.clone())
-        .collect();
-    let text = state
-        .text
-        .into_iter()
-        .map(|t| t.rechunk().into_owned())
-        .collect();
-    Ok(Parsed {
-        rows: state.rows,
-        features: state
-            .parsers
-            .into_iter()
-            .map(ColumnParser::finish)
-            .collect(),
-        failures,
-        failure_examples,
-        text,
-        dates: state.dates,
-        date_failures: state.date_failures,
-        date_failure_examples: state.date_failure_examples,
-    })
+            lookups: Vec::new(),
+        }
+    }
+
+    /// One chunk per text column, for fast row access.
+    pub fn rechunk(&mut self) {
+        for column in &mut self.text {
+            *column = column.rechunk().into_owned();
+        }
+    }
+
+    /// Adds a later batch's rows (or only `rows` of it, ascending). Parse failures count every
+    /// row of the batch, kept or not: they describe the input.
+    pub fn append(&mut self, batch: Parsed, rows: Option<&[usize]>) -> Result<(), IngestError> {
+        for (failures, n) in self.failures.iter_mut().zip(&batch.failures) {
+            *failures += n;
+        }
+        for (examples, more) in self.failure_examples.iter_mut().zip(batch.failure_examples) {
+            let room = 5usize.saturating_sub(examples.len());
+            examples.extend(more.into_iter().take(room));
+        }
+        self.date_failures += batch.date_failures;
+        let room = 5usize.saturating_sub(self.date_failure_examples.len());
+        self.date_failure_examples
+            .extend(batch.date_failure_examples.into_iter().take(room));
+        self.lookups
+            .resize_with(self.features.len(), PlHashMap::new);
+        for ((column, lookup), more) in self
+            .features
+            .iter_mut()
+            .zip(&mut self.lookups)
+            .zip(batch.features)
+        {
+            match rows {
+                None => column.append(more, lookup),
+                Some(rows) => column.append(more.take(rows), lookup),
+            }
+        }
+        for (column, more) in self.text.iter_mut().zip(batch.text) {
+            // Copied out rather than taken: a taken view would keep the batch's buffers alive.
+            let more = match rows {
+                None => more,
+                Some(rows) => rows
+                    .iter()
+                    .map(|&r| more.get(r))
+                    .collect::<StringChunked>()
+                    .with_name(more.name().clone()),
+            };
+            column
+                .append(&more)
+                .map_err(IngestError::polars("appending rows"))?;
+        }
+        match rows {
+            None => self.dates.extend(batch.dates),
+            Some(rows) if !batch.dates.is_empty() => {
+                self.dates.extend(rows.iter().map(|&r| batch.dates[r]));
+            }
+            Some(_) => {}
+        }
+        self.rows += rows.map_or(batch.rows, <[usize]>::len);
+        Ok(())
+    }
 }

@@ -83,6 +83,10 @@ pub struct ReadOptions {
     pub delimiter: char,
     /// Two-digit years below this are 20xx, others 19xx (`%y` in date formats).
     pub two_digit_year_pivot: u32,
+    /// A book with more rows is read twice: the pipeline is fitted and the quality report
+    /// computed on a uniform sample of about this many rows, and the rows are then encoded and
+    /// written batch by batch, so memory is bounded by the sample. 0: hold every row.
+    pub fit_rows: usize,
 }
 
 impl Default for ReadOptions {
@@ -96,6 +100,7 @@ impl Default for ReadOptions {
             decimal: '.',
             delimiter: ',',
             two_digit_year_pivot: 50,
+            fit_rows: 2_000_000,
         }
     }
 }

@@ -40,6 +40,45 @@ impl ParsedColumn {
         }
     }
 
+    /// Adds a later batch's values of the same column, its categories coded as this column's.
+    /// `lookup` is this column's code by level, kept between calls (brought up to date here).
+    pub fn append(&mut self, more: Self, lookup: &mut PlHashMap<String, u32>) {
+        match (self, more) {
+            (Self::Number(v), Self::Number(more)) => v.extend(more),
+            (
+                Self::Text { dict, codes },
+                Self::Text {
+                    dict: new,
+                    codes: more,
+                },
+            ) => {
+                for (c, level) in dict.iter().enumerate().skip(lookup.len()) {
+                    lookup.insert(level.clone(), c as u32);
+                }
+                let recode: Vec<u32> = new
+                    .into_iter()
+                    .map(|level| match lookup.get(&level) {
+                        Some(&c) => c,
+                        None => {
+                            let c = dict.len() as u32;
+                            dict.push(level.clone());
+                            lookup.insert(level, c);
+                            c
+                        }
+                    })
+                    .collect();
+                codes.extend(more.into_iter().map(|c| {
+                    if c == MISSING_CODE {
+                        c
+                    } else {
+                        recode[c as usize]
+                    }
+                }));
+            }
+            _ => unreachable!("a column parses as one kind in every batch"),
+        }
+    }
+
     /// Keeps only the given rows, in that order.
     pub fn take(&self, rows: &[usize]) -> Self {
         match self {

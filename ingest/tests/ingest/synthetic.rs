@@ -230,3 +230,111 @@ fn recoded_home_ownership_is_drift_until_a_map_reads_both_eras_as_one() {
         ingested.quality.gates
     );
 }
+
+/// A book with more rows than `fit_rows` is read twice: the fit sees a sample, every row is
+/// written, and what is written is the fitted pipeline applied to each row.
+#[test]
+fn a_book_larger_than_fit_rows_is_fitted_on_a_sample_and_written_in_a_second_pass() {
+    use polars::prelude::*;
+    let dir = tempfile::tempdir().unwrap();
+    // More than two read batches (64k rows each), so both passes append and write by batch.
+    let csv = book(dir.path(), "book.csv", 150_000, 13);
+    let mut whole = spec();
+    whole.read.fit_rows = 0;
+    let mut sampled = spec();
+    sampled.read.fit_rows = 20_000;
+    let held = etl::ingest(
+        &whole,
+        std::slice::from_ref(&csv),
+        &dir.path().join("held"),
+        &mut |_| {},
+    )
+    .unwrap();
+    let mut steps = Vec::new();
+    let streamed = etl::ingest(
+        &sampled,
+        std::slice::from_ref(&csv),
+        &dir.path().join("streamed"),
+        &mut |s| steps.push(s.to_owned()),
+    )
+    .unwrap();
+    assert!(
+        steps.iter().any(|s| s.contains("second pass")),
+        "the progress says so: {steps:?}"
+    );
+    let (h, s) = (&held.quality, &streamed.quality);
+    assert_eq!(h.sampled_rows, None);
+    let n = s.sampled_rows.expect("the report says it sampled");
+    assert!(
+        (19_000..=21_000).contains(&n),
+        "about fit_rows sampled: {n}"
+    );
+    assert_eq!((s.rows_read, s.rows_used), (h.rows_read, h.rows_used));
+    assert_eq!((s.target.bad, s.target.good), (h.target.bad, h.target.good));
+    assert_eq!(s.target.other, h.target.other);
+    for (a, b) in s.target.splits.iter().zip(&h.target.splits) {
+        assert_eq!((a.name, a.rows, a.bad_rate), (b.name, b.rows, b.bad_rate));
+    }
+    for (a, b) in s.features.iter().zip(&h.features) {
+        // Failures count every row; rates come from the sample.
+        assert_eq!(a.parse_failures, b.parse_failures, "{}", a.name);
+        assert!(
+            (a.missing_rate - b.missing_rate).abs() < 0.01,
+            "{}: sampled {} vs all {}",
+            a.name,
+            a.missing_rate,
+            b.missing_rate
+        );
+    }
+
+    // Every split holds the same rows, in the same order, with the same labels and text.
+    let pipeline = FeaturePipeline::load(&streamed.out_dir.join("pipeline.json")).unwrap();
+    let encoded = pipeline
+        .apply_batch(
+            riskloop_ingest::read::scan(std::slice::from_ref(&csv), &sampled.read).unwrap(),
+        )
+        .unwrap();
+    for split in ["train", "valid", "test"] {
+        let a = etl::read_split(&held.out_dir, split).unwrap();
+        let b = etl::read_split(&streamed.out_dir, split).unwrap();
+        assert_eq!(a.height(), b.height(), "{split}");
+        for column in [
+            etl::TARGET,
+            etl::SOURCE_ROW,
+            "application_id",
+            "application_date",
+            "protected__applicant_age",
+        ] {
+            assert!(
+                a.column(column)
+                    .unwrap()
+                    .equals_missing(b.column(column).unwrap()),
+                "{split}: {column} differs"
+            );
+        }
+        // The values written are the sample-fitted pipeline applied to each source row.
+        let rows: Vec<IdxSize> = b
+            .column(etl::SOURCE_ROW)
+            .unwrap()
+            .u64()
+            .unwrap()
+            .into_no_null_iter()
+            .map(|r| r as IdxSize)
+            .collect();
+        let expected = encoded.take(&IdxCa::from_vec("rows".into(), rows)).unwrap();
+        for slot in &pipeline.slots {
+            let name = slot.name.as_str();
+            let bits = |frame: &DataFrame| -> Vec<u32> {
+                frame
+                    .column(name)
+                    .unwrap()
+                    .f32()
+                    .unwrap()
+                    .into_no_null_iter()
+                    .map(f32::to_bits)
+                    .collect()
+            };
+            assert!(bits(&b) == bits(&expected), "{split}: slot {name}");
+        }
+    }
+}

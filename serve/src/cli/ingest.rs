@@ -22,10 +22,18 @@ pub struct IngestArgs {
     /// Folder for train|valid|test.parquet, pipeline.json, quality.json and spec.toml.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+    /// Hold at most about this many rows while fitting (the spec's `[read] fit_rows`, default
+    /// 2,000,000): a larger book is sampled for the fit and written in a second pass. 0 holds
+    /// every row.
+    #[arg(long, value_name = "ROWS")]
+    pub fit_rows: Option<usize>,
 }
 
 pub fn run(args: &IngestArgs, out: &mut impl Write) -> anyhow::Result<()> {
-    let spec = DatasetSpec::from_file(&args.spec)?;
+    let mut spec = DatasetSpec::from_file(&args.spec)?;
+    if let Some(rows) = args.fit_rows {
+        spec.read.fit_rows = rows;
+    }
     let inputs = expand(&args.input)?;
     let started = Instant::now();
     let bar = spinner();
@@ -44,6 +52,13 @@ pub fn run(args: &IngestArgs, out: &mut impl Write) -> anyhow::Result<()> {
         q.rows_read,
         q.rows_used
     )?;
+    if let Some(sampled) = q.sampled_rows {
+        writeln!(
+            out,
+            "More rows than fit_rows ({}): the pipeline and the quality table come from a uniform sample of {sampled} rows; every row was written.",
+            spec.read.fit_rows
+        )?;
+    }
     writeln!(
         out,
         "Target `{}`: {} bad, {} good.",

@@ -333,10 +333,7 @@ impl TestApp {
     }
 
     pub(crate) fn get(&self, path: &str, key: Option<&str>) -> Reply {
-        let auth = key.map(|k| format!("Bearer {k}"));
-        let headers: Vec<(&str, &str)> =
-            auth.iter().map(|a| ("Authorization", a.as_str())).collect();
-        http(self.port, "GET", path, &headers, None)
+        get_on(self.port, path, key)
     }
 
     pub(crate) fn post(&self, path: &str, key: &str, body: &Value) -> Reply {
@@ -350,14 +347,32 @@ impl TestApp {
         body: &str,
         extra: &[(&str, &str)],
     ) -> Reply {
-        let auth = format!("Bearer {key}");
-        let mut headers = vec![
-            ("Authorization", auth.as_str()),
-            ("Content-Type", "application/json"),
-        ];
-        headers.extend_from_slice(extra);
-        http(self.port, "POST", path, &headers, Some(body))
+        post_on(self.port, path, key, body, extra)
     }
+}
+
+/// A GET to the server on `port`, with the key's bearer token if any.
+pub(crate) fn get_on(port: u16, path: &str, key: Option<&str>) -> Reply {
+    let auth = key.map(|k| format!("Bearer {k}"));
+    let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", a.as_str())).collect();
+    http(port, "GET", path, &headers, None)
+}
+
+/// A JSON POST to the server on `port` with the key's bearer token and `extra` headers.
+pub(crate) fn post_on(
+    port: u16,
+    path: &str,
+    key: &str,
+    body: &str,
+    extra: &[(&str, &str)],
+) -> Reply {
+    let auth = format!("Bearer {key}");
+    let mut headers = vec![
+        ("Authorization", auth.as_str()),
+        ("Content-Type", "application/json"),
+    ];
+    headers.extend_from_slice(extra);
+    http(port, "POST", path, &headers, Some(body))
 }
 
 #[derive(Debug)]

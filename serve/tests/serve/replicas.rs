@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::app::{Reply, TestApp, application, http, spawn_app};
+use crate::app::{Reply, TestApp, application, get_on, http, post_on, spawn_app};
 use crate::helpers::{Outage, TestDb};
 
 /// A `riskloop serve` process on the database at `url`, deciding with `policy`.
@@ -59,20 +59,11 @@ impl Replica {
     }
 
     fn get(&self, path: &str, key: Option<&str>) -> Reply {
-        let auth = key.map(|k| format!("Bearer {k}"));
-        let headers: Vec<(&str, &str)> =
-            auth.iter().map(|a| ("Authorization", a.as_str())).collect();
-        http(self.port, "GET", path, &headers, None)
+        get_on(self.port, path, key)
     }
 
     fn post(&self, path: &str, key: &str, body: &Value, extra: &[(&str, &str)]) -> Reply {
-        let auth = format!("Bearer {key}");
-        let mut headers = vec![
-            ("Authorization", auth.as_str()),
-            ("Content-Type", "application/json"),
-        ];
-        headers.extend_from_slice(extra);
-        http(self.port, "POST", path, &headers, Some(&body.to_string()))
+        post_on(self.port, path, key, &body.to_string(), extra)
     }
 
     fn log(&self) -> String {
@@ -134,16 +125,12 @@ fn follows(port: u16, version: &str) -> Duration {
 }
 
 fn score(port: u16, key: &str, idempotency_key: Option<&str>) -> Reply {
-    let auth = format!("Bearer {key}");
-    let mut headers = vec![
-        ("Authorization", auth.as_str()),
-        ("Content-Type", "application/json"),
-    ];
-    if let Some(k) = idempotency_key {
-        headers.push(("Idempotency-Key", k));
-    }
+    let extra: Vec<(&str, &str)> = idempotency_key
+        .map(|k| ("Idempotency-Key", k))
+        .into_iter()
+        .collect();
     let body = json!({"application_id": "replicated", "application": application()});
-    http(port, "POST", "/v1/score", &headers, Some(&body.to_string()))
+    post_on(port, "/v1/score", key, &body.to_string(), &extra)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

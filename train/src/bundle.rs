@@ -42,8 +42,9 @@ pub struct Manifest {
     pub quantization: QuantizationCheck,
     /// Every model trained for this bundle (with `model = "auto"`, both), best first.
     pub candidates: Vec<Candidate>,
-    /// With several candidates: how the kept one compared with the other on the validation
-    /// split (bundles written before it existed have none).
+    /// With several candidates: the last comparison the choice made, on the validation split
+    /// or, on a small dataset, out of fold (see `candidates[].cross_validated`); bundles
+    /// written before it existed have none.
     #[serde(default)]
     pub choice: Option<crate::compare::Comparison>,
     /// The ingest's gates on the training data (leakage, drift), acknowledged or not.
@@ -99,6 +100,9 @@ pub struct RunInfo {
     pub epochs_run: usize,
     pub best_valid_auc: f64,
     pub samples_per_second: f64,
+    /// Model replicas that shared each mini-batch of the epochs (0: no epochs ran).
+    #[serde(default)]
+    pub replicas: usize,
     pub seconds: f64,
     /// Largest |Burn logit − (base + Σ contributions)| over the validation rows.
     pub max_contribution_error: f64,
@@ -171,6 +175,19 @@ pub struct Candidate {
     pub valid_auc: f64,
     pub test_auc: f64,
     pub test_auc_ci: [f64; 2],
+    /// On a small dataset, the out-of-fold AUC the choice compared (none: it compared the
+    /// validation AUCs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cross_validated: Option<CrossValidated>,
+}
+
+/// A candidate fitted again without each fold of train and valid pooled, scored on it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CrossValidated {
+    pub folds: usize,
+    /// Rows scored out of fold (train and valid).
+    pub rows: usize,
+    pub auc: f64,
 }
 
 /// `model.json`: the model in both forms, with what explains and scales it.

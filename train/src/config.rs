@@ -57,8 +57,12 @@ pub enum ClassWeight {
 pub struct TrainConfig {
     pub model: ModelChoice,
     pub seed: u64,
-    /// Rows per step; 0 picks `rows / 16` within 32..=512.
+    /// Rows per step, shared by the replicas; 0 picks `rows / 16` within 32..=512 per replica.
     pub batch_size: usize,
+    /// Replicas of the model that train side by side during the epochs, each on its share of
+    /// every mini-batch, their gradients summed in a fixed order; 0: one per core. The epochs
+    /// are the same bit for bit for the same number of replicas, on any machine.
+    pub replicas: usize,
     pub max_epochs: usize,
     /// Epochs without a better validation AUC before stopping.
     pub patience: usize,
@@ -72,6 +76,10 @@ pub struct TrainConfig {
     /// After the epochs, minimise the full-batch objective with L-BFGS along a short L2 path
     /// (see `refine.rs`), so that the model does not depend on where the epochs stopped.
     pub refine: bool,
+    /// With `model = "auto"` and fewer than 5,000 validation rows, the candidates are compared
+    /// out of fold: train and valid pooled into this many folds (0 or 1: on the validation
+    /// split, however small).
+    pub choice_folds: usize,
     /// Pairs of features a GA2M may add (0: none, the additive model only).
     pub pairs: usize,
     /// The additive model drops a feature whose contribution's standard deviation over the
@@ -90,6 +98,7 @@ impl Default for TrainConfig {
             model: ModelChoice::Auto,
             seed: 42,
             batch_size: 0,
+            replicas: 0,
             max_epochs: 60,
             patience: 8,
             learning_rate: 0.02,
@@ -98,6 +107,7 @@ impl Default for TrainConfig {
             warmup: 0.05,
             class_weight: ClassWeight::Balanced,
             refine: true,
+            choice_folds: 5,
             pairs: 8,
             prune_below: 0.01,
             reasons: 4,
@@ -143,11 +153,21 @@ impl TrainConfig {
         Ok(())
     }
 
-    pub fn batch_size_for(&self, rows: usize) -> usize {
+    /// Rows per step for `rows` training rows and `replicas` replicas.
+    pub fn batch_size_for(&self, rows: usize, replicas: usize) -> usize {
         if self.batch_size > 0 {
             self.batch_size
         } else {
-            (rows / 16).clamp(32, 512)
+            (rows / 16).clamp(32, 512 * replicas.max(1))
+        }
+    }
+
+    /// The replicas the epochs run: `replicas`, or one per thread of the pool.
+    pub fn replicas_for(&self) -> usize {
+        if self.replicas > 0 {
+            self.replicas
+        } else {
+            rayon::current_num_threads().max(1)
         }
     }
 

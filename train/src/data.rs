@@ -74,6 +74,34 @@ impl Split {
         })
     }
 
+    /// The rows of `parts`, one after the other.
+    pub fn concat(name: &str, parts: &[&Split]) -> Self {
+        Self {
+            name: name.to_owned(),
+            rows: parts.iter().map(|s| s.rows).sum(),
+            width: parts.first().map_or(0, |s| s.width),
+            slots: parts.iter().flat_map(|s| s.slots.iter().copied()).collect(),
+            labels: parts
+                .iter()
+                .flat_map(|s| s.labels.iter().copied())
+                .collect(),
+        }
+    }
+
+    /// The rows `index` of this split, in that order.
+    pub fn subset(&self, name: &str, index: &[usize]) -> Self {
+        Self {
+            name: name.to_owned(),
+            rows: index.len(),
+            width: self.width,
+            slots: index
+                .iter()
+                .flat_map(|&i| self.row(i).iter().copied())
+                .collect(),
+            labels: index.iter().map(|&i| self.labels[i]).collect(),
+        }
+    }
+
     pub fn row(&self, i: usize) -> &[f32] {
         &self.slots[i * self.width..(i + 1) * self.width]
     }

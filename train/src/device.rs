@@ -36,6 +36,15 @@ impl std::str::FromStr for DeviceChoice {
 }
 
 impl DeviceChoice {
+    /// Model replicas the epochs run on this device: the configured number on the CPU (one
+    /// per core by default); one on the GPU, whose kernels already use all of it.
+    pub fn replicas(self, config: &crate::config::TrainConfig) -> usize {
+        match self {
+            Self::Cpu => config.replicas_for(),
+            Self::Cuda => 1,
+        }
+    }
+
     /// Checks that this device can be used here, before any tensor touches it.
     pub fn check(self) -> Result<(), TrainError> {
         match self {

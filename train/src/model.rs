@@ -124,6 +124,11 @@ impl<B: Backend> RiskModel<B> {
         logits
     }
 
+    /// The ids the dense and the level weights' gradients are kept under.
+    pub fn param_ids(&self) -> (burn::module::ParamId, burn::module::ParamId) {
+        (self.dense.id, self.levels.id)
+    }
+
     /// The raw parameters: dense weights before the monotone map `[P]` (one when the model
     /// has no dense input), levels `[L]` (one when none), bias.
     pub fn raw(&self) -> (Vec<f32>, Vec<f32>, f32) {

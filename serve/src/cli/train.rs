@@ -121,14 +121,26 @@ pub fn run(args: &TrainArgs, out: &mut impl Write) -> anyhow::Result<()> {
     }
     if m.candidates.len() > 1 {
         writeln!(out)?;
+        let basis = match m.candidates.iter().find_map(|c| c.cross_validated.as_ref()) {
+            Some(cv) => format!(
+                "out of fold ({} folds of the {} train and valid rows)",
+                cv.folds, cv.rows
+            ),
+            None => "on validation".to_owned(),
+        };
         writeln!(
             out,
-            "Candidates (the simpler kept unless the other is significantly better on validation):"
+            "Candidates (the simpler kept unless the other is significantly better {basis}):"
         )?;
         for c in &m.candidates {
+            let cv = c
+                .cross_validated
+                .as_ref()
+                .map(|cv| format!("out-of-fold AUC {:.4}   ", cv.auc))
+                .unwrap_or_default();
             writeln!(
                 out,
-                "  {:<27} valid AUC {:.4}   test AUC {:.4} [{:.4}, {:.4}]",
+                "  {:<27} {cv}valid AUC {:.4}   test AUC {:.4} [{:.4}, {:.4}]",
                 c.model, c.valid_auc, c.test_auc, c.test_auc_ci[0], c.test_auc_ci[1]
             )?;
         }

@@ -288,23 +288,41 @@ pub(super) fn features(html: &mut String, data: &ReportData<'_>) {
 
 /// Every candidate trained, and how the kept one was chosen.
 pub(super) fn candidates(html: &mut String, manifest: &Manifest) {
-    html.push_str(
-        "<h2>Candidates</h2><table><tr><th>model</th><th>valid AUC</th><th>test AUC</th>\
-         <th>test 95% CI</th></tr>",
-    );
+    let folds = manifest
+        .candidates
+        .iter()
+        .find_map(|c| c.cross_validated.as_ref());
+    html.push_str("<h2>Candidates</h2><table><tr><th>model</th>");
+    if folds.is_some() {
+        html.push_str("<th>out-of-fold AUC</th>");
+    }
+    html.push_str("<th>valid AUC</th><th>test AUC</th><th>test 95% CI</th></tr>");
     for c in &manifest.candidates {
         let kept = if c.model == manifest.model {
             " (kept)"
         } else {
             ""
         };
+        let _ = write!(html, "<tr><th>{:?}{kept}</th>", c.model);
+        if let Some(cv) = &c.cross_validated {
+            let _ = write!(html, "<td>{:.4}</td>", cv.auc);
+        }
         let _ = write!(
             html,
-            "<tr><th>{:?}{kept}</th><td>{:.4}</td><td>{:.4}</td><td>{:.4}–{:.4}</td></tr>",
-            c.model, c.valid_auc, c.test_auc, c.test_auc_ci[0], c.test_auc_ci[1]
+            "<td>{:.4}</td><td>{:.4}</td><td>{:.4}–{:.4}</td></tr>",
+            c.valid_auc, c.test_auc, c.test_auc_ci[0], c.test_auc_ci[1]
         );
     }
     html.push_str("</table>");
+    if let Some(cv) = folds {
+        let _ = write!(
+            html,
+            "<p>The validation split is small, so the candidates were compared out of fold: \
+             the {} train and valid rows pooled into {} stratified folds, each candidate fitted \
+             again without each fold and scored on it.</p>",
+            cv.rows, cv.folds
+        );
+    }
     if !manifest.run.pruned.is_empty() {
         html.push_str("<p>Dropped before the final refinement, their terms contributing nothing: ");
         let dropped: Vec<String> = manifest
@@ -334,10 +352,19 @@ pub(super) fn candidates(html: &mut String, manifest: &Manifest) {
     if let Some(c) = &manifest.choice {
         let _ = write!(
             html,
-            "<p>Last comparison on validation: AUC {:.4} → {:.4}, gain {:+.4} (95% paired DeLong \
+            "<p>Last comparison {}: AUC {:.4} → {:.4}, gain {:+.4} (95% paired DeLong \
              interval {:+.4} to {:+.4}); the more complex model is kept only when the interval \
              lies above zero.</p>",
-            c.champion_auc, c.challenger_auc, c.delta, c.delta_ci[0], c.delta_ci[1]
+            if folds.is_some() {
+                "out of fold"
+            } else {
+                "on validation"
+            },
+            c.champion_auc,
+            c.challenger_auc,
+            c.delta,
+            c.delta_ci[0],
+            c.delta_ci[1]
         );
     }
 }

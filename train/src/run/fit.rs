@@ -106,13 +106,14 @@ impl Refining<'_> {
                     best_valid_auc: refine::valid_auc(self.valid, &self.config.signs, p),
                     epochs_run: 0,
                     samples_per_second: 0.0,
+                    replicas: 0,
                 }
             }
             _ => training::fit::<B>(
                 self.config,
-                self.train,
-                self.valid,
+                [self.train, self.valid],
                 &self.request.config,
+                self.request.device.replicas(&self.request.config),
                 device,
                 &mut |e: &Epoch| progress(Progress::Epoch(kind, e)),
             ),
@@ -239,6 +240,7 @@ fn finish<B: burn::tensor::backend::Backend>(
             epochs_run: fitted.epochs_run,
             best_valid_auc: fitted.best_valid_auc,
             samples_per_second: fitted.samples_per_second,
+            replicas: fitted.replicas,
             seconds: 0.0,
             max_contribution_error: 0.0,
             refine: polished.refine,

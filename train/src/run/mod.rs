@@ -11,13 +11,14 @@ use crate::report::FeatureStat;
 
 mod fit; // one candidate fitted on the chosen device
 mod prune; // terms that contribute nothing dropped, the rest refined again
+mod select; // the scores the choice between candidates compares (out-of-fold on small data)
 mod write; // the bundle written
 
 use fit::{FittedModel, fit_model};
 use write::{Choice, reason_agreement, write_bundle};
 
 use crate::TrainError;
-use crate::bundle::{self, Candidate, Manifest, MetricSet, QuantizationCheck};
+use crate::bundle::{self, Candidate, CrossValidated, Manifest, MetricSet, QuantizationCheck};
 use crate::calibration::Platt;
 use crate::compare::{self, Comparison, Rule};
 use crate::config::{ModelChoice, TrainConfig};
@@ -61,7 +62,7 @@ pub fn train(
     progress(Progress::Step("reading the dataset"));
     let data = Dataset::read(request.data)?;
     let fitted = fit_candidates(request, &data, progress)?;
-    let (chosen, candidates, choice) = choose(request, &data, fitted)?;
+    let (chosen, candidates, choice) = choose(request, &data, fitted, progress)?;
     progress(Progress::Step("calibrating and quantizing"));
     let served = calibrate_and_quantize(request, &data, chosen);
     progress(Progress::Step("evaluating"));
@@ -136,6 +137,21 @@ impl Dataset {
             valid,
             test,
         })
+    }
+
+    /// This dataset with other training and validation rows (a cross-validation fold's); the
+    /// test split is left empty, as nothing fitted on it may read it.
+    fn with_splits(&self, train: Split, valid: Split) -> Self {
+        Self {
+            pipeline: self.pipeline.clone(),
+            pipeline_bytes: Vec::new(),
+            spec_bytes: Vec::new(),
+            gates: Vec::new(),
+            features: Vec::new(),
+            test: Split::concat("test", &[]),
+            train,
+            valid,
+        }
     }
 
     fn splits(&self) -> [&Split; 3] {
@@ -247,42 +263,53 @@ fn select_pairs(
 }
 
 /// Keeps one candidate: each later (more complex) one replaces the kept one only when it is
-/// significantly better on the validation split (paired DeLong; the test split only reports). Returns the kept model, every
-/// candidate's summary (the kept one first) and the last comparison made.
+/// significantly better (paired DeLong) on the rows [`select::choice_scores`] picks: the
+/// validation split, or out-of-fold on train and valid when that is small. The test split only
+/// reports. Returns the kept model, every candidate's summary (the kept one first) and the last
+/// comparison made.
 fn choose(
     request: &TrainRequest<'_>,
     data: &Dataset,
     fitted: Vec<FittedModel>,
+    progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<(FittedModel, Vec<Candidate>, Option<Comparison>), TrainError> {
-    let uncalibrated = |m: &FittedModel| {
-        Scorer::new(
+    let choice = select::choice_scores(request, data, &fitted, progress)?;
+    let labels = &choice.labels;
+    let mut scored = Vec::with_capacity(fitted.len());
+    for (m, scores) in fitted.into_iter().zip(&choice.scores) {
+        let scorer = Scorer::new(
             m.layout.clone(),
             m.weights.clone(),
             &data.train,
             Platt::default(),
             request.config.score,
-        )
-    };
-    let mut scored = Vec::with_capacity(fitted.len());
-    for m in fitted {
-        let scorer = uncalibrated(&m);
-        let valid = scorer.probabilities(&data.valid);
+        );
         let test = metrics(&scorer.probabilities(&data.test), &data.test)?;
+        let valid = metrics(&scorer.probabilities(&data.valid), &data.valid)?;
+        let cross_validated = match choice.folds {
+            0 => None,
+            folds => Some(CrossValidated {
+                folds,
+                rows: labels.len(),
+                auc: riskloop_ingest::stats::auc(scores, labels).unwrap_or(0.5),
+            }),
+        };
         let summary = Candidate {
             model: m.kind,
-            valid_auc: metrics(&valid, &data.valid)?.auc,
+            valid_auc: valid.auc,
             test_auc: test.auc,
             test_auc_ci: test.auc_ci,
+            cross_validated,
         };
-        scored.push((m, valid, summary));
+        scored.push((m, summary));
     }
     let mut kept = 0;
     let mut comparison = None;
     for challenger in 1..scored.len() {
         let c = compare::compare(
-            &scored[kept].1,
-            &scored[challenger].1,
-            &data.valid.labels,
+            &choice.scores[kept],
+            &choice.scores[challenger],
+            labels,
             Rule::SIGNIFICANT,
         )
         .ok_or_else(|| TrainError::Data("the validation split has one class only".into()))?;
@@ -291,9 +318,9 @@ fn choose(
         }
         comparison = Some(c);
     }
-    let (chosen, _, first) = scored.swap_remove(kept);
+    let (chosen, first) = scored.swap_remove(kept);
     let mut candidates = vec![first];
-    candidates.extend(scored.into_iter().map(|(_, _, summary)| summary));
+    candidates.extend(scored.into_iter().map(|(_, summary)| summary));
     Ok((chosen, candidates, comparison))
 }
 

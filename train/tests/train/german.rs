@@ -46,6 +46,21 @@ fn german_credit_trains_every_candidate_and_writes_a_verified_bundle() {
         "{choice:?}"
     );
     assert_eq!(m.candidates[0].model, m.model);
+    // 150 validation rows: the choice compared out-of-fold scores of train and valid.
+    let pooled = m.dataset.rows["train"] + m.dataset.rows["valid"];
+    for c in &m.candidates {
+        let cv = c
+            .cross_validated
+            .as_ref()
+            .expect("a small dataset is cross-validated");
+        assert_eq!((cv.folds, cv.rows), (5, pooled), "{c:?}");
+        assert!(cv.auc > 0.70 && cv.auc != c.valid_auc, "{c:?}");
+    }
+    let kept = &m.candidates[0].cross_validated.as_ref().unwrap().auc;
+    assert!(
+        (choice.champion_auc - kept).abs() < 1e-12 || (choice.challenger_auc - kept).abs() < 1e-12,
+        "the comparison read the out-of-fold AUCs: {choice:?}"
+    );
     for c in &m.candidates {
         assert!(c.test_auc > 0.70, "{c:?}");
         assert!(c.test_auc_ci[0] < c.test_auc && c.test_auc < c.test_auc_ci[1]);
@@ -69,6 +84,10 @@ fn german_credit_trains_every_candidate_and_writes_a_verified_bundle() {
     }
     let html = std::fs::read_to_string(trained.dir.join("report.html")).unwrap();
     assert_eq!(html.matches("<svg").count(), 4);
+    assert!(
+        html.contains("compared out of fold"),
+        "the report names the basis"
+    );
     assert!(
         !html.contains("http://")
             || html
@@ -141,6 +160,34 @@ fn german_credit_trains_every_candidate_and_writes_a_verified_bundle() {
             term.feature
         );
     }
+}
+
+#[test]
+fn choice_folds_0_chooses_on_the_validation_split() {
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = german_dataset(dir.path());
+    let config = TrainConfig {
+        choice_folds: 0,
+        pairs: 0,
+        ..TrainConfig::default()
+    };
+    let m = train(
+        &dataset,
+        &dir.path().join("models"),
+        ModelChoice::Auto,
+        &config,
+    )
+    .manifest;
+    assert_eq!(m.candidates.len(), 2, "{:?}", m.candidates);
+    assert!(m.candidates.iter().all(|c| c.cross_validated.is_none()));
+    let choice = m.choice.as_ref().unwrap();
+    let valid: Vec<f64> = m.candidates.iter().map(|c| c.valid_auc).collect();
+    assert!(
+        valid
+            .iter()
+            .any(|v| (v - choice.champion_auc).abs() < 1e-12),
+        "{choice:?} against {valid:?}"
+    );
 }
 
 #[test]

@@ -133,7 +133,7 @@ pub async fn run(settings: &Settings, args: &DemoArgs, out: &mut impl Write) -> 
         step(
             out,
             3,
-            "training (logistic scorecard, additive model and GA2M; a more complex one is kept only when significantly better on validation)",
+            "training (logistic scorecard, additive model and GA2M; a more complex one is kept only when significantly better, out of fold on a small book)",
         )?;
         let bar = spinner();
         let bar_in = bar.clone();
@@ -165,9 +165,14 @@ pub async fn run(settings: &Settings, args: &DemoArgs, out: &mut impl Write) -> 
             trained.dir.display()
         )?;
         for c in &m.candidates {
+            let cv = c
+                .cross_validated
+                .as_ref()
+                .map(|cv| format!("out-of-fold AUC {:.4} ({} folds), ", cv.auc, cv.folds))
+                .unwrap_or_default();
             writeln!(
                 out,
-                "      candidate {}: validation AUC {:.4}, test AUC {:.4} [{:.4}, {:.4}]",
+                "      candidate {}: {cv}validation AUC {:.4}, test AUC {:.4} [{:.4}, {:.4}]",
                 c.model, c.valid_auc, c.test_auc, c.test_auc_ci[0], c.test_auc_ci[1]
             )?;
         }

@@ -22,7 +22,8 @@ pub struct TrainArgs {
     #[arg(long, default_value = "cpu")]
     pub device: String,
     /// `auto` (logistic, additive and GA2M in turn, a more complex one kept only when
-    /// significantly better on validation), `logistic`, `additive` or `ga2m`.
+    /// significantly better on validation, or out of fold on a small dataset), `logistic`,
+    /// `additive` or `ga2m`.
     #[arg(long)]
     pub model: Option<String>,
     /// Seed for initialisation and shuffling (overrides the config file).

@@ -10,18 +10,23 @@ use riskloop_train::layout::ModelKind;
 
 use crate::{column_f64, ingest, train};
 
-#[test]
-fn the_additive_model_recovers_the_synthetic_signal_and_beats_logistic_regression() {
-    let dir = tempfile::tempdir().unwrap();
-    let csv = dir.path().join("book.csv");
+/// `rows` loans of the synthetic book (generator seed `seed`), ingested into `dir/dataset`.
+fn synthetic_dataset(dir: &std::path::Path, rows: usize, seed: u64) -> std::path::PathBuf {
+    let csv = dir.join("book.csv");
     let mut frame = synth::generate(&SynthOptions {
-        rows: 40_000,
-        seed: 11,
+        rows,
+        seed,
         ..SynthOptions::default()
     })
     .unwrap();
     synth::write(&mut frame, &csv).unwrap();
-    let dataset = ingest(dir.path(), "synthetic_loans.toml", &[csv]);
+    ingest(dir, "synthetic_loans.toml", &[csv])
+}
+
+#[test]
+fn the_additive_model_recovers_the_synthetic_signal_and_beats_logistic_regression() {
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = synthetic_dataset(dir.path(), 40_000, 11);
     let trained = train(
         &dataset,
         &dir.path().join("models"),
@@ -90,15 +95,7 @@ fn the_additive_model_recovers_the_synthetic_signal_and_beats_logistic_regressio
 #[test]
 fn the_out_of_fold_choice_finds_a_gain_the_validation_split_alone_cannot() {
     let dir = tempfile::tempdir().unwrap();
-    let csv = dir.path().join("book.csv");
-    let mut frame = synth::generate(&SynthOptions {
-        rows: 15_000,
-        seed: 3,
-        ..SynthOptions::default()
-    })
-    .unwrap();
-    synth::write(&mut frame, &csv).unwrap();
-    let dataset = ingest(dir.path(), "synthetic_loans.toml", &[csv]);
+    let dataset = synthetic_dataset(dir.path(), 15_000, 3);
     let on_valid = train(
         &dataset,
         &dir.path().join("on_valid"),

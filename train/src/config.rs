@@ -60,8 +60,8 @@ pub struct TrainConfig {
     /// Rows per step, shared by the replicas; 0 picks `rows / 16` within 32..=512 per replica.
     pub batch_size: usize,
     /// Replicas of the model that train side by side during the epochs, each on its share of
-    /// every mini-batch, their gradients summed in a fixed order; 0: one per core. The epochs
-    /// are the same bit for bit for the same number of replicas, on any machine.
+    /// every mini-batch, their gradients summed in a fixed order; 0: one per core (on CUDA, one
+    /// per GPU). The epochs are the same bit for bit for the same number of replicas.
     pub replicas: usize,
     pub max_epochs: usize,
     /// Epochs without a better validation AUC before stopping.

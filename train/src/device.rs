@@ -37,12 +37,23 @@ impl std::str::FromStr for DeviceChoice {
 
 impl DeviceChoice {
     /// Model replicas the epochs run on this device: the configured number on the CPU (one
-    /// per core by default); one on the GPU, whose kernels already use all of it.
+    /// per core by default); on CUDA the configured number or one per GPU, each GPU's kernels
+    /// using all of it.
     pub fn replicas(self, config: &crate::config::TrainConfig) -> usize {
         match self {
             Self::Cpu => config.replicas_for(),
-            Self::Cuda => 1,
+            Self::Cuda if config.replicas > 0 => config.replicas,
+            Self::Cuda => Self::gpus(),
         }
+    }
+
+    /// The NVIDIA GPUs of this machine, by the driver's one folder per GPU under
+    /// `/proc/driver/nvidia/gpus`; at least 1 (the device `check` has found a driver).
+    pub fn gpus() -> usize {
+        std::fs::read_dir("/proc/driver/nvidia/gpus")
+            .map(|entries| entries.filter_map(Result::ok).count())
+            .unwrap_or(0)
+            .max(1)
     }
 
     /// Checks that this device can be used here, before any tensor touches it.

@@ -40,13 +40,14 @@ pub struct Fitted<B: Backend> {
     pub replicas: usize,
 }
 
-/// The epochs of one model, `replicas` replicas sharing each mini-batch (see [`Run::step`]).
+/// The epochs of one model, `replicas` replicas sharing each mini-batch (see [`Run::step`]),
+/// replica `s` on `devices[s % devices.len()]`; the model itself lives on `devices[0]`.
 pub fn fit<B: AutodiffBackend>(
     model_config: &RiskModelConfig,
     [train, valid]: [&Encoded; 2],
     config: &TrainConfig,
     replicas: usize,
-    device: &B::Device,
+    devices: &[B::Device],
     progress: &mut dyn FnMut(&Epoch),
 ) -> Fitted<B::InnerBackend> {
     let run = Run {
@@ -61,14 +62,14 @@ pub fn fit<B: AutodiffBackend>(
             AdamWConfig::new()
                 .with_weight_decay(config.weight_decay as f32)
                 .init::<B, RiskModel<B>>(),
-            device,
+            devices,
             progress,
         ),
         OptimizerKind::Lamb => run.epochs(
             LambConfig::new()
                 .with_weight_decay(config.weight_decay)
                 .init::<B, RiskModel<B>>(),
-            device,
+            devices,
             progress,
         ),
     }
@@ -87,9 +88,10 @@ impl Run<'_> {
     fn epochs<B: AutodiffBackend, O: Optimizer<RiskModel<B>, B>>(
         &self,
         mut optimizer: O,
-        device: &B::Device,
+        devices: &[B::Device],
         progress: &mut dyn FnMut(&Epoch),
     ) -> Fitted<B::InnerBackend> {
+        let device = &devices[0];
         let Self {
             model_config,
             train,
@@ -114,7 +116,7 @@ impl Run<'_> {
             order.shuffle(&mut rng);
             let mut loss_sum = 0.0;
             for chunk in order.chunks(batch_size) {
-                let (loss, grads) = self.step(&model, chunk, bad_weight, device);
+                let (loss, grads) = self.step(&model, chunk, bad_weight, devices);
                 loss_sum += loss;
                 let lr = config.learning_rate_at(step, total_steps);
                 model = optimizer.step(lr, model, grads);
@@ -158,16 +160,17 @@ impl Run<'_> {
 impl Run<'_> {
     /// One mini-batch's summed loss and its gradients, data-parallel: the rows are cut into
     /// `replicas` contiguous shards, each shard's loss (its share of the batch's weighted mean)
-    /// is differentiated on a replica of the model of its own (its own autodiff graph) on the
-    /// rayon pool, and the shards' gradients are summed in shard order. The sum is the whole
-    /// batch's gradient, and for a given number of replicas it is the same bit for bit however
-    /// many threads ran the shards.
+    /// is differentiated on a replica of the model of its own (its own autodiff graph; shard
+    /// `s` on `devices[s % devices.len()]`) on the rayon pool, and the shards' gradients,
+    /// brought to `devices[0]`, are summed in shard order. The sum is the whole batch's
+    /// gradient, and for a given number of replicas it is the same bit for bit however many
+    /// threads ran the shards.
     fn step<B: AutodiffBackend>(
         &self,
         model: &RiskModel<B>,
         rows: &[usize],
         bad_weight: f64,
-        device: &B::Device,
+        devices: &[B::Device],
     ) -> (f64, GradientsParams) {
         let (train, replicas) = (self.train, self.replicas);
         let weight = |i: usize| {
@@ -179,7 +182,8 @@ impl Run<'_> {
         };
         let total: f64 = rows.iter().map(|&i| weight(i)).sum();
         let shard_rows = rows.len().div_ceil(replicas.max(1));
-        let shard = |(part, replica): (&[usize], RiskModel<B>)| -> (f64, GradientsParams) {
+        let shard = |(s, (part, replica)): (usize, (&[usize], RiskModel<B>))| {
+            let device = &devices[s % devices.len()];
             // A fork is a new leaf for each parameter: a graph of its own, with the same ids.
             let replica = replica.fork(device);
             let batch = train.batch::<B>(part, device);
@@ -191,19 +195,20 @@ impl Run<'_> {
             let weights = y.mul_scalar(bad_weight - 1.0).add_scalar(1.0);
             let loss = (per_row * weights).sum().div_scalar(total);
             let value = loss.clone().into_scalar().elem::<f64>();
-            (
-                value,
-                GradientsParams::from_grads(loss.backward(), &replica),
-            )
+            let mut grads = GradientsParams::from_grads(loss.backward(), &replica);
+            if s % devices.len() != 0 {
+                grads = grads.to_device(&devices[0], &replica);
+            }
+            (value, grads)
         };
         let parts: Vec<(&[usize], RiskModel<B>)> = rows
             .chunks(shard_rows.max(1))
             .map(|part| (part, model.clone()))
             .collect();
         let shards: Vec<(f64, GradientsParams)> = if parts.len() == 1 {
-            parts.into_iter().map(shard).collect()
+            parts.into_iter().enumerate().map(shard).collect()
         } else {
-            parts.into_par_iter().map(shard).collect()
+            parts.into_par_iter().enumerate().map(shard).collect()
         };
         let mut sum = GradientsAccumulator::<RiskModel<B>>::new();
         let mut loss = 0.0;
@@ -325,7 +330,7 @@ mod tests {
                 [&train, &valid],
                 &config,
                 replicas,
-                &NdArrayDevice::Cpu,
+                &[NdArrayDevice::Cpu],
                 &mut |_| {},
             )
         });
@@ -349,7 +354,7 @@ mod tests {
                 config: &config,
                 replicas,
             };
-            let (loss, mut grads) = run.step(&model, &rows, 2.5, &device);
+            let (loss, mut grads) = run.step(&model, &rows, 2.5, &[device, device]);
             let flat =
                 |g: Option<Tensor<NdArray, 2>>| g.unwrap().into_data().to_vec::<f32>().unwrap();
             let (dense_id, levels_id) = model.param_ids();

@@ -57,13 +57,15 @@ pub(super) fn fit_model(
     // Each backend's model is its own type: each arm finishes its own.
     match request.device {
         DeviceChoice::Cpu => refining
-            .fit::<Autodiff<NdArray>>(&NdArrayDevice::Cpu, kind, start, progress)
+            .fit::<Autodiff<NdArray>>(&[NdArrayDevice::Cpu], kind, start, progress)
             .and_then(|(fitted, polished)| finish(kind, layout, fitted, &valid_enc, polished)),
         #[cfg(feature = "cuda")]
         DeviceChoice::Cuda => {
             use burn::backend::cuda::{Cuda, CudaDevice};
+            // Every GPU of the machine, the model on the first.
+            let gpus: Vec<CudaDevice> = (0..DeviceChoice::gpus()).map(CudaDevice::new).collect();
             refining
-                .fit::<Autodiff<Cuda>>(&CudaDevice::default(), kind, start, progress)
+                .fit::<Autodiff<Cuda>>(&gpus, kind, start, progress)
                 .and_then(|(fitted, polished)| finish(kind, layout, fitted, &valid_enc, polished))
         }
         #[cfg(not(feature = "cuda"))]
@@ -83,15 +85,16 @@ struct Refining<'a> {
 }
 
 impl Refining<'_> {
-    /// The epochs (or `start`, when given: a warm start that needs no epochs), then the
-    /// refinement and, for a GA2M, the purification, on `device`.
+    /// The epochs (or `start`, when given: a warm start that needs no epochs) on `devices`,
+    /// then the refinement and, for a GA2M, the purification, on `devices[0]`.
     fn fit<B: AutodiffBackend>(
         &self,
-        device: &B::Device,
+        devices: &[B::Device],
         kind: ModelKind,
         start: Option<&Params>,
         progress: &mut dyn FnMut(Progress<'_>),
     ) -> Result<(Fitted<B::InnerBackend>, Polished), TrainError> {
+        let device = &devices[0];
         let fitted = match start {
             Some(p) if self.request.config.refine => {
                 let narrow = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
@@ -114,7 +117,7 @@ impl Refining<'_> {
                 [self.train, self.valid],
                 &self.request.config,
                 self.request.device.replicas(&self.request.config),
-                device,
+                devices,
                 &mut |e: &Epoch| progress(Progress::Epoch(kind, e)),
             ),
         };

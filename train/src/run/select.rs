@@ -9,6 +9,7 @@
 
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
+use rayon::prelude::*;
 
 use super::fit::FittedModel;
 use super::{Dataset, Progress, TrainRequest, fit_candidates};
@@ -52,36 +53,28 @@ pub(super) fn choice_scores(
     let fold_of = stratified(&pooled.labels, folds, request.config.seed);
     let valid_share = data.valid.rows as f64 / pooled.rows as f64;
     let kinds: Vec<ModelKind> = fitted.iter().map(|m| m.kind).collect();
+    progress(Progress::Step(&format!(
+        "choosing the model: {folds}-fold cross-validation on the {} train and valid rows",
+        pooled.rows
+    )));
+    // The folds are independent and each one deterministic: fitted side by side, they give
+    // the same scores as one after the other.
+    let fold = Fold {
+        request,
+        data,
+        pooled: &pooled,
+        fold_of: &fold_of,
+        valid_share,
+        kinds: &kinds,
+    };
+    let per_fold: Vec<Result<(Vec<usize>, Vec<Vec<f64>>), TrainError>> =
+        (0..folds).into_par_iter().map(|k| fold.scores(k)).collect();
     let mut scores = vec![vec![0.0; pooled.rows]; kinds.len()];
-    for fold in 0..folds {
-        progress(Progress::Step(&format!(
-            "choosing the model: {folds}-fold cross-validation on train and valid, fold {} of {folds}",
-            fold + 1
-        )));
-        let held: Vec<usize> = (0..pooled.rows).filter(|&i| fold_of[i] == fold).collect();
-        let rest: Vec<usize> = (0..pooled.rows).filter(|&i| fold_of[i] != fold).collect();
-        let (inner_train, inner_valid) = inner_split(
-            &pooled,
-            &rest,
-            valid_share,
-            request.config.seed + fold as u64,
-        );
-        let held_split = pooled.subset("held-out fold", &held);
-        let fold_data = data.with_splits(
-            pooled.subset("train", &inner_train),
-            pooled.subset("valid", &inner_valid),
-        );
-        let models = fit_candidates(request, &fold_data, &mut |_| {})?;
-        for (k, kind) in kinds.iter().enumerate() {
-            // A fold whose FAST found no pair has no GA2M: its additive model is the GA2M.
-            let model = models
-                .iter()
-                .find(|m| m.kind == *kind)
-                .or_else(|| models.iter().find(|m| m.kind == ModelKind::Additive))
-                .ok_or_else(|| TrainError::Data(format!("fold {} fitted no {kind}", fold + 1)))?;
-            let fold_scores = raw_scores(request, &fold_data, model, &held_split);
-            for (&i, s) in held.iter().zip(fold_scores) {
-                scores[k][i] = s;
+    for result in per_fold {
+        let (held, fold_scores) = result?;
+        for (all, part) in scores.iter_mut().zip(fold_scores) {
+            for (&i, s) in held.iter().zip(part) {
+                all[i] = s;
             }
         }
     }
@@ -90,6 +83,49 @@ pub(super) fn choice_scores(
         scores,
         folds,
     })
+}
+
+/// What fitting the candidates without one fold reads.
+struct Fold<'a> {
+    request: &'a TrainRequest<'a>,
+    data: &'a Dataset,
+    pooled: &'a Split,
+    fold_of: &'a [usize],
+    valid_share: f64,
+    kinds: &'a [ModelKind],
+}
+
+impl Fold<'_> {
+    /// The held-out rows of fold `fold`, and each candidate kind's scores of them, fitted on
+    /// an inner train/valid split of the other folds.
+    fn scores(&self, fold: usize) -> Result<(Vec<usize>, Vec<Vec<f64>>), TrainError> {
+        let pooled = self.pooled;
+        let held: Vec<usize> = (0..pooled.rows)
+            .filter(|&i| self.fold_of[i] == fold)
+            .collect();
+        let rest: Vec<usize> = (0..pooled.rows)
+            .filter(|&i| self.fold_of[i] != fold)
+            .collect();
+        let seed = self.request.config.seed + fold as u64;
+        let (inner_train, inner_valid) = inner_split(pooled, &rest, self.valid_share, seed);
+        let held_split = pooled.subset("held-out fold", &held);
+        let fold_data = self.data.with_splits(
+            pooled.subset("train", &inner_train),
+            pooled.subset("valid", &inner_valid),
+        );
+        let models = fit_candidates(self.request, &fold_data, &mut |_| {})?;
+        let mut scores = Vec::with_capacity(self.kinds.len());
+        for kind in self.kinds {
+            // A fold whose FAST found no pair has no GA2M: its additive model is the GA2M.
+            let model = models
+                .iter()
+                .find(|m| m.kind == *kind)
+                .or_else(|| models.iter().find(|m| m.kind == ModelKind::Additive))
+                .ok_or_else(|| TrainError::Data(format!("fold {} fitted no {kind}", fold + 1)))?;
+            scores.push(raw_scores(self.request, &fold_data, model, &held_split));
+        }
+        Ok((held, scores))
+    }
 }
 
 /// A model's probabilities of `rows`, uncalibrated (the comparison reads their order only).

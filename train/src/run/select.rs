@@ -67,7 +67,7 @@ pub(super) fn choice_scores(
         valid_share,
         kinds: &kinds,
     };
-    let per_fold: Vec<Result<(Vec<usize>, Vec<Vec<f64>>), TrainError>> =
+    let per_fold: Vec<Result<HeldOut, TrainError>> =
         (0..folds).into_par_iter().map(|k| fold.scores(k)).collect();
     let mut scores = vec![vec![0.0; pooled.rows]; kinds.len()];
     for result in per_fold {
@@ -85,6 +85,9 @@ pub(super) fn choice_scores(
     })
 }
 
+/// A fold's held-out rows, and each candidate kind's scores of them.
+type HeldOut = (Vec<usize>, Vec<Vec<f64>>);
+
 /// What fitting the candidates without one fold reads.
 struct Fold<'a> {
     request: &'a TrainRequest<'a>,
@@ -98,7 +101,7 @@ struct Fold<'a> {
 impl Fold<'_> {
     /// The held-out rows of fold `fold`, and each candidate kind's scores of them, fitted on
     /// an inner train/valid split of the other folds.
-    fn scores(&self, fold: usize) -> Result<(Vec<usize>, Vec<Vec<f64>>), TrainError> {
+    fn scores(&self, fold: usize) -> Result<HeldOut, TrainError> {
         let pooled = self.pooled;
         let held: Vec<usize> = (0..pooled.rows)
             .filter(|&i| self.fold_of[i] == fold)

@@ -155,9 +155,7 @@ impl Run<'_> {
             replicas,
         }
     }
-}
 
-impl Run<'_> {
     /// One mini-batch's summed loss and its gradients, data-parallel: the rows are cut into
     /// `replicas` contiguous shards, each shard's loss (its share of the batch's weighted mean)
     /// is differentiated on a replica of the model of its own (its own autodiff graph; shard

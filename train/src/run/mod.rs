@@ -273,19 +273,36 @@ fn choose(
     fitted: Vec<FittedModel>,
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<(FittedModel, Vec<Candidate>, Option<Comparison>), TrainError> {
-    let choice = select::choice_scores(request, data, &fitted, progress)?;
+    let scorers: Vec<_> = fitted
+        .iter()
+        .map(|m| {
+            Scorer::new(
+                m.layout.clone(),
+                m.weights.clone(),
+                &data.train,
+                Platt::default(),
+                request.config.score,
+            )
+        })
+        .collect();
+    let valid: Vec<Vec<f64>> = scorers
+        .iter()
+        .map(|s| s.probabilities(&data.valid))
+        .collect();
+    let valid_aucs = valid
+        .iter()
+        .map(|p| metrics(p, &data.valid).map(|m| m.auc))
+        .collect::<Result<Vec<f64>, TrainError>>()?;
+    let choice = select::choice_scores(request, data, &fitted, valid, progress)?;
     let labels = &choice.labels;
     let mut scored = Vec::with_capacity(fitted.len());
-    for (m, scores) in fitted.into_iter().zip(&choice.scores) {
-        let scorer = Scorer::new(
-            m.layout.clone(),
-            m.weights.clone(),
-            &data.train,
-            Platt::default(),
-            request.config.score,
-        );
+    let each = fitted
+        .into_iter()
+        .zip(&choice.scores)
+        .zip(scorers)
+        .zip(valid_aucs);
+    for (((m, scores), scorer), valid_auc) in each {
         let test = metrics(&scorer.probabilities(&data.test), &data.test)?;
-        let valid = metrics(&scorer.probabilities(&data.valid), &data.valid)?;
         let cross_validated = match choice.folds {
             0 => None,
             folds => Some(CrossValidated {
@@ -296,7 +313,7 @@ fn choose(
         };
         let summary = Candidate {
             model: m.kind,
-            valid_auc: valid.auc,
+            valid_auc,
             test_auc: test.auc,
             test_auc_ci: test.auc_ci,
             cross_validated,

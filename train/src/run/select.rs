@@ -31,21 +31,20 @@ pub(super) struct ChoiceScores {
 }
 
 /// The scores to choose between `fitted` with: out-of-fold when the validation split is small
-/// and `choice_folds` > 1, else each candidate's on the validation split.
+/// and `choice_folds` > 1, else `valid`, each candidate's (uncalibrated) scores of the
+/// validation split.
 pub(super) fn choice_scores(
     request: &TrainRequest<'_>,
     data: &Dataset,
     fitted: &[FittedModel],
+    valid: Vec<Vec<f64>>,
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<ChoiceScores, TrainError> {
     let folds = request.config.choice_folds;
     if fitted.len() < 2 || folds < 2 || data.valid.rows >= CROSS_VALIDATE_BELOW {
         return Ok(ChoiceScores {
             labels: data.valid.labels.clone(),
-            scores: fitted
-                .iter()
-                .map(|m| raw_scores(request, data, m, &data.valid))
-                .collect(),
+            scores: valid,
             folds: 0,
         });
     }
@@ -184,7 +183,9 @@ fn inner_split(
             .collect();
         of_class.shuffle(&mut rng);
         let n = of_class.len();
-        let take = ((n as f64 * valid_share).round() as usize).clamp(n.min(1), n.saturating_sub(1));
+        let take = ((n as f64 * valid_share).round() as usize)
+            .max(1)
+            .min(n.saturating_sub(1));
         valid.extend_from_slice(&of_class[..take]);
         train.extend_from_slice(&of_class[take..]);
     }

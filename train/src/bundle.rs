@@ -135,6 +135,22 @@ pub struct RefineInfo {
     /// after it.
     pub valid_auc_start: f64,
     pub valid_auc: f64,
+    /// On a small book the penalty is chosen out of fold on the training and validation rows;
+    /// absent: on the validation split.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cross_validated: Option<PenaltyFolds>,
+}
+
+/// The penalty strength chosen out of fold.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PenaltyFolds {
+    pub folds: usize,
+    /// Rows scored out of fold (train and valid).
+    pub rows: usize,
+    /// The out-of-fold AUC of the strength kept.
+    pub auc: f64,
+    /// Each strength tried and its out-of-fold AUC.
+    pub aucs: Vec<(f64, f64)>,
 }
 
 /// How purifying the pair tables (see [`crate::purify`]) moved the model.

@@ -144,6 +144,52 @@ impl Encoded {
         }
     }
 
+    /// The rows of several encodings of one layout, one after the other.
+    pub fn concat(parts: &[&Self]) -> Self {
+        let first = parts[0];
+        let mut out = Self {
+            rows: 0,
+            dense_width: first.dense_width,
+            level_width: first.level_width,
+            dense: Vec::new(),
+            levels: Vec::new(),
+            labels: Vec::new(),
+        };
+        for part in parts {
+            assert_eq!(
+                (part.dense_width, part.level_width),
+                (out.dense_width, out.level_width),
+                "encodings of one layout"
+            );
+            out.rows += part.rows;
+            out.dense.extend_from_slice(&part.dense);
+            out.levels.extend_from_slice(&part.levels);
+            out.labels.extend_from_slice(&part.labels);
+        }
+        out
+    }
+
+    /// The rows `index`, in that order.
+    pub fn subset(&self, index: &[usize]) -> Self {
+        let (p, c) = (self.dense_width, self.level_width);
+        Self {
+            rows: index.len(),
+            dense_width: p,
+            level_width: c,
+            dense: index
+                .iter()
+                .flat_map(|&i| &self.dense[i * p..(i + 1) * p])
+                .copied()
+                .collect(),
+            levels: index
+                .iter()
+                .flat_map(|&i| &self.levels[i * c..(i + 1) * c])
+                .copied()
+                .collect(),
+            labels: index.iter().map(|&i| self.labels[i]).collect(),
+        }
+    }
+
     /// The tensors of the rows `index` (in that order).
     pub fn batch<B: Backend>(&self, index: &[usize], device: &B::Device) -> Batch<B> {
         let (p, c) = (self.dense_width, self.level_width);
@@ -170,4 +216,24 @@ pub struct Batch<B: Backend> {
     pub dense: Tensor<B, 2>,
     pub levels: Tensor<B, 1, Int>,
     pub labels: Tensor<B, 1>,
+}
+
+/// The fold of each row: each class shuffled by `seed` and dealt out in turn, so that every
+/// fold has the bad rate of the whole.
+pub fn stratified_folds(labels: &[u8], folds: usize, seed: u64) -> Vec<usize> {
+    use rand::SeedableRng;
+    use rand::seq::SliceRandom;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut fold_of = vec![0; labels.len()];
+    // The bads are dealt on from where the goods stopped, so folds differ by one row at most.
+    let mut next = 0;
+    for class in [0u8, 1] {
+        let mut rows: Vec<usize> = (0..labels.len()).filter(|&i| labels[i] == class).collect();
+        rows.shuffle(&mut rng);
+        for i in rows {
+            fold_of[i] = next % folds;
+            next += 1;
+        }
+    }
+    fold_of
 }

@@ -172,7 +172,7 @@ mod tests {
     use super::*;
     use crate::data::Split;
     use crate::layout::{ModelKind, Term};
-    use crate::refine::{refine, valid_auc};
+    use crate::refine::{Penalty, refine, valid_auc};
 
     fn term(feature: &str, kind: TermKind, offset: usize) -> Term {
         Term {
@@ -332,7 +332,7 @@ mod tests {
         let layout = main.with_pairs(&[(0, 1), (1, 2), (0, 2)]);
         let (train, valid) = (Encoded::new(&layout, &train), Encoded::new(&layout, &valid));
         let signs = layout.monotone_signs();
-        let fitted = refine(&train, &valid, &signs, 1.0, &zero(&layout));
+        let fitted = refine(&train, &valid, &signs, 1.0, &zero(&layout), Penalty::Validation);
         let objective = Objective {
             data: &train,
             signs: &signs,

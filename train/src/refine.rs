@@ -76,6 +76,19 @@ pub struct Refined {
     pub l2: f64,
     pub valid_auc: f64,
     pub iterations: usize,
+    /// How the penalty was chosen out of fold; `None`: on the validation split.
+    pub out_of_fold: Option<OutOfFold>,
+}
+
+/// A penalty strength chosen out of fold (see [`Penalty::OutOfFold`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutOfFold {
+    pub folds: usize,
+    pub rows: usize,
+    pub l2: f64,
+    /// The out-of-fold AUC of the strength kept, and of each strength of [`L2_PATH`].
+    pub auc: f64,
+    pub aucs: Vec<f64>,
 }
 
 impl Objective<'_> {
@@ -330,23 +343,52 @@ pub fn valid_auc(valid: &Encoded, signs: &[f32], params: &Params) -> f64 {
     riskloop_ingest::stats::auc(&objective.logits(params, valid), &labels).unwrap_or(0.5)
 }
 
-/// Refines `start` along [`L2_PATH`] and keeps the strongest penalty whose validation AUC is
-/// within [`AUC_TOLERANCE`] of the best.
+/// How [`refine`] chooses the penalty strength.
+#[derive(Clone, Copy, Debug)]
+pub enum Penalty<'a> {
+    /// By the validation split's AUC.
+    Validation,
+    /// Out of fold: `pooled` (the training and validation rows) cut into folds by `fold_of`;
+    /// each strength's AUC is that of its out-of-fold scores of every pooled row. On a small
+    /// book the validation split alone ranks strengths by noise.
+    OutOfFold {
+        pooled: &'a Encoded,
+        fold_of: &'a [usize],
+        folds: usize,
+    },
+}
+
+/// Refines `start` along [`L2_PATH`] and keeps the strongest penalty whose AUC (see
+/// [`Penalty`]) is within [`AUC_TOLERANCE`] of the best.
 pub fn refine(
     train: &Encoded,
     valid: &Encoded,
     signs: &[f32],
     bad_weight: f64,
     start: &Params,
+    penalty: Penalty<'_>,
 ) -> Refined {
     let labels: Vec<u8> = valid.labels.iter().map(|&y| u8::from(y > 0.5)).collect();
+    let chosen = match penalty {
+        Penalty::Validation => None,
+        Penalty::OutOfFold {
+            pooled,
+            fold_of,
+            folds,
+        } => Some(out_of_fold(pooled, fold_of, folds, signs, bad_weight, start)),
+    };
     let mut fitted: Vec<Refined> = Vec::with_capacity(L2_PATH.len());
     let mut from = start.clone();
     let mut best_auc = f64::NEG_INFINITY;
     let mut worse = 0;
     for l2 in L2_PATH {
         // Past the best strength, stronger penalties only underfit more: stop after two.
-        if worse == 2 {
+        // Chosen out of fold, the path stops at the strength chosen.
+        let past = match &chosen {
+            Some(c) => l2 > c.l2,
+            None => worse == 2,
+        };
+        if past {
             break;
         }
         let objective = Objective {
@@ -371,15 +413,88 @@ pub fn refine(
             l2,
             valid_auc: auc,
             iterations,
+            out_of_fold: None,
         });
     }
-    // The strongest penalty within the tolerance of the best: the simplest model the
-    // validation rows cannot tell from the best (on a small split they rank by noise).
-    fitted
-        .into_iter()
+    match chosen {
+        Some(c) => {
+            let mut kept = fitted.pop().expect("the path reaches the strength chosen");
+            kept.out_of_fold = Some(c);
+            kept
+        }
+        // The strongest penalty within the tolerance of the best: the simplest model the
+        // validation rows cannot tell from the best (on a small split they rank by noise).
+        None => fitted
+            .into_iter()
+            .rev()
+            .find(|r| r.valid_auc >= best_auc - AUC_TOLERANCE)
+            .expect("the path is not empty"),
+    }
+}
+
+/// The penalty chosen out of fold: every fold's other rows refined along the whole path
+/// (warm-started from `start`, as the full refinement is), each strength's scores of the fold
+/// kept, and the strongest strength whose out-of-fold AUC is within [`AUC_TOLERANCE`] of the
+/// best taken. The folds run side by side; each is deterministic.
+fn out_of_fold(
+    pooled: &Encoded,
+    fold_of: &[usize],
+    folds: usize,
+    signs: &[f32],
+    bad_weight: f64,
+    start: &Params,
+) -> OutOfFold {
+    let per_fold: Vec<(Vec<usize>, Vec<Vec<f64>>)> = (0..folds)
+        .into_par_iter()
+        .map(|k| {
+            let held: Vec<usize> = (0..pooled.rows).filter(|&i| fold_of[i] == k).collect();
+            let rest: Vec<usize> = (0..pooled.rows).filter(|&i| fold_of[i] != k).collect();
+            let (train, test) = (pooled.subset(&rest), pooled.subset(&held));
+            let mut from = start.clone();
+            let scores = L2_PATH
+                .iter()
+                .map(|&l2| {
+                    let objective = Objective {
+                        data: &train,
+                        signs,
+                        bad_weight,
+                        l2,
+                        frozen: &[],
+                    };
+                    let (params, _) = minimise(&objective, &from, MAX_ITERATIONS);
+                    let logits = objective.logits(&params, &test);
+                    from = params;
+                    logits
+                })
+                .collect();
+            (held, scores)
+        })
+        .collect();
+    let mut scores = vec![vec![0.0; pooled.rows]; L2_PATH.len()];
+    for (held, fold_scores) in per_fold {
+        for (all, part) in scores.iter_mut().zip(fold_scores) {
+            for (&i, s) in held.iter().zip(part) {
+                all[i] = s;
+            }
+        }
+    }
+    let labels: Vec<u8> = pooled.labels.iter().map(|&y| u8::from(y > 0.5)).collect();
+    let aucs: Vec<f64> = scores
+        .iter()
+        .map(|s| riskloop_ingest::stats::auc(s, &labels).unwrap_or(0.5))
+        .collect();
+    let best = aucs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let kept = (0..L2_PATH.len())
         .rev()
-        .find(|r| r.valid_auc >= best_auc - AUC_TOLERANCE)
-        .expect("the path is not empty")
+        .find(|&i| aucs[i] >= best - AUC_TOLERANCE)
+        .expect("the path is not empty");
+    OutOfFold {
+        folds,
+        rows: pooled.rows,
+        l2: L2_PATH[kept],
+        auc: aucs[kept],
+        aucs,
+    }
 }
 
 fn softplus(z: f64) -> f64 {
@@ -547,5 +662,94 @@ mod tests {
         let (params, _) = minimise(&objective, &zero(), 500);
         let w = -softplus(params.dense[0]);
         assert!((-0.05..=0.0).contains(&w), "{w}");
+    }
+
+    /// `rows` rows of one informative dense input and `noise` pure-noise ones, one
+    /// categorical feature with two levels.
+    fn noisy(rows: usize, noise: usize) -> Encoded {
+        let mut state = 11u64;
+        let mut uniform = || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            ((state >> 33) % 1_000_000) as f64 / 1_000_000.0
+        };
+        let width = 1 + noise;
+        let (mut dense, mut levels, mut labels) = (Vec::new(), Vec::new(), Vec::new());
+        for i in 0..rows {
+            let x = uniform() * 2.0 - 1.0;
+            dense.push(x as f32);
+            for _ in 0..noise {
+                dense.push((uniform() * 2.0 - 1.0) as f32);
+            }
+            levels.push((i % 2) as i64);
+            labels.push(if uniform() < sigmoid(2.5 * x - 0.8) { 1.0 } else { 0.0 });
+        }
+        Encoded {
+            rows,
+            dense_width: width,
+            level_width: 1,
+            dense,
+            levels,
+            labels,
+        }
+    }
+
+    #[test]
+    fn out_of_fold_the_penalty_is_stronger_where_noise_inputs_would_overfit() {
+        let (train, valid) = (noisy(200, 80), noisy(40, 80));
+        let pooled = Encoded::concat(&[&train, &valid]);
+        assert_eq!(pooled.rows, 240);
+        assert_eq!(pooled.subset(&[200]).dense, valid.subset(&[0]).dense);
+        let labels: Vec<u8> = pooled.labels.iter().map(|&y| u8::from(y > 0.5)).collect();
+        let fold_of = crate::data::stratified_folds(&labels, 5, 1);
+        let signs = vec![0.0; 81];
+        let start = Params {
+            dense: vec![0.0; 81],
+            levels: vec![0.0, 0.0],
+            bias: 0.0,
+        };
+        let penalty = Penalty::OutOfFold {
+            pooled: &pooled,
+            fold_of: &fold_of,
+            folds: 5,
+        };
+        let refined = refine(&train, &valid, &signs, 1.0, &start, penalty);
+        let oof = refined.out_of_fold.clone().expect("chosen out of fold");
+        assert_eq!((oof.folds, oof.rows, oof.aucs.len()), (5, 240, L2_PATH.len()));
+        // The kept strength is the one the folds chose, and the path stopped there.
+        assert_eq!(refined.l2, oof.l2);
+        let best = oof.aucs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        assert!(oof.auc >= best - AUC_TOLERANCE, "{oof:?}");
+        // Eighty noise inputs on 200 rows: the weakest penalty overfits them.
+        assert!(oof.aucs[0] < best - AUC_TOLERANCE, "{oof:?}");
+        assert!(oof.l2 >= 1e-3, "{oof:?}");
+        // The weakest strength's out-of-fold AUC, by hand: each fold's other rows fitted from
+        // the start, the fold scored.
+        let mut scores = vec![0.0; pooled.rows];
+        for k in 0..5 {
+            let held: Vec<usize> = (0..pooled.rows).filter(|&i| fold_of[i] == k).collect();
+            let rest: Vec<usize> = (0..pooled.rows).filter(|&i| fold_of[i] != k).collect();
+            let part = pooled.subset(&rest);
+            let objective = Objective {
+                data: &part,
+                signs: &signs,
+                bad_weight: 1.0,
+                l2: L2_PATH[0],
+                frozen: &[],
+            };
+            let (params, _) = minimise(&objective, &start, MAX_ITERATIONS);
+            let logits = objective.logits(&params, &pooled.subset(&held));
+            for (&i, z) in held.iter().zip(logits) {
+                scores[i] = z;
+            }
+        }
+        let by_hand = riskloop_ingest::stats::auc(&scores, &labels).unwrap();
+        assert_eq!(oof.aucs[0], by_hand);
+        // Deterministic, the folds running side by side.
+        assert_eq!(
+            refine(&train, &valid, &signs, 1.0, &start, penalty).out_of_fold,
+            Some(oof)
+        );
     }
 }

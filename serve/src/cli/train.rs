@@ -83,9 +83,16 @@ pub fn run(args: &TrainArgs, out: &mut impl Write) -> anyhow::Result<()> {
         m.device
     )?;
     if let Some(r) = &m.run.refine {
+        let basis = match &r.cross_validated {
+            Some(cv) => format!(
+                "chosen out of fold ({} folds of the {} train and valid rows, AUC {:.4})",
+                cv.folds, cv.rows, cv.auc
+            ),
+            None => "chosen on validation".to_owned(),
+        };
         writeln!(
             out,
-            "Refined on the full training split: L2 {} kept, {} L-BFGS steps, valid AUC {:.4} → {:.4}.",
+            "Refined on the full training split: L2 {} kept, {basis}; {} L-BFGS steps, valid AUC {:.4} → {:.4}.",
             r.l2, r.iterations, r.valid_auc_start, r.valid_auc
         )?;
     }

@@ -113,6 +113,21 @@ impl Store {
         }
     }
 
+    /// Marks every running job of `kind` but `current` failed with `message`: for a kind that
+    /// runs under an exclusive lease, those were left running by a process that stopped (killed,
+    /// or shut down mid-run) and will never finish. Returns their ids.
+    pub async fn abandon_jobs(&self, kind: &str, current: i64, message: &str) -> Result<Vec<i64>> {
+        const SQL: &str = "UPDATE jobs SET status = 'failed', error = $1, finished_at = $2 \
+             WHERE kind = $3 AND status = 'running' AND id <> $4 RETURNING id";
+        Ok(on_pool!(self, pool => sqlx::query_scalar(SQL)
+            .bind(message)
+            .bind(Utc::now())
+            .bind(kind)
+            .bind(current)
+            .fetch_all(pool)
+            .await)?)
+    }
+
     pub async fn get_job(&self, id: i64) -> Result<Option<Job>> {
         const SQL: &str = "SELECT id, kind, status, detail, error, created_at, started_at, \
              finished_at FROM jobs WHERE id = $1";

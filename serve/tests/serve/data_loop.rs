@@ -391,12 +391,28 @@ async fn a_retrain_cycle_builds_judges_and_promotes(db: TestDb) {
         .unwrap();
     assert_eq!(model.record.manifest["dataset"]["rows"]["train"], 1540);
     assert_eq!(model.record.manifest["dataset"]["rows"]["test"], 180);
+    // A cycle whose process was killed left its job running; the next cycle marks it failed,
+    // even one that stops itself (here: a time window that leaves every decision out).
+    let killed = app
+        .store
+        .enqueue_job(retrain::JOB_KIND, &serde_json::json!({ "actor": "killed" }))
+        .await
+        .unwrap();
+    assert!(app.store.claim_job(killed).await.unwrap());
     let none = RetrainSettings {
         window_days: Some(0.0),
         ..lenient()
     };
     let err = retrain::run(&cycle(&none), &|_| {}).await.unwrap_err();
     assert!(err.to_string().contains("0 decisions"), "{err}");
+    let job = app.store.get_job(killed).await.unwrap().unwrap();
+    assert_eq!(job.status, JobStatus::Failed);
+    assert!(
+        job.error.as_deref().unwrap_or("").contains("interrupted"),
+        "{:?}",
+        job.error
+    );
+    assert!(job.finished_at.is_some());
     app.finish().await;
 }
 

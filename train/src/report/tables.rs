@@ -323,6 +323,34 @@ pub(super) fn candidates(html: &mut String, manifest: &Manifest) {
             cv.rows, cv.folds
         );
     }
+    if let Some(r) = &manifest.run.refine {
+        let _ = write!(
+            html,
+            "<p>The kept model's L2 penalty: {} (the L-BFGS refinement took {} steps; valid AUC \
+             {:.4} → {:.4}).",
+            r.l2, r.iterations, r.valid_auc_start, r.valid_auc
+        );
+        match &r.cross_validated {
+            Some(cv) => {
+                let path: Vec<String> = cv
+                    .aucs
+                    .iter()
+                    .map(|(l2, auc)| format!("{l2}: {auc:.4}"))
+                    .collect();
+                let _ = write!(
+                    html,
+                    " Chosen out of fold on the {} train and valid rows ({} folds), the strongest \
+                     within 0.001 of the best out-of-fold AUC; each strength's: {}.</p>",
+                    cv.rows,
+                    cv.folds,
+                    path.join(", ")
+                );
+            }
+            None => html.push_str(
+                " Chosen on the validation split: the strongest within 0.001 of the best AUC.</p>",
+            ),
+        }
+    }
     if !manifest.run.pruned.is_empty() {
         html.push_str("<p>Dropped before the final refinement, their terms contributing nothing: ");
         let dropped: Vec<String> = manifest

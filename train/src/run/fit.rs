@@ -7,15 +7,16 @@ use burn::module::Module;
 use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
 use burn::tensor::backend::AutodiffBackend;
 
+use super::select::CROSS_VALIDATE_BELOW;
 use super::{Progress, TrainRequest};
 use crate::TrainError;
-use crate::bundle::{PurifyInfo, RefineInfo, RunInfo};
-use crate::data::{Encoded, Split};
+use crate::bundle::{PenaltyFolds, PurifyInfo, RefineInfo, RunInfo};
+use crate::data::{Encoded, Split, stratified_folds};
 use crate::device::DeviceChoice;
 use crate::layout::{Layout, ModelKind};
 use crate::model::RiskModelConfig;
 use crate::purify;
-use crate::refine::{self, Objective, Params};
+use crate::refine::{self, Objective, Params, Penalty};
 use crate::training::{self, Epoch, Fitted};
 use crate::weights::FloatWeights;
 
@@ -155,12 +156,34 @@ impl Refining<'_> {
             progress(Progress::Step(
                 "refining on the full training split (L-BFGS)",
             ));
-            let refined = refine::refine(self.train, self.valid, signs, bad_weight, &params);
+            let folds = self.request.config.choice_folds;
+            let pooled;
+            let fold_of;
+            let penalty = if folds >= 2 && self.valid.rows < CROSS_VALIDATE_BELOW {
+                pooled = Encoded::concat(&[self.train, self.valid]);
+                let labels: Vec<u8> = pooled.labels.iter().map(|&y| u8::from(y > 0.5)).collect();
+                fold_of = stratified_folds(&labels, folds, self.request.config.seed);
+                Penalty::OutOfFold {
+                    pooled: &pooled,
+                    fold_of: &fold_of,
+                    folds,
+                }
+            } else {
+                Penalty::Validation
+            };
+            let refined =
+                refine::refine(self.train, self.valid, signs, bad_weight, &params, penalty);
             polished.refine = Some(RefineInfo {
                 l2: refined.l2,
                 iterations: refined.iterations,
                 valid_auc_start: auc(&params),
                 valid_auc: refined.valid_auc,
+                cross_validated: refined.out_of_fold.map(|o| PenaltyFolds {
+                    folds: o.folds,
+                    rows: o.rows,
+                    auc: o.auc,
+                    aucs: refine::L2_PATH.iter().copied().zip(o.aucs).collect(),
+                }),
             });
             (params, l2) = (refined.params, refined.l2);
         }

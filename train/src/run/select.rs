@@ -14,8 +14,9 @@ use rayon::prelude::*;
 use super::fit::FittedModel;
 use super::{Dataset, Progress, TrainRequest, fit_candidates};
 use crate::TrainError;
+use crate::config::TrainConfig;
 use crate::calibration::Platt;
-use crate::data::Split;
+use crate::data::{Split, stratified_folds};
 use crate::layout::ModelKind;
 use crate::scorer::Scorer;
 
@@ -49,7 +50,7 @@ pub(super) fn choice_scores(
         });
     }
     let pooled = Split::concat("train and valid", &[&data.train, &data.valid]);
-    let fold_of = stratified(&pooled.labels, folds, request.config.seed);
+    let fold_of = stratified_folds(&pooled.labels, folds, request.config.seed);
     let valid_share = data.valid.rows as f64 / pooled.rows as f64;
     let kinds: Vec<ModelKind> = fitted.iter().map(|m| m.kind).collect();
     progress(Progress::Step(&format!(
@@ -115,7 +116,17 @@ impl Fold<'_> {
             pooled.subset("train", &inner_train),
             pooled.subset("valid", &inner_valid),
         );
-        let models = fit_candidates(self.request, &fold_data, &mut |_| {})?;
+        // Inside a fold each model's penalty is chosen on the fold's inner validation split:
+        // folds within folds would cost the square of the folds.
+        let request = TrainRequest {
+            config: TrainConfig {
+                choice_folds: 0,
+                ..self.request.config.clone()
+            },
+            parent_version: None,
+            ..*self.request
+        };
+        let models = fit_candidates(&request, &fold_data, &mut |_| {})?;
         let mut scores = Vec::with_capacity(self.kinds.len());
         for kind in self.kinds {
             // A fold whose FAST found no pair has no GA2M: its additive model is the GA2M.
@@ -145,24 +156,6 @@ fn raw_scores(
         request.config.score,
     )
     .probabilities(rows)
-}
-
-/// The fold of each row: each class shuffled by `seed` and dealt out in turn, so that every
-/// fold has the bad rate of the whole.
-fn stratified(labels: &[u8], folds: usize, seed: u64) -> Vec<usize> {
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let mut fold_of = vec![0; labels.len()];
-    // The bads are dealt on from where the goods stopped, so folds differ by one row at most.
-    let mut next = 0;
-    for class in [0u8, 1] {
-        let mut rows: Vec<usize> = (0..labels.len()).filter(|&i| labels[i] == class).collect();
-        rows.shuffle(&mut rng);
-        for i in rows {
-            fold_of[i] = next % folds;
-            next += 1;
-        }
-    }
-    fold_of
 }
 
 /// `rows` cut into an inner train and validation split, `valid_share` of each class to the
@@ -202,15 +195,15 @@ mod tests {
     #[test]
     fn folds_keep_the_bad_rate_and_cover_every_row_once() {
         let labels: Vec<u8> = (0..1_003).map(|i| u8::from(i % 7 == 0)).collect();
-        let fold_of = stratified(&labels, 5, 42);
+        let fold_of = stratified_folds(&labels, 5, 42);
         for fold in 0..5 {
             let rows: Vec<usize> = (0..labels.len()).filter(|&i| fold_of[i] == fold).collect();
             let bads = rows.iter().filter(|&&i| labels[i] == 1).count();
             assert!((200..=201).contains(&rows.len()), "{}", rows.len());
             assert!((28..=29).contains(&bads), "{bads}");
         }
-        assert_eq!(fold_of, stratified(&labels, 5, 42));
-        assert_ne!(fold_of, stratified(&labels, 5, 43));
+        assert_eq!(fold_of, stratified_folds(&labels, 5, 42));
+        assert_ne!(fold_of, stratified_folds(&labels, 5, 43));
     }
 
     #[test]

@@ -226,6 +226,18 @@ pub async fn run(
         .enqueue_job(JOB_KIND, &serde_json::json!({ "actor": cycle.actor }))
         .await?;
     store.claim_job(job).await?;
+    // The lease is ours, so any other retrain still marked running belongs to a process that
+    // stopped mid-cycle: say so, rather than show it running for ever.
+    let abandoned = store
+        .abandon_jobs(
+            JOB_KIND,
+            job,
+            "interrupted: the process running it stopped before the cycle finished",
+        )
+        .await?;
+    if !abandoned.is_empty() {
+        tracing::warn!(jobs = ?abandoned, "retrain jobs left running by a stopped process marked failed");
+    }
     let renew = {
         let (store, holder) = (store.clone(), holder.clone());
         tokio::spawn(async move {

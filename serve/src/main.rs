@@ -2,6 +2,7 @@
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 use riskloop_serve::cli::Cli;
@@ -13,10 +14,33 @@ use riskloop_serve::telemetry;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+/// How long work still running on the blocking pool when the command is done may take to
+/// finish: a retrain the server or the demo started is then abandoned, not waited for.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+fn main() -> ExitCode {
     telemetry::init(std::io::stderr, std::io::stderr().is_terminal());
-    match Cli::parse().run().await {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "error: starting the async runtime: {err}"
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(cli.run());
+    // A server stopped by a signal has answered what it accepted and committed every decision
+    // by now. What may still run is a retrain's training: a process kill leaves it as this
+    // does (its bundle appears by one rename at its end, and the next cycle marks its job
+    // failed), and waiting for it held a stopped server for as long as the training took.
+    runtime.shutdown_timeout(SHUTDOWN_GRACE);
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             // The cause chain on one line, without a backtrace: this is for the person at the

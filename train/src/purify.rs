@@ -332,7 +332,14 @@ mod tests {
         let layout = main.with_pairs(&[(0, 1), (1, 2), (0, 2)]);
         let (train, valid) = (Encoded::new(&layout, &train), Encoded::new(&layout, &valid));
         let signs = layout.monotone_signs();
-        let fitted = refine(&train, &valid, &signs, 1.0, &zero(&layout), Penalty::Validation);
+        let fitted = refine(
+            &train,
+            &valid,
+            &signs,
+            1.0,
+            &zero(&layout),
+            Penalty::Validation,
+        );
         let objective = Objective {
             data: &train,
             signs: &signs,

@@ -375,7 +375,9 @@ pub fn refine(
             pooled,
             fold_of,
             folds,
-        } => Some(out_of_fold(pooled, fold_of, folds, signs, bad_weight, start)),
+        } => Some(out_of_fold(
+            pooled, fold_of, folds, signs, bad_weight, start,
+        )),
     };
     let mut fitted: Vec<Refined> = Vec::with_capacity(L2_PATH.len());
     let mut from = start.clone();
@@ -683,7 +685,11 @@ mod tests {
                 dense.push((uniform() * 2.0 - 1.0) as f32);
             }
             levels.push((i % 2) as i64);
-            labels.push(if uniform() < sigmoid(2.5 * x - 0.8) { 1.0 } else { 0.0 });
+            labels.push(if uniform() < sigmoid(2.5 * x - 0.8) {
+                1.0
+            } else {
+                0.0
+            });
         }
         Encoded {
             rows,
@@ -716,7 +722,10 @@ mod tests {
         };
         let refined = refine(&train, &valid, &signs, 1.0, &start, penalty);
         let oof = refined.out_of_fold.clone().expect("chosen out of fold");
-        assert_eq!((oof.folds, oof.rows, oof.aucs.len()), (5, 240, L2_PATH.len()));
+        assert_eq!(
+            (oof.folds, oof.rows, oof.aucs.len()),
+            (5, 240, L2_PATH.len())
+        );
         // The kept strength is the one the folds chose, and the path stopped there.
         assert_eq!(refined.l2, oof.l2);
         let best = oof.aucs.iter().copied().fold(f64::NEG_INFINITY, f64::max);

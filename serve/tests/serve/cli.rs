@@ -423,33 +423,10 @@ fn demo_sets_up_everything_from_nothing_and_a_second_run_reuses_the_champion() {
 /// and the registry then names that challenger the champion.
 #[test]
 fn the_demo_simulation_promotes_a_retrained_challenger_while_it_serves() {
-    use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
-    use std::sync::mpsc;
     use std::time::{Duration, Instant};
 
     let dir = tempfile::tempdir().unwrap();
-    let mut demo = command(dir.path(), None, &["demo", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Both streams, line by line: stdout's (true) for the steps, stderr's for the log.
-    let (lines, received) = mpsc::channel();
-    let streams: [(bool, Box<dyn std::io::Read + Send>); 2] = [
-        (true, Box::new(demo.stdout.take().unwrap())),
-        (false, Box::new(demo.stderr.take().unwrap())),
-    ];
-    for (is_stdout, stream) in streams {
-        let lines = lines.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                if lines.send((is_stdout, line)).is_err() {
-                    break;
-                }
-            }
-        });
-    }
+    let (mut demo, received) = spawn_demo(dir.path());
     // The verdict is the simulation's last line; an error stops it and is logged.
     let deadline = Instant::now() + Duration::from_secs(600);
     let mut text = String::new();
@@ -494,6 +471,95 @@ fn the_demo_simulation_promotes_a_retrained_challenger_while_it_serves() {
         .find(|l| l.contains("champion"))
         .unwrap_or_else(|| panic!("no champion in:\n{models}"));
     assert!(champion.contains(promoted), "{champion}\n{models}");
+}
+
+/// `riskloop demo` with its simulation in `dir`, and both its streams line by line: stdout's
+/// (true) for the steps, stderr's for the log.
+fn spawn_demo(
+    dir: &Path,
+) -> (
+    std::process::Child,
+    std::sync::mpsc::Receiver<(bool, String)>,
+) {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let mut demo = command(dir, None, &["demo", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (lines, received) = std::sync::mpsc::channel();
+    let streams: [(bool, Box<dyn std::io::Read + Send>); 2] = [
+        (true, Box::new(demo.stdout.take().unwrap())),
+        (false, Box::new(demo.stderr.take().unwrap())),
+    ];
+    for (is_stdout, stream) in streams {
+        let lines = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                if lines.send((is_stdout, line)).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    (demo, received)
+}
+
+/// SIGTERM while the demo's retrain is training: the server stops as always (every accepted
+/// decision committed) and the process exits, abandoning the training rather than holding a
+/// stopped server until it ends. The abandoned challenger is never registered.
+#[test]
+fn sigterm_during_a_retrain_exits_without_waiting_for_the_training() {
+    use std::time::{Duration, Instant};
+
+    let dir = tempfile::tempdir().unwrap();
+    let (mut demo, received) = spawn_demo(dir.path());
+    let mut text = String::new();
+    let mut read_until = |needle: &str, within: Duration| -> bool {
+        let deadline = Instant::now() + within;
+        while let Ok((_, line)) =
+            received.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            text.push_str(&line);
+            text.push('\n');
+            if line.contains(needle) {
+                return true;
+            }
+        }
+        false
+    };
+    // The retrain has started training its candidates: several seconds of work remain.
+    let training = read_until(
+        "train: training the additive model",
+        Duration::from_secs(600),
+    );
+    let _ = Command::new("kill")
+        .args(["-TERM", &demo.id().to_string()])
+        .status();
+    assert!(training, "the retrain never trained:\n{text}");
+    // Everything it says until it exits (the streams close then).
+    read_until("no line says this", Duration::from_secs(120));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut status = None;
+    while status.is_none() && Instant::now() < deadline {
+        status = demo.try_wait().unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = demo.kill();
+    let _ = demo.wait();
+    assert!(status.is_some(), "the demo did not exit:\n{text}");
+    assert!(
+        text.contains("stopped; every accepted decision is committed"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("writing the model bundle"),
+        "the process waited for the training:\n{text}"
+    );
+    let models = stdout_of(&riskloop(dir.path(), None, &["models", "list"]));
+    assert!(!models.contains("job1"), "{models}");
 }
 
 #[test]

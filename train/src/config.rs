@@ -76,9 +76,9 @@ pub struct TrainConfig {
     /// After the epochs, minimise the full-batch objective with L-BFGS along a short L2 path
     /// (see `refine.rs`), so that the model does not depend on where the epochs stopped.
     pub refine: bool,
-    /// With `model = "auto"` and fewer than 5,000 validation rows, the candidates are compared
-    /// out of fold: train and valid pooled into this many folds (0 or 1: on the validation
-    /// split, however small).
+    /// With fewer than 5,000 validation rows, the refinement's penalty is chosen, and with
+    /// `model = "auto"` the candidates are compared, out of fold: train and valid pooled into
+    /// this many folds (0 or 1: on the validation split, however small).
     pub choice_folds: usize,
     /// Pairs of features a GA2M may add (0: none, the additive model only).
     pub pairs: usize,

@@ -237,3 +237,25 @@ pub fn stratified_folds(labels: &[u8], folds: usize, seed: u64) -> Vec<usize> {
     }
     fold_of
 }
+
+/// Fold `fold`'s rows (held out) and every other fold's, in row order.
+pub fn fold_rows(fold_of: &[usize], fold: usize) -> (Vec<usize>, Vec<usize>) {
+    (0..fold_of.len()).partition(|&i| fold_of[i] == fold)
+}
+
+/// A fold's held-out rows, and each model's scores of them.
+pub type HeldOut = (Vec<usize>, Vec<Vec<f64>>);
+
+/// Each of `models` models' out-of-fold scores of all `rows` rows, put together from every
+/// fold's held-out rows.
+pub fn out_of_fold_scores(rows: usize, models: usize, folds: Vec<HeldOut>) -> Vec<Vec<f64>> {
+    let mut scores = vec![vec![0.0; rows]; models];
+    for (held, fold_scores) in folds {
+        for (all, part) in scores.iter_mut().zip(fold_scores) {
+            for (&i, s) in held.iter().zip(part) {
+                all[i] = s;
+            }
+        }
+    }
+    scores
+}

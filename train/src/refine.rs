@@ -10,7 +10,7 @@
 
 use rayon::prelude::*;
 
-use crate::data::Encoded;
+use crate::data::{Encoded, HeldOut, fold_rows, out_of_fold_scores};
 
 /// Penalty strengths tried, weakest first (warm-started from each other): on a large book
 /// the weakest is best and the path stops two strengths later; on a small one it climbs to
@@ -446,11 +446,10 @@ fn out_of_fold(
     bad_weight: f64,
     start: &Params,
 ) -> OutOfFold {
-    let per_fold: Vec<(Vec<usize>, Vec<Vec<f64>>)> = (0..folds)
+    let per_fold: Vec<HeldOut> = (0..folds)
         .into_par_iter()
         .map(|k| {
-            let held: Vec<usize> = (0..pooled.rows).filter(|&i| fold_of[i] == k).collect();
-            let rest: Vec<usize> = (0..pooled.rows).filter(|&i| fold_of[i] != k).collect();
+            let (held, rest) = fold_rows(fold_of, k);
             let (train, test) = (pooled.subset(&rest), pooled.subset(&held));
             let mut from = start.clone();
             let scores = L2_PATH
@@ -472,14 +471,7 @@ fn out_of_fold(
             (held, scores)
         })
         .collect();
-    let mut scores = vec![vec![0.0; pooled.rows]; L2_PATH.len()];
-    for (held, fold_scores) in per_fold {
-        for (all, part) in scores.iter_mut().zip(fold_scores) {
-            for (&i, s) in held.iter().zip(part) {
-                all[i] = s;
-            }
-        }
-    }
+    let scores = out_of_fold_scores(pooled.rows, L2_PATH.len(), per_fold);
     let labels: Vec<u8> = pooled.labels.iter().map(|&y| u8::from(y > 0.5)).collect();
     let aucs: Vec<f64> = scores
         .iter()
@@ -737,8 +729,7 @@ mod tests {
         // the start, the fold scored.
         let mut scores = vec![0.0; pooled.rows];
         for k in 0..5 {
-            let held: Vec<usize> = (0..pooled.rows).filter(|&i| fold_of[i] == k).collect();
-            let rest: Vec<usize> = (0..pooled.rows).filter(|&i| fold_of[i] != k).collect();
+            let (held, rest) = crate::data::fold_rows(&fold_of, k);
             let part = pooled.subset(&rest);
             let objective = Objective {
                 data: &part,

@@ -16,7 +16,7 @@ use super::{Dataset, Progress, TrainRequest, fit_candidates};
 use crate::TrainError;
 use crate::calibration::Platt;
 use crate::config::TrainConfig;
-use crate::data::{Split, stratified_folds};
+use crate::data::{HeldOut, Split, fold_rows, out_of_fold_scores, stratified_folds};
 use crate::layout::ModelKind;
 use crate::scorer::Scorer;
 
@@ -67,26 +67,17 @@ pub(super) fn choice_scores(
         valid_share,
         kinds: &kinds,
     };
-    let per_fold: Vec<Result<HeldOut, TrainError>> =
-        (0..folds).into_par_iter().map(|k| fold.scores(k)).collect();
-    let mut scores = vec![vec![0.0; pooled.rows]; kinds.len()];
-    for result in per_fold {
-        let (held, fold_scores) = result?;
-        for (all, part) in scores.iter_mut().zip(fold_scores) {
-            for (&i, s) in held.iter().zip(part) {
-                all[i] = s;
-            }
-        }
-    }
+    let per_fold = (0..folds)
+        .into_par_iter()
+        .map(|k| fold.scores(k))
+        .collect::<Result<Vec<HeldOut>, TrainError>>()?;
+    let scores = out_of_fold_scores(pooled.rows, kinds.len(), per_fold);
     Ok(ChoiceScores {
         labels: pooled.labels,
         scores,
         folds,
     })
 }
-
-/// A fold's held-out rows, and each candidate kind's scores of them.
-type HeldOut = (Vec<usize>, Vec<Vec<f64>>);
 
 /// What fitting the candidates without one fold reads.
 struct Fold<'a> {
@@ -103,12 +94,7 @@ impl Fold<'_> {
     /// an inner train/valid split of the other folds.
     fn scores(&self, fold: usize) -> Result<HeldOut, TrainError> {
         let pooled = self.pooled;
-        let held: Vec<usize> = (0..pooled.rows)
-            .filter(|&i| self.fold_of[i] == fold)
-            .collect();
-        let rest: Vec<usize> = (0..pooled.rows)
-            .filter(|&i| self.fold_of[i] != fold)
-            .collect();
+        let (held, rest) = fold_rows(self.fold_of, fold);
         let seed = self.request.config.seed + fold as u64;
         let (inner_train, inner_valid) = inner_split(pooled, &rest, self.valid_share, seed);
         let held_split = pooled.subset("held-out fold", &held);
@@ -116,8 +102,10 @@ impl Fold<'_> {
             pooled.subset("train", &inner_train),
             pooled.subset("valid", &inner_valid),
         );
-        // Inside a fold each model's penalty is chosen on the fold's inner validation split:
-        // folds within folds would cost the square of the folds.
+        // Inside a fold each model's penalty is chosen on the fold's inner validation split.
+        // Folds within folds would cost their square; each kind's penalty as its full fit chose
+        // it made the choice keep the additive model more often, which lowered German's mean
+        // test AUC over 20 splits (bench/HISTORY.md).
         let request = TrainRequest {
             config: TrainConfig {
                 choice_folds: 0,

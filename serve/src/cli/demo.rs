@@ -260,6 +260,7 @@ pub async fn run(settings: &Settings, args: &DemoArgs, out: &mut impl Write) -> 
         started.elapsed().as_secs_f64()
     )?;
     out.flush()?;
+    let mut simulation = None;
     if !args.no_simulate {
         writeln!(out)?;
         let (_, analyst) = keys::issue(&store, "demo simulation", Role::Analyst, "demo").await?;
@@ -274,15 +275,22 @@ pub async fn run(settings: &Settings, args: &DemoArgs, out: &mut impl Write) -> 
             models_dir: settings.models_dir(),
             work_dir: settings.data_dir.join("retrain"),
         };
-        tokio::spawn(async move {
+        let stop = app.stopping();
+        simulation = Some(tokio::spawn(async move {
             let mut stdout = std::io::stdout();
-            if let Err(err) = simulate::run(&paths, store, target, GERMAN_CSV, &mut stdout).await {
+            if let Err(err) =
+                simulate::run(&paths, store, target, GERMAN_CSV, stop, &mut stdout).await
+            {
                 tracing::error!(error = %format!("{err:#}"), "the demo's simulation stopped");
             }
-        });
+        }));
     }
     app.stop_on_signals()?;
     app.run_until_stopped().await?;
+    // A retrain in flight records its job as interrupted and gives the lease back.
+    if let Some(simulation) = simulation {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), simulation).await;
+    }
     Ok(())
 }
 

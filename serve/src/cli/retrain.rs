@@ -20,6 +20,7 @@ pub async fn run(settings: &Settings, out: &mut impl Write) -> anyhow::Result<()
         policy: &policy,
         slot: None,
         actor: format!("cli@{}", hostname()),
+        stop: Some(stop_on_ctrl_c()),
     };
     let bar = spinner();
     let shown = bar.clone();
@@ -72,4 +73,16 @@ pub(crate) fn hostname() -> String {
         .map(|h| h.trim().to_owned())
         .or_else(|_| std::env::var("HOSTNAME"))
         .unwrap_or_else(|_| "localhost".into())
+}
+
+/// True once Ctrl-C is pressed: the cycle then records its job as interrupted and gives the
+/// lease back before the command exits.
+fn stop_on_ctrl_c() -> tokio::sync::watch::Receiver<bool> {
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            stop.send_replace(true);
+        }
+    });
+    stopping
 }

@@ -219,6 +219,7 @@ pub async fn run(
     store: Store,
     target: Target,
     csv: &[u8],
+    stop: tokio::sync::watch::Receiver<bool>,
     out: &mut (dyn Write + Send),
 ) -> anyhow::Result<()> {
     let rows = book(csv)?;
@@ -286,6 +287,7 @@ pub async fn run(
         policy: &policy,
         slot: None,
         actor: "demo".into(),
+        stop: Some(stop),
     };
     let report = retrain::run(&cycle, &|step| tracing::info!("retrain: {step}")).await?;
     if let Some(comparison) = report.comparison() {

@@ -45,6 +45,9 @@ pub struct ServeConfig {
     pub tls: Option<super::tls::TlsSettings>,
 }
 
+/// How long a stopped server waits for a retrain cycle in flight to record its interruption.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
 /// What the server's scheduler runs, and when.
 #[derive(Debug)]
 pub struct ScheduledRetrain {
@@ -60,6 +63,11 @@ pub struct Application {
     state: web::Data<AppState>,
     writer_tasks: WriterTasks,
     background: Vec<tokio::task::JoinHandle<()>>,
+    /// Turns true once the server has stopped: a retrain cycle in flight then records its job
+    /// as interrupted and gives the lease back (see [`Cycle::stop`]).
+    stop: tokio::sync::watch::Sender<bool>,
+    /// The scheduled retrains, awaited (briefly) after the stop rather than aborted.
+    retrains: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for Application {
@@ -154,16 +162,19 @@ impl Application {
             shadow_task,
         ];
         background.extend(reload);
-        if let Some(plan) = config.retrain {
+        let (stop, _) = tokio::sync::watch::channel(false);
+        let retrains = config.retrain.map(|plan| {
             tracing::info!(schedule = %plan.schedule, "retraining on a schedule (UTC)");
-            background.push(tokio::spawn(scheduled_retrains(state.clone(), plan)));
-        }
+            tokio::spawn(scheduled_retrains(state.clone(), plan, stop.subscribe()))
+        });
         Ok(Self {
             server,
             address,
             state,
             writer_tasks,
             background,
+            stop,
+            retrains,
         })
     }
 
@@ -178,6 +189,11 @@ impl Application {
 
     pub fn handle(&self) -> ServerHandle {
         self.server.handle()
+    }
+
+    /// The stop signal a retrain cycle run beside the server watches (see [`Cycle::stop`]).
+    pub fn stopping(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.stop.subscribe()
     }
 
     /// Makes SIGINT (Ctrl-C) and SIGTERM stop the server gracefully: no new connections,
@@ -217,6 +233,14 @@ impl Application {
     /// flushes every queued decision before returning.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
+        self.stop.send_replace(true);
+        if let Some(task) = self.retrains
+            && tokio::time::timeout(STOP_GRACE, task).await.is_err()
+        {
+            tracing::warn!(
+                "a scheduled retrain did not stop in time; the next cycle marks its job interrupted"
+            );
+        }
         for task in &self.background {
             task.abort();
         }
@@ -286,7 +310,11 @@ async fn listen_registry(state: web::Data<AppState>, registry_changed: Arc<tokio
 
 /// Retrain cycles at the schedule's times. Several servers on one database may all wake; the
 /// cycle's lease lets one run and the others find it busy.
-async fn scheduled_retrains(state: web::Data<AppState>, plan: ScheduledRetrain) {
+async fn scheduled_retrains(
+    state: web::Data<AppState>,
+    plan: ScheduledRetrain,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     let actor = format!("scheduler@{}", crate::cli::retrain::hostname());
     loop {
         let now = chrono::Utc::now();
@@ -294,7 +322,10 @@ async fn scheduled_retrains(state: web::Data<AppState>, plan: ScheduledRetrain) 
             tracing::warn!(schedule = %plan.schedule, "the retrain schedule never comes round");
             return;
         };
-        tokio::time::sleep((next - now).to_std().unwrap_or_default()).await;
+        tokio::select! {
+            () = tokio::time::sleep((next - now).to_std().unwrap_or_default()) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
         let policy = state.policy.current();
         let cycle = Cycle {
             store: &state.store,
@@ -304,6 +335,7 @@ async fn scheduled_retrains(state: web::Data<AppState>, plan: ScheduledRetrain) 
             policy: &policy,
             slot: Some(&state.model),
             actor: actor.clone(),
+            stop: Some(stop.clone()),
         };
         match retrain::run(&cycle, &|step| tracing::info!("retrain: {step}")).await {
             Ok(report) => {
@@ -316,6 +348,10 @@ async fn scheduled_retrains(state: web::Data<AppState>, plan: ScheduledRetrain) 
             }
             Err(RetrainError::Busy) => {
                 tracing::info!("scheduled retrain skipped: another process is retraining");
+            }
+            Err(RetrainError::Interrupted) => {
+                tracing::warn!("scheduled retrain interrupted: the server stopped");
+                return;
             }
             Err(err) => tracing::error!(error = %err, "scheduled retrain failed"),
         }

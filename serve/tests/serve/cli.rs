@@ -508,8 +508,9 @@ fn spawn_demo(
 }
 
 /// SIGTERM while the demo's retrain is training: the server stops as always (every accepted
-/// decision committed) and the process exits, abandoning the training rather than holding a
-/// stopped server until it ends. The abandoned challenger is never registered.
+/// decision committed), the cycle records its job as interrupted and gives the lease back, and
+/// the process exits, abandoning the training rather than holding a stopped server until it
+/// ends. The abandoned challenger is never registered.
 #[test]
 fn sigterm_during_a_retrain_exits_without_waiting_for_the_training() {
     use std::time::{Duration, Instant};
@@ -560,6 +561,32 @@ fn sigterm_during_a_retrain_exits_without_waiting_for_the_training() {
     );
     let models = stdout_of(&riskloop(dir.path(), None, &["models", "list"]));
     assert!(!models.contains("job1"), "{models}");
+    // The cycle said so before the process went: its job is interrupted, not running for
+    // ever, and the lease is free for the next one.
+    let db = rusqlite::Connection::open(dir.path().join("riskloop-data/riskloop.db")).unwrap();
+    let (status, error): (String, Option<String>) = db
+        .query_row(
+            "SELECT status, error FROM jobs WHERE kind = 'retrain'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(status, "failed", "{error:?}");
+    assert!(
+        error
+            .as_deref()
+            .unwrap_or("")
+            .contains("interrupted: the server stopped"),
+        "{error:?}"
+    );
+    let leases: i64 = db
+        .query_row(
+            "SELECT count(*) FROM locks WHERE name = 'retrain'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(leases, 0);
 }
 
 #[test]

@@ -227,6 +227,7 @@ async fn a_retrain_cycle_builds_judges_and_promotes(db: TestDb) {
         policy: &policy,
         slot: None,
         actor: "test".into(),
+        stop: None,
     };
 
     // Repaid loans count only once their performance window has passed: none has.
@@ -391,6 +392,38 @@ async fn a_retrain_cycle_builds_judges_and_promotes(db: TestDb) {
         .unwrap();
     assert_eq!(model.record.manifest["dataset"]["rows"]["train"], 1540);
     assert_eq!(model.record.manifest["dataset"]["rows"]["test"], 180);
+    // A server that stops while a cycle runs: the cycle stops where it is, its job is
+    // recorded as interrupted, and the lease is free again.
+    let (_stop, stopping) = tokio::sync::watch::channel(true);
+    let stopped = Cycle {
+        stop: Some(stopping),
+        ..cycle(&settings)
+    };
+    let err = retrain::run(&stopped, &|_| {}).await.unwrap_err();
+    assert!(matches!(err, RetrainError::Interrupted), "{err}");
+    let jobs = app
+        .store
+        .list_jobs(Some(retrain::JOB_KIND), 1)
+        .await
+        .unwrap();
+    assert_eq!(jobs[0].status, JobStatus::Failed);
+    assert!(
+        jobs[0]
+            .error
+            .as_deref()
+            .unwrap_or("")
+            .contains("interrupted: the server stopped"),
+        "{:?}",
+        jobs[0]
+    );
+    assert!(
+        app.store
+            .try_lock(retrain::LOCK, "elsewhere", chrono::TimeDelta::minutes(5))
+            .await
+            .unwrap()
+    );
+    app.store.unlock(retrain::LOCK, "elsewhere").await.unwrap();
+
     // A cycle whose process was killed left its job running; the next cycle marks it failed,
     // even one that stops itself (here: a time window that leaves every decision out).
     let killed = app

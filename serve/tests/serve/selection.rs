@@ -224,6 +224,7 @@ async fn reject_inference_reduces_the_bias_of_a_retrain_on_approved_loans_alone(
             policy: &policy,
             slot: None,
             actor: "test".into(),
+            stop: None,
         };
         let report = retrain::run(&cycle, &|_| {}).await.unwrap();
         assert!(!report.promoted);

@@ -672,6 +672,7 @@ async fn an_analyst_and_an_admin_use_the_ui_in_chromium() {
         policy: &policy,
         slot: None,
         actor: "test".into(),
+        stop: None,
     };
     let refused = retrain::run(&cycle, &|_| {}).await.unwrap();
     assert!(!refused.promoted);

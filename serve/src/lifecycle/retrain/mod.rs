@@ -157,6 +157,8 @@ pub enum RetrainError {
     Registry(#[from] RegistryError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("interrupted: the server stopped before the cycle finished")]
+    Interrupted,
 }
 
 impl RetrainError {
@@ -180,6 +182,10 @@ pub struct Cycle<'a> {
     pub slot: Option<&'a ModelSlot>,
     /// Who runs it, for the lease, the events and the log (`cli`, `scheduler@host`).
     pub actor: String,
+    /// The server's stop signal: when it turns true the cycle stops where it is, records its
+    /// job as interrupted and gives the lease back (a training still running is left to the
+    /// blocking pool, which the process does not wait for). `None`: runs to the end.
+    pub stop: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 /// How a cycle ended.
@@ -273,7 +279,21 @@ pub async fn run(
             }
         })
     };
-    let result = steps(cycle, job, &logged).await;
+    let result = match cycle.stop.clone() {
+        None => steps(cycle, job, &logged).await,
+        Some(mut stop) => {
+            let stopped = async move {
+                // A sender gone without saying stop never stops the cycle.
+                if stop.wait_for(|s| *s).await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            };
+            tokio::select! {
+                result = steps(cycle, job, &logged) => result,
+                () = stopped => Err(RetrainError::Interrupted),
+            }
+        }
+    };
     renew.abort();
     writer.abort();
     let lines = serde_json::Value::Array(log.lock().map(|l| l.clone()).unwrap_or_default());

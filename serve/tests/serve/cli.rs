@@ -576,7 +576,7 @@ fn sigterm_during_a_retrain_exits_without_waiting_for_the_training() {
         error
             .as_deref()
             .unwrap_or("")
-            .contains("interrupted: the server stopped"),
+            .contains("interrupted: the process was stopped"),
         "{error:?}"
     );
     let leases: i64 = db

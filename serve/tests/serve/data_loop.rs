@@ -412,7 +412,7 @@ async fn a_retrain_cycle_builds_judges_and_promotes(db: TestDb) {
             .error
             .as_deref()
             .unwrap_or("")
-            .contains("interrupted: the server stopped"),
+            .contains("interrupted: the process was stopped"),
         "{:?}",
         jobs[0]
     );

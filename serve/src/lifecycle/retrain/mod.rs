@@ -157,7 +157,7 @@ pub enum RetrainError {
     Registry(#[from] RegistryError),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("interrupted: the server stopped before the cycle finished")]
+    #[error("interrupted: the process was stopped before the cycle finished")]
     Interrupted,
 }
 

@@ -36,9 +36,9 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(cli.run());
     // A server stopped by a signal has answered what it accepted and committed every decision
-    // by now. What may still run is a retrain's training: a process kill leaves it as this
-    // does (its bundle appears by one rename at its end, and the next cycle marks its job
-    // failed), and waiting for it held a stopped server for as long as the training took.
+    // by now, and a retrain cycle has recorded its job as interrupted. What may still run is
+    // that cycle's training, on the blocking pool: dropping it is safe (a bundle appears by one
+    // rename at its end), and waiting for it held a stopped server for as long as it took.
     runtime.shutdown_timeout(SHUTDOWN_GRACE);
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,7 +1,7 @@
 //! Full-batch refinement: after the mini-batch epochs, L-BFGS on the exact objective (the
 //! class-weighted log-loss of every training row plus an L2 penalty on the weights) until it
 //! stops improving, for each strength of a short penalty path, keeping the one with the best
-//! validation AUC. The objective is convex in the model's weights, so the optimum does not
+//! validation AUC (out-of-fold AUC on a small book: see [`Penalty`]). The objective is convex in the model's weights, so the optimum does not
 //! depend on the seed the epochs started from; the epochs only bring it closer.
 //!
 //! The additive model is small (one weight per segment and per level), so its loss and

@@ -144,6 +144,11 @@ impl Encoded {
         }
     }
 
+    /// Each row's class, 1 for bad, as the AUC and the folds read it.
+    pub fn classes(&self) -> Vec<u8> {
+        self.labels.iter().map(|&y| u8::from(y > 0.5)).collect()
+    }
+
     /// The rows of several encodings of one layout, one after the other.
     pub fn concat(parts: &[&Self]) -> Self {
         let first = parts[0];

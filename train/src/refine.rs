@@ -339,7 +339,7 @@ pub fn valid_auc(valid: &Encoded, signs: &[f32], params: &Params) -> f64 {
         l2: 0.0,
         frozen: &[],
     };
-    let labels: Vec<u8> = valid.labels.iter().map(|&y| u8::from(y > 0.5)).collect();
+    let labels = valid.classes();
     riskloop_ingest::stats::auc(&objective.logits(params, valid), &labels).unwrap_or(0.5)
 }
 
@@ -368,7 +368,7 @@ pub fn refine(
     start: &Params,
     penalty: Penalty<'_>,
 ) -> Refined {
-    let labels: Vec<u8> = valid.labels.iter().map(|&y| u8::from(y > 0.5)).collect();
+    let labels = valid.classes();
     let chosen = match penalty {
         Penalty::Validation => None,
         Penalty::OutOfFold {
@@ -472,7 +472,7 @@ fn out_of_fold(
         })
         .collect();
     let scores = out_of_fold_scores(pooled.rows, L2_PATH.len(), per_fold);
-    let labels: Vec<u8> = pooled.labels.iter().map(|&y| u8::from(y > 0.5)).collect();
+    let labels = pooled.classes();
     let aucs: Vec<f64> = scores
         .iter()
         .map(|s| riskloop_ingest::stats::auc(s, &labels).unwrap_or(0.5))
@@ -699,7 +699,7 @@ mod tests {
         let pooled = Encoded::concat(&[&train, &valid]);
         assert_eq!(pooled.rows, 240);
         assert_eq!(pooled.subset(&[200]).dense, valid.subset(&[0]).dense);
-        let labels: Vec<u8> = pooled.labels.iter().map(|&y| u8::from(y > 0.5)).collect();
+        let labels = pooled.classes();
         let fold_of = crate::data::stratified_folds(&labels, 5, 1);
         let signs = vec![0.0; 81];
         let start = Params {

@@ -265,7 +265,7 @@ pub fn logits<B: Backend>(model: &RiskModel<B>, data: &Encoded) -> Vec<f64> {
 }
 
 fn auc_of<B: Backend>(model: &RiskModel<B>, valid: &Encoded) -> f64 {
-    let labels: Vec<u8> = valid.labels.iter().map(|&y| u8::from(y > 0.5)).collect();
+    let labels = valid.classes();
     riskloop_ingest::stats::auc(&logits(model, valid), &labels).unwrap_or(0.5)
 }
 

@@ -289,7 +289,7 @@ pub async fn run(settings: &Settings, args: &DemoArgs, out: &mut impl Write) -> 
     app.run_until_stopped().await?;
     // A retrain in flight records its job as interrupted and gives the lease back.
     if let Some(simulation) = simulation {
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), simulation).await;
+        let _ = tokio::time::timeout(crate::http::STOP_GRACE, simulation).await;
     }
     Ok(())
 }

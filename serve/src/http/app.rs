@@ -46,7 +46,7 @@ pub struct ServeConfig {
 }
 
 /// How long a stopped server waits for a retrain cycle in flight to record its interruption.
-const STOP_GRACE: Duration = Duration::from_secs(10);
+pub const STOP_GRACE: Duration = Duration::from_secs(10);
 
 /// What the server's scheduler runs, and when.
 #[derive(Debug)]

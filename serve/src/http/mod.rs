@@ -12,5 +12,5 @@ pub mod routes; // one module per resource
 mod state; // AppState, Limits, the Caller extractor
 pub mod tls; // the optional rustls listener, its certificate reloaded on change
 
-pub use app::{Application, ScheduledRetrain, ServeConfig};
+pub use app::{Application, STOP_GRACE, ScheduledRetrain, ServeConfig};
 pub use state::{AppState, Limits};

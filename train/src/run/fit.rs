@@ -11,12 +11,14 @@ use super::select::CROSS_VALIDATE_BELOW;
 use super::{Progress, TrainRequest};
 use crate::TrainError;
 use crate::bundle::{PenaltyFolds, PurifyInfo, RefineInfo, RunInfo};
+use crate::calibration::Platt;
 use crate::data::{Encoded, Split, stratified_folds};
 use crate::device::DeviceChoice;
 use crate::layout::{Layout, ModelKind};
 use crate::model::RiskModelConfig;
 use crate::purify;
 use crate::refine::{self, Objective, Params, Penalty};
+use crate::scorer::{FloatScorer, Scorer};
 use crate::training::{self, Epoch, Fitted};
 use crate::weights::FloatWeights;
 
@@ -30,6 +32,20 @@ pub(super) struct FittedModel {
     pub(super) run: RunInfo,
     /// The raw parameters (see [`Params`]), to warm-start a larger model from.
     pub(super) raw: Params,
+}
+
+impl FittedModel {
+    /// Its float scorer without calibration (the identity Platt), scaled as `request` says:
+    /// what the choice, FAST and the calibration itself read.
+    pub(super) fn uncalibrated(&self, request: &TrainRequest<'_>, train: &Split) -> FloatScorer {
+        Scorer::new(
+            self.layout.clone(),
+            self.weights.clone(),
+            train,
+            Platt::default(),
+            request.config.score,
+        )
+    }
 }
 
 pub(super) fn fit_model(
@@ -161,7 +177,7 @@ impl Refining<'_> {
             let fold_of;
             let penalty = if folds >= 2 && self.valid.rows < CROSS_VALIDATE_BELOW {
                 pooled = Encoded::concat(&[self.train, self.valid]);
-                let labels: Vec<u8> = pooled.labels.iter().map(|&y| u8::from(y > 0.5)).collect();
+                let labels = pooled.classes();
                 fold_of = stratified_folds(&labels, folds, self.request.config.seed);
                 Penalty::OutOfFold {
                     pooled: &pooled,

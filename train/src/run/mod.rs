@@ -236,13 +236,7 @@ fn select_pairs(
     data: &Dataset,
     additive: &FittedModel,
 ) -> Vec<(usize, usize)> {
-    let scorer = Scorer::new(
-        additive.layout.clone(),
-        additive.weights.clone(),
-        &data.train,
-        Platt::default(),
-        request.config.score,
-    );
+    let scorer = additive.uncalibrated(request, &data.train);
     let mut values = vec![0.0; additive.layout.terms.len()];
     let train = &data.train;
     let logits: Vec<f64> = (0..train.rows)
@@ -275,15 +269,7 @@ fn choose(
 ) -> Result<(FittedModel, Vec<Candidate>, Option<Comparison>), TrainError> {
     let scorers: Vec<_> = fitted
         .iter()
-        .map(|m| {
-            Scorer::new(
-                m.layout.clone(),
-                m.weights.clone(),
-                &data.train,
-                Platt::default(),
-                request.config.score,
-            )
-        })
+        .map(|m| m.uncalibrated(request, &data.train))
         .collect();
     let valid: Vec<Vec<f64>> = scorers
         .iter()
@@ -356,13 +342,7 @@ fn calibrate_and_quantize(
 ) -> Served {
     let valid = &data.valid;
     let mut values = vec![0.0; chosen.layout.terms.len()];
-    let float_raw = Scorer::new(
-        chosen.layout.clone(),
-        chosen.weights.clone(),
-        &data.train,
-        Platt::default(),
-        request.config.score,
-    );
+    let float_raw = chosen.uncalibrated(request, &data.train);
     let valid_raw: Vec<f64> = (0..valid.rows)
         .map(|i| float_raw.raw_logit(valid.row(i), &mut values))
         .collect();

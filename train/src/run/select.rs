@@ -14,11 +14,9 @@ use rayon::prelude::*;
 use super::fit::FittedModel;
 use super::{Dataset, Progress, TrainRequest, fit_candidates};
 use crate::TrainError;
-use crate::calibration::Platt;
 use crate::config::TrainConfig;
 use crate::data::{HeldOut, Split, fold_rows, out_of_fold_scores, stratified_folds};
 use crate::layout::ModelKind;
-use crate::scorer::Scorer;
 
 /// Below this many validation rows the choice is cross-validated.
 pub(super) const CROSS_VALIDATE_BELOW: usize = 5_000;
@@ -136,14 +134,7 @@ fn raw_scores(
     m: &FittedModel,
     rows: &Split,
 ) -> Vec<f64> {
-    Scorer::new(
-        m.layout.clone(),
-        m.weights.clone(),
-        &data.train,
-        Platt::default(),
-        request.config.score,
-    )
-    .probabilities(rows)
+    m.uncalibrated(request, &data.train).probabilities(rows)
 }
 
 /// `rows` cut into an inner train and validation split, `valid_share` of each class to the
